@@ -1,0 +1,100 @@
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::secret::parse_hex_header;
+use crate::standard::verdict;
+use crate::{Secret, SignatureError, StandardWebhook};
+
+/// The secrets configured for one leg, for rotation: the first signs, any verifies.
+///
+/// Parsed from a comma-separated list (`new,old`); blanks around entries are ignored.
+#[derive(Clone)]
+pub struct SecretSet {
+    signer: Secret,
+    others: Vec<Secret>,
+}
+
+impl fmt::Debug for SecretSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretSet([redacted; {}])", self.len())
+    }
+}
+
+impl SecretSet {
+    /// Parses `secret[,secret...]`; each entry as [`Secret::parse`].
+    ///
+    /// # Errors
+    /// [`SignatureError::NoSecrets`] when the list has no non-blank entry, or
+    /// [`SignatureError::InvalidSecret`] for an entry that cannot be used.
+    pub fn parse(list: &str) -> Result<Self, SignatureError> {
+        let mut secrets = list
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(Secret::parse);
+        let signer = secrets.next().ok_or(SignatureError::NoSecrets)??;
+        let others = secrets.collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { signer, others })
+    }
+
+    /// The secret that signs outgoing messages (the first in the list).
+    #[must_use]
+    pub fn signer(&self) -> &Secret {
+        &self.signer
+    }
+
+    /// How many secrets verify.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// Always false: a set holds at least the signing secret.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Secret> {
+        core::iter::once(&self.signer).chain(&self.others)
+    }
+
+    /// Verifies a hex signature header against every secret in the set.
+    ///
+    /// # Errors
+    /// As [`Secret::verify_hex`]; `Mismatch` when no secret matches.
+    pub fn verify_hex(
+        &self,
+        header: &'static str,
+        value: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<(), SignatureError> {
+        let expected = parse_hex_header(header, value)?;
+        let matched = self.iter().fold(false, |found, s| {
+            s.verify_hex_parsed(header, &expected, body).is_ok() | found
+        });
+        if matched {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch { header })
+        }
+    }
+
+    /// Verifies a Standard Webhooks request at `now` against every secret in the set.
+    ///
+    /// # Errors
+    /// As [`Secret::verify_standard`].
+    pub fn verify_standard(
+        &self,
+        webhook: &StandardWebhook<'_>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), SignatureError> {
+        let parsed = webhook.parse()?;
+        parsed.check_window(now)?;
+        verdict(
+            self.iter()
+                .fold(false, |found, s| parsed.matches(s, body) | found),
+        )
+    }
+}
