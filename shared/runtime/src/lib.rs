@@ -1,0 +1,186 @@
+#![warn(missing_docs)]
+//! What a pulser-edge function sees of the world, and the three places it can run.
+//!
+//! A function is an `async fn(http::Request<Vec<u8>>, &P) -> http::Response<Vec<u8>>` generic
+//! over [`Platform`]. It reads config, the clock and randomness, and calls out over HTTP only
+//! through that trait, so its logic is tested natively with a fake platform and runs unchanged
+//! on every runtime. One line exports it:
+//!
+//! ```ignore
+//! pulser_runtime::export!(my_function::handle);
+//! ```
+//!
+//! The adapter is chosen by target and feature:
+//!
+//! | build | adapter | config from | outbound |
+//! |---|---|---|---|
+//! | `wasm32-wasip2` + feature `wasi` | wasi:http 0.2 proxy via `wstd` | environment variables | `wasi:http/outgoing-handler` |
+//! | `wasm32-wasip2` + feature `spin` | spin-sdk 5.2 `#[http_component]` | Spin variables (lower-case names) | `spin_sdk::http::send` |
+//! | `wasm32-unknown-unknown` | workers-rs `#[event(fetch)]` | Worker secrets, then vars | `fetch` |
+//!
+//! On native targets `export!` expands to nothing: native builds exist for tests.
+
+use core::fmt;
+use core::future::Future;
+use core::time::Duration;
+
+#[cfg(all(target_os = "wasi", feature = "wasi", feature = "spin"))]
+compile_error!("pulser-runtime: features `wasi` and `spin` are two separate builds; enable one.");
+
+#[cfg(all(target_os = "wasi", feature = "wasi"))]
+pub mod wasi;
+
+#[cfg(all(target_os = "wasi", feature = "spin"))]
+pub mod spin;
+
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod workers;
+
+mod body;
+pub use body::{DEFAULT_MAX_BODY_BYTES, error_response, too_large};
+
+/// Re-exports the export macros need; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use http;
+    #[cfg(all(target_os = "wasi", feature = "spin"))]
+    pub use spin_sdk;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    pub use worker;
+    #[cfg(all(target_os = "wasi", feature = "wasi"))]
+    pub use wstd;
+}
+
+/// A request as a function sees it: the raw body bytes, never re-encoded.
+pub type Request = http::Request<Vec<u8>>;
+/// A response as a function returns it.
+pub type Response = http::Response<Vec<u8>>;
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Something failed and needs an operator.
+    Error,
+    /// Something odd that was handled.
+    Warn,
+    /// Normal operation.
+    Info,
+}
+
+impl Level {
+    /// Lower-case name, as written in log lines.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+        }
+    }
+}
+
+/// Why an outbound request produced no response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OutboundError {
+    /// No response within the timeout.
+    Timeout,
+    /// The host refused the destination (not in the allowed outbound hosts).
+    Forbidden(String),
+    /// DNS, connect, TLS or protocol failure.
+    Connection(String),
+    /// The request could not be expressed on this runtime (bad URL, header).
+    InvalidRequest(String),
+}
+
+impl fmt::Display for OutboundError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout => f.write_str("timed out"),
+            Self::Forbidden(m) => write!(f, "destination not allowed: {m}"),
+            Self::Connection(m) => write!(f, "connection failed: {m}"),
+            Self::InvalidRequest(m) => write!(f, "invalid request: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for OutboundError {}
+
+/// The randomness source failed (it never should on a healthy host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RandomError;
+
+impl fmt::Display for RandomError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("random source unavailable")
+    }
+}
+
+impl std::error::Error for RandomError {}
+
+/// Everything a function may ask of its host. One implementation per runtime, plus fakes in
+/// tests.
+pub trait Platform {
+    /// A config value or secret by its upper-case name (`SUPABASE_URL`). Empty counts as unset.
+    fn config(&self, name: &str) -> Option<String>;
+
+    /// Wall-clock time, unix seconds.
+    fn now(&self) -> u64;
+
+    /// Fills `buf` from the host's cryptographic random source.
+    ///
+    /// # Errors
+    /// [`RandomError`] when the host has none.
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), RandomError>;
+
+    /// Sends one request and reads the whole response, giving up after `timeout`.
+    fn send(
+        &self,
+        request: Request,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Response, OutboundError>>;
+
+    /// Writes one structured log line. Never pass a secret in `fields`.
+    fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]);
+}
+
+/// One log line as JSON: `{"level":..,"msg":..,<fields>}`. Shared by the adapters that write
+/// to stderr.
+#[must_use]
+pub fn log_line(level: Level, message: &str, fields: &[(&str, &str)]) -> String {
+    let mut line = serde_json::Map::new();
+    line.insert("level".into(), level.as_str().into());
+    line.insert("msg".into(), message.into());
+    for (key, value) in fields {
+        line.insert((*key).into(), (*value).into());
+    }
+    serde_json::Value::Object(line).to_string()
+}
+
+/// Reads a config value from the process environment, treating empty as unset. Used by the
+/// WASI adapter and by native test platforms.
+#[must_use]
+pub fn env_config(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Wall-clock unix seconds from `std::time` (WASI and native; never on Workers).
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[must_use]
+pub fn system_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Exports a handler as this build's entry point.
+///
+/// `export!(path::to::handle)` uses the default request-body limit
+/// ([`DEFAULT_MAX_BODY_BYTES`]); `export!(handle, max_body = 25 * 1024 * 1024)` sets another.
+/// The handler is `async fn(Request, &impl Platform) -> Response`.
+#[cfg(not(target_arch = "wasm32"))]
+#[macro_export]
+macro_rules! export {
+    ($handler:path) => {};
+    ($handler:path, max_body = $max:expr) => {};
+}

@@ -1,0 +1,109 @@
+//! The Spin adapter: spin-sdk 5.2 (WASI 0.2, `fermyon:spin/variables@2.0.0`), so the component
+//! runs on every Spin from 2.x to 4.0.x, Fermyon Cloud and SpinKube.
+
+use core::future::Future;
+use core::pin::pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+
+use futures::future::{Either, select};
+use wasi_p2_spin::clocks::monotonic_clock;
+
+use crate::{Level, OutboundError, Platform, RandomError, Request, Response};
+
+/// The Spin flavour's [`Platform`]. Config names map to Spin variables by lower-casing
+/// (`SUPABASE_URL` -> `supabase_url`), as spin.toml requires.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SpinPlatform;
+
+impl Platform for SpinPlatform {
+    fn config(&self, name: &str) -> Option<String> {
+        spin_sdk::variables::get(&name.to_ascii_lowercase())
+            .ok()
+            .filter(|v| !v.is_empty())
+    }
+
+    fn now(&self) -> u64 {
+        crate::system_now()
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), RandomError> {
+        getrandom::fill(buf).map_err(|_| RandomError)
+    }
+
+    async fn send(&self, request: Request, timeout: Duration) -> Result<Response, OutboundError> {
+        let exchange = pin!(spin_sdk::http::send::<_, Response>(request));
+        let deadline = pin!(Sleep::new(timeout));
+        match select(exchange, deadline).await {
+            Either::Left((result, _)) => result.map_err(outbound_error),
+            Either::Right(((), _)) => Err(OutboundError::Timeout),
+        }
+    }
+
+    fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
+        eprintln!("{}", crate::log_line(level, message, fields));
+    }
+}
+
+fn outbound_error(err: spin_sdk::http::SendError) -> OutboundError {
+    use spin_sdk::http::{ErrorCode, SendError};
+    match err {
+        SendError::Http(ErrorCode::HttpRequestDenied) => OutboundError::Forbidden(err.to_string()),
+        SendError::Http(
+            ErrorCode::ConnectionTimeout
+            | ErrorCode::ConnectionReadTimeout
+            | ErrorCode::ConnectionWriteTimeout,
+        ) => OutboundError::Timeout,
+        SendError::RequestConversion(_) => OutboundError::InvalidRequest(err.to_string()),
+        _ => OutboundError::Connection(err.to_string()),
+    }
+}
+
+/// A timer on Spin's own executor: a `wasi:clocks` pollable registered with spin-executor.
+struct Sleep {
+    deadline: u64,
+}
+
+impl Sleep {
+    fn new(after: Duration) -> Self {
+        let nanos = u64::try_from(after.as_nanos()).unwrap_or(u64::MAX);
+        Self {
+            deadline: monotonic_clock::now().saturating_add(nanos),
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: core::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if monotonic_clock::now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        spin_executor::push_waker(
+            monotonic_clock::subscribe_instant(self.deadline),
+            cx.waker().clone(),
+        );
+        Poll::Pending
+    }
+}
+
+/// Exports a handler as a Spin HTTP component.
+///
+/// spin-sdk's `#[http_component]` names `::spin_sdk` absolutely, so a function crate lists
+/// `spin-sdk` as an optional dependency switched on by its `spin` feature.
+#[macro_export]
+macro_rules! export {
+    ($handler:path) => {
+        $crate::export!($handler, max_body = $crate::DEFAULT_MAX_BODY_BYTES);
+    };
+    ($handler:path, max_body = $max:expr) => {
+        #[::spin_sdk::http_component]
+        async fn __pulser_spin_entry(request: $crate::Request) -> $crate::Response {
+            if request.body().len() > $max {
+                return $crate::too_large($max);
+            }
+            $handler(request, &$crate::spin::SpinPlatform).await
+        }
+    };
+}

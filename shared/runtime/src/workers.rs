@@ -1,0 +1,189 @@
+//! The Cloudflare Workers adapter (workers-rs 0.8, `wasm32-unknown-unknown`). Config comes
+//! from Worker secrets, then vars; time from JS; outbound through `fetch` with an
+//! `AbortSignal` for the timeout.
+
+use core::pin::pin;
+use core::time::Duration;
+
+use futures::future::{Either, select};
+use worker::{AbortController, Delay, Env, Fetch, Headers, Method, RequestInit};
+
+use crate::{Level, OutboundError, Platform, RandomError, Request, Response};
+
+/// The Workers flavour's [`Platform`].
+#[derive(Debug)]
+pub struct WorkersPlatform {
+    env: Env,
+}
+
+impl WorkersPlatform {
+    /// Wraps the Worker's `env`.
+    #[must_use]
+    pub fn new(env: Env) -> Self {
+        Self { env }
+    }
+}
+
+impl Platform for WorkersPlatform {
+    fn config(&self, name: &str) -> Option<String> {
+        let value = match self.env.secret(name) {
+            Ok(secret) => secret.to_string(),
+            Err(_) => self.env.var(name).ok()?.to_string(),
+        };
+        Some(value).filter(|v| !v.is_empty())
+    }
+
+    fn now(&self) -> u64 {
+        (js_sys::Date::now() / 1000.0) as u64
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), RandomError> {
+        getrandom::fill(buf).map_err(|_| RandomError)
+    }
+
+    async fn send(&self, request: Request, timeout: Duration) -> Result<Response, OutboundError> {
+        let request = to_worker_request(request)?;
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let exchange = pin!(async {
+            let mut response = Fetch::Request(request)
+                .send_with_signal(&signal)
+                .await
+                .map_err(|e| OutboundError::Connection(e.to_string()))?;
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| OutboundError::Connection(e.to_string()))?;
+            let mut out = http::Response::new(body);
+            *out.status_mut() = http::StatusCode::from_u16(response.status_code())
+                .map_err(|e| OutboundError::Connection(e.to_string()))?;
+            for (name, value) in response.headers().entries() {
+                if let (Ok(name), Ok(value)) = (
+                    http::HeaderName::from_bytes(name.as_bytes()),
+                    http::HeaderValue::from_str(&value),
+                ) {
+                    out.headers_mut().append(name, value);
+                }
+            }
+            Ok(out)
+        });
+        let delay = pin!(Delay::from(timeout));
+        match select(exchange, delay).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), _)) => {
+                controller.abort();
+                Err(OutboundError::Timeout)
+            }
+        }
+    }
+
+    fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
+        let line = crate::log_line(level, message, fields);
+        match level {
+            Level::Error => worker::console_error!("{line}"),
+            Level::Warn => worker::console_warn!("{line}"),
+            Level::Info => worker::console_log!("{line}"),
+        }
+    }
+}
+
+fn to_worker_request(request: Request) -> Result<worker::Request, OutboundError> {
+    let invalid = |e: worker::Error| OutboundError::InvalidRequest(e.to_string());
+    let (parts, body) = request.into_parts();
+    let headers = Headers::new();
+    for (name, value) in &parts.headers {
+        let value = value
+            .to_str()
+            .map_err(|e| OutboundError::InvalidRequest(e.to_string()))?;
+        headers.append(name.as_str(), value).map_err(invalid)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::from(parts.method.as_str().to_owned()))
+        .with_headers(headers);
+    if !body.is_empty() {
+        init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+    }
+    worker::Request::new_with_init(&parts.uri.to_string(), &init).map_err(invalid)
+}
+
+/// Converts the Worker's request, refusing bodies over `max_body`.
+///
+/// # Errors
+/// The response to send instead: 413 over the limit, 400 for an unreadable request.
+pub async fn read_request(
+    mut request: worker::Request,
+    max_body: usize,
+) -> Result<Request, Response> {
+    let declared = request
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > max_body) {
+        return Err(crate::too_large(max_body));
+    }
+    let body = request
+        .bytes()
+        .await
+        .map_err(|e| crate::error_response(400, "bad_request", &format!("unreadable body: {e}")))?;
+    if body.len() > max_body {
+        return Err(crate::too_large(max_body));
+    }
+    let mut builder = http::Request::builder()
+        .method(request.method().as_ref())
+        .uri(
+            request
+                .url()
+                .map_or_else(|_| String::from("/"), |url| url.to_string()),
+        );
+    for (name, value) in request.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(body)
+        .map_err(|e| crate::error_response(400, "bad_request", &e.to_string()))
+}
+
+/// Converts a response for the Workers runtime.
+///
+/// # Errors
+/// A workers-rs error when the headers cannot be expressed (never for valid `http` headers).
+pub fn write_response(response: Response) -> worker::Result<worker::Response> {
+    let (parts, body) = response.into_parts();
+    let headers = Headers::new();
+    for (name, value) in &parts.headers {
+        if let Ok(value) = value.to_str() {
+            headers.append(name.as_str(), value)?;
+        }
+    }
+    Ok(worker::Response::from_bytes(body)?
+        .with_status(parts.status.as_u16())
+        .with_headers(headers))
+}
+
+/// Exports a handler as the Worker's `fetch` event.
+///
+/// workers-rs' `#[event(fetch)]` names `::worker` absolutely, so a function crate lists
+/// `worker` as a dependency for `wasm32-unknown-unknown`.
+#[macro_export]
+macro_rules! export {
+    ($handler:path) => {
+        $crate::export!($handler, max_body = $crate::DEFAULT_MAX_BODY_BYTES);
+    };
+    ($handler:path, max_body = $max:expr) => {
+        #[::worker::event(fetch)]
+        async fn __pulser_fetch(
+            request: ::worker::Request,
+            env: ::worker::Env,
+            _ctx: ::worker::Context,
+        ) -> ::worker::Result<::worker::Response> {
+            let platform = $crate::workers::WorkersPlatform::new(env);
+            let response = match $crate::workers::read_request(request, $max).await {
+                Ok(request) => $handler(request, &platform).await,
+                Err(response) => response,
+            };
+            $crate::workers::write_response(response)
+        }
+    };
+}

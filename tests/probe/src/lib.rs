@@ -1,0 +1,55 @@
+//! Conformance probe: reads `PROBE_MESSAGE`, the clock and 16 random bytes, then sends
+//! `POST {PROBE_UPSTREAM}` with header `x-probe: 1` and body `ping`, and answers with all of
+//! it as JSON. The runtime tests run it on every flavour and check each field.
+
+use core::time::Duration;
+
+use pulser_runtime::{Level, Platform, Request, Response};
+
+pulser_runtime::export!(handle);
+
+/// The probe's handler.
+pub async fn handle<P: Platform>(request: Request, platform: &P) -> Response {
+    let mut random = [0u8; 16];
+    let random_ok = platform.fill_random(&mut random).is_ok();
+    let upstream = match platform.config("PROBE_UPSTREAM") {
+        Some(url) => {
+            let outbound = http::Request::post(url)
+                .header("x-probe", "1")
+                .body(b"ping".to_vec());
+            match outbound {
+                Ok(req) => match platform.send(req, Duration::from_secs(5)).await {
+                    Ok(resp) => serde_json::json!({
+                        "status": resp.status().as_u16(),
+                        "body": String::from_utf8_lossy(resp.body()),
+                    }),
+                    Err(err) => serde_json::json!({ "error": err.to_string() }),
+                },
+                Err(err) => serde_json::json!({ "error": err.to_string() }),
+            }
+        }
+        None => serde_json::Value::Null,
+    };
+    platform.log(
+        Level::Info,
+        "probe answered",
+        &[("path", request.uri().path())],
+    );
+    let report = serde_json::json!({
+        "message": platform.config("PROBE_MESSAGE"),
+        "missing": platform.config("PROBE_NOT_SET"),
+        "now": platform.now(),
+        "random_ok": random_ok,
+        "random_hex": random.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "method": request.method().as_str(),
+        "path": request.uri().path(),
+        "body_len": request.body().len(),
+        "upstream": upstream,
+    });
+    let mut response = http::Response::new(report.to_string().into_bytes());
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
