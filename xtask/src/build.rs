@@ -1,0 +1,182 @@
+//! Builds function crates in the three flavours and reports their sizes.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::tools::Tools;
+use crate::{Result, cargo, run};
+
+/// (target, features) for linting the runtime adapters in every flavour.
+pub const FLAVOURS_FOR_LINT: &[(&str, &str)] = &[
+    ("wasm32-wasip2", "pulser-runtime/wasi,pulser-probe/wasi"),
+    ("wasm32-wasip2", "pulser-runtime/spin,pulser-probe/spin"),
+    ("wasm32-unknown-unknown", ""),
+];
+
+/// A crate to build: its directory and package name.
+struct Crate {
+    dir: PathBuf,
+    package: String,
+}
+
+impl Crate {
+    fn read(dir: &Path) -> Result<Self> {
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let package = manifest
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("name = ")
+                    .map(|v| v.trim_matches('"').to_owned())
+            })
+            .ok_or_else(|| format!("{}: no package name", dir.display()))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            package,
+        })
+    }
+
+    /// The function's name as routes and dist/ use it (`odoo_event_ingest`).
+    fn name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().replace('-', "_"))
+            .unwrap_or_default()
+    }
+
+    fn artifact(&self) -> String {
+        format!("{}.wasm", self.package.replace('-', "_"))
+    }
+}
+
+/// Every crate under functions/, sorted.
+fn function_crates(root: &Path) -> Result<Vec<Crate>> {
+    let dir = root.join("functions");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    dirs.sort();
+    dirs.iter().map(|d| Crate::read(d)).collect()
+}
+
+/// Builds every function into `dist/` and prints the size table.
+pub fn build_dist(root: &Path, tools: &Tools) -> Result<PathBuf> {
+    let crates = function_crates(root)?;
+    let dist = root.join("dist");
+    let mut sizes = Vec::new();
+    for krate in &crates {
+        sizes.extend(build_flavours(root, tools, krate, &dist)?);
+    }
+    if crates.is_empty() {
+        println!("xtask: no crates under functions/ yet; dist/ is empty");
+    } else {
+        print_sizes(&sizes);
+    }
+    Ok(dist)
+}
+
+/// Builds the conformance probe (a test fixture) into target/probe-dist/.
+pub fn build_probe(root: &Path, tools: &Tools) -> Result<PathBuf> {
+    let out = root.join("target/probe-dist");
+    let krate = Crate::read(&root.join("tests/probe"))?;
+    build_flavours(root, tools, &krate, &out)?;
+    Ok(out)
+}
+
+struct Size {
+    artifact: String,
+    bytes: u64,
+    gzip: u64,
+}
+
+fn build_flavours(root: &Path, tools: &Tools, krate: &Crate, out: &Path) -> Result<Vec<Size>> {
+    let name = krate.name();
+    let mut sizes = Vec::new();
+    for flavour in ["wasi", "spin"] {
+        let target_dir = root.join("target/flavour").join(flavour);
+        run(cargo()
+            .current_dir(root)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                &krate.package,
+            ])
+            .args(["--features", flavour, "--target-dir"])
+            .arg(&target_dir))?;
+        let built = target_dir
+            .join("wasm32-wasip2/release")
+            .join(krate.artifact());
+        let dest = out.join(flavour).join(format!("{name}.wasm"));
+        copy(&built, &dest)?;
+        sizes.push(size_of(&dest, format!("{flavour}/{name}.wasm"))?);
+    }
+    // workers-rs: worker-build runs cargo, wasm-bindgen, wasm-opt and esbuild.
+    let target_dir = root.join("target/flavour/workers");
+    run(std::process::Command::new(tools.cargo_tool("worker-build"))
+        .arg("--release")
+        .current_dir(&krate.dir)
+        .envs(tools.env())
+        .env("CARGO_TARGET_DIR", &target_dir))?;
+    let built = krate.dir.join("build");
+    for file in ["index.js", "index_bg.wasm"] {
+        let dest = out.join("workers").join(&name).join(file);
+        copy(&built.join(file), &dest)?;
+        sizes.push(size_of(&dest, format!("workers/{name}/{file}"))?);
+    }
+    let _ = std::fs::remove_dir_all(&built);
+    Ok(sizes)
+}
+
+fn copy(from: &Path, to: &Path) -> Result {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| format!("copy {} -> {}: {e}", from.display(), to.display()))
+}
+
+fn size_of(path: &Path, artifact: String) -> Result<Size> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&bytes).map_err(|e| e.to_string())?;
+    let gzip = gz.finish().map_err(|e| e.to_string())?.len() as u64;
+    Ok(Size {
+        artifact,
+        bytes: bytes.len() as u64,
+        gzip,
+    })
+}
+
+fn print_sizes(sizes: &[Size]) {
+    let width = sizes
+        .iter()
+        .map(|s| s.artifact.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    println!(
+        "\n| {:<width$} | {:>10} | {:>10} |",
+        "artifact", "bytes", "gzip bytes"
+    );
+    println!(
+        "|{}|{}|{}|",
+        "-".repeat(width + 2),
+        "-".repeat(12),
+        "-".repeat(12)
+    );
+    for s in sizes {
+        println!(
+            "| {:<width$} | {:>10} | {:>10} |",
+            s.artifact, s.bytes, s.gzip
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! `cargo xtask <command>`: the one way to build, test and (later) run pulser-edge.
+//!
+//! Every command first installs what it needs, idempotently, into a tool cache
+//! (`$PULSER_TOOLS_DIR`, default `~/.cache/pulser-edge`): rustup targets, pinned cargo tools
+//! and the pinned npm packages in `xtask/npm/`. A second run installs nothing.
+
+mod build;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  build   build every crate under functions/ as wasi, spin and workers flavours into dist/
+          and print a size table
+  test    fmt + clippy + every test in the workspace, including the wasm runtime tests
+  tools   install the pinned tools into the cache and print their paths";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => {
+            let root = workspace_root();
+            tools::Tools::ensure(&root)
+                .and_then(|t| build::build_dist(&root, &t))
+                .map(|_| ())
+        }
+        Some("test") => test(&workspace_root()),
+        Some("tools") => tools::Tools::ensure(&workspace_root()).map(|t| t.print()),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map_or(manifest.clone(), Path::to_path_buf)
+}
+
+/// Runs `cmd`, echoing it; fails with its exit status.
+pub(crate) fn run(cmd: &mut Command) -> Result {
+    eprintln!("+ {}", describe(cmd));
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {}: {e}", describe(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed: {status}", describe(cmd)))
+    }
+}
+
+pub(crate) fn describe(cmd: &Command) -> String {
+    let mut text = cmd.get_program().to_string_lossy().into_owned();
+    for arg in cmd.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+pub(crate) fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+}
+
+fn test(root: &Path) -> Result {
+    let tools = tools::Tools::ensure(root)?;
+    run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
+    run(cargo().current_dir(root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    for (target, features) in build::FLAVOURS_FOR_LINT {
+        let mut cmd = cargo();
+        cmd.current_dir(root)
+            .args(["clippy", "-p", "pulser-runtime", "-p", "pulser-probe"]);
+        cmd.args(["--target", target]);
+        if !features.is_empty() {
+            cmd.args(["--features", features]);
+        }
+        cmd.args(["--target-dir", "target/lint", "--", "-D", "warnings"]);
+        run(&mut cmd)?;
+    }
+    // The signing crate must build for Workers without an allocator.
+    run(cargo().current_dir(root).args([
+        "build",
+        "-p",
+        "pulser-signing",
+        "--no-default-features",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--target-dir",
+        "target/lint",
+    ]))?;
+    let probe = build::build_probe(root, &tools)?;
+    build::build_dist(root, &tools)?;
+    run(cargo()
+        .current_dir(root)
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .env("PULSER_PROBE_DIST", &probe)
+        .envs(tools.env()))
+}
