@@ -33,9 +33,11 @@ fn main() -> ExitCode {
                 .map(|_| ())
         }
         Some("test") => test(&workspace_root()),
-        Some("up") => Err("the local stack (`cargo xtask up`) is not built yet: it arrives with the \
+        Some("up") => Err(
+            "the local stack (`cargo xtask up`) is not built yet: it arrives with the \
                            Wasmtime-based edge host; `cargo xtask test` works today"
-            .to_owned()),
+                .to_owned(),
+        ),
         Some("tools") => tools::Tools::ensure(&workspace_root()).map(|t| t.print()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
