@@ -2,7 +2,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::secret::parse_hex_header;
-use crate::standard::verdict;
+use crate::standard::verify_with;
 use crate::{Secret, SignatureError, StandardWebhook};
 
 /// The secrets configured for one leg, for rotation: the first signs, any verifies.

@@ -181,9 +181,7 @@ impl Secret {
         body: &[u8],
         now: i64,
     ) -> Result<(), SignatureError> {
-        let parsed = webhook.parse()?;
-        parsed.check_window(now)?;
-        verdict(parsed.matches(self, body))
+        verify_with(webhook, body, Some(now), core::iter::once(self))
     }
 
     /// Verifies the signature only, for replaying stored messages; prefer
@@ -196,8 +194,7 @@ impl Secret {
         webhook: &StandardWebhook<'_>,
         body: &[u8],
     ) -> Result<(), SignatureError> {
-        let parsed = webhook.parse()?;
-        verdict(parsed.matches(self, body))
+        verify_with(webhook, body, None, core::iter::once(self))
     }
 }
 
