@@ -90,11 +90,6 @@ impl SecretSet {
         body: &[u8],
         now: i64,
     ) -> Result<(), SignatureError> {
-        let parsed = webhook.parse()?;
-        parsed.check_window(now)?;
-        verdict(
-            self.iter()
-                .fold(false, |found, s| parsed.matches(s, body) | found),
-        )
+        verify_with(webhook, body, Some(now), self.iter())
     }
 }

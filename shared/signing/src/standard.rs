@@ -198,8 +198,19 @@ impl Secret {
     }
 }
 
-pub(crate) fn verdict(matched: bool) -> Result<(), SignatureError> {
-    if matched {
+/// Parses once, checks the window when `now` is given, then tries every secret (all of them,
+/// so timing does not reveal which one matched).
+pub(crate) fn verify_with<'s>(
+    webhook: &StandardWebhook<'_>,
+    body: &[u8],
+    now: Option<i64>,
+    secrets: impl Iterator<Item = &'s Secret>,
+) -> Result<(), SignatureError> {
+    let parsed = webhook.parse()?;
+    if let Some(now) = now {
+        parsed.check_window(now)?;
+    }
+    if secrets.fold(false, |found, secret| parsed.matches(secret, body) | found) {
         Ok(())
     } else {
         Err(SignatureError::Mismatch {
