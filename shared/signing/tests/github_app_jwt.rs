@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -30,10 +31,12 @@ fn read(name: &str) -> String {
 /// openssl is missing (install it: `apt-get install openssl`).
 fn openssl_verifies(token: &str) -> bool {
     let (signed, signature) = token.rsplit_once('.').expect("three JWT parts");
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    // One directory per call: tests run in parallel and tokens can share a length.
     let dir = std::env::temp_dir().join(format!(
         "pulser-jwt-{}-{}",
         std::process::id(),
-        signed.len()
+        NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let msg = dir.join("msg");
