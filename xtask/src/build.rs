@@ -110,7 +110,10 @@ fn build_flavours(root: &Path, tools: &Tools, krate: &Crate, out: &Path) -> Resu
                 &krate.package,
             ])
             .args(["--features", flavour, "--target-dir"])
-            .arg(&target_dir))?;
+            .arg(&target_dir)
+            // Components need no symbol names (wasm-bindgen, which needs the target_features
+            // section, never sees these builds), so strip them here rather than in the profile.
+            .args(["--config", "profile.release.strip=\"symbols\""]))?;
         let built = target_dir
             .join("wasm32-wasip2/release")
             .join(krate.artifact());
