@@ -39,6 +39,11 @@ pub mod workers;
 mod body;
 pub use body::{DEFAULT_MAX_BODY_BYTES, error_response, too_large};
 
+pub mod reply;
+
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+pub mod testing;
+
 /// Re-exports the export macros need; not part of the API.
 #[doc(hidden)]
 pub mod __private {
