@@ -3,13 +3,27 @@
 //!
 //! Everything it needs comes from `cargo xtask test` through environment variables. When one
 //! is missing the test fails with a message saying how to run it: these tests never skip.
-#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+// Test support: failing loudly (panicking with context) is the point here.
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing
+)]
+
+pub mod clock;
+pub mod postgres;
+pub mod server;
+pub mod stack;
+pub mod standin;
+pub mod workerd;
+
+pub use standin::hmac_hex;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -45,20 +59,41 @@ pub struct Service {
     child: Child,
     pub port: u16,
     log: PathBuf,
+    keep_log: bool,
+    interrupt: bool,
 }
 
 impl Service {
     /// Starts `cmd` and waits until 127.0.0.1:`port` accepts connections.
-    pub fn start(mut cmd: Command, port: u16, name: &str) -> Self {
+    pub fn start(cmd: Command, port: u16, name: &str) -> Self {
         let log = std::env::temp_dir().join(format!("pulser-{name}-{port}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
+        Self::start_logging_to(cmd, port, name, log, false)
+    }
+
+    /// Like [`Service::start`], writing stdout and stderr to `log`, which is kept after the
+    /// service stops when `keep_log` is set.
+    pub fn start_logging_to(
+        mut cmd: Command,
+        port: u16,
+        name: &str,
+        log: PathBuf,
+        keep_log: bool,
+    ) -> Self {
+        let file = std::fs::File::create(&log)
+            .unwrap_or_else(|e| panic!("log file {}: {e}", log.display()));
         let err = file.try_clone().expect("log file");
         let child = cmd
             .stdout(Stdio::from(file))
             .stderr(Stdio::from(err))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({:?}): {e}", cmd.get_program()));
-        let mut service = Self { child, port, log };
+        let mut service = Self {
+            child,
+            port,
+            log,
+            keep_log,
+            interrupt: false,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = service.child.try_wait() {
@@ -84,11 +119,45 @@ impl Service {
     }
 }
 
-impl Drop for Service {
-    fn drop(&mut self) {
+impl Service {
+    /// On drop, sends SIGINT and waits up to 10 s for a clean exit before killing (for
+    /// servers with state on disk, like PostgreSQL's fast shutdown).
+    #[must_use]
+    pub fn with_interrupt_on_drop(mut self) -> Self {
+        self.interrupt = true;
+        self
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops the process now (SIGINT first when configured, then SIGKILL).
+    pub fn stop(&mut self) {
+        if self.interrupt {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
+        if !self.keep_log {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
@@ -116,7 +185,9 @@ impl Exchange {
     }
 }
 
-fn read_head(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<(String, String)>)> {
+pub(crate) fn read_head(
+    reader: &mut BufReader<TcpStream>,
+) -> Option<(String, Vec<(String, String)>)> {
     let mut first = String::new();
     reader.read_line(&mut first).ok()?;
     let mut headers = Vec::new();
@@ -133,7 +204,13 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<(String, 
     Some((first.trim_end().to_owned(), headers))
 }
 
-fn read_body(reader: &mut BufReader<TcpStream>, headers: &[(String, String)]) -> Vec<u8> {
+/// Reads a message body framed by content-length or chunked encoding; with neither, a
+/// response body runs to EOF while a request has none.
+pub(crate) fn read_body(
+    reader: &mut BufReader<TcpStream>,
+    headers: &[(String, String)],
+    until_eof: bool,
+) -> Vec<u8> {
     let find = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     if let Some(len) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
         let mut body = vec![0; len];
@@ -160,21 +237,38 @@ fn read_body(reader: &mut BufReader<TcpStream>, headers: &[(String, String)]) ->
         return body;
     }
     let mut body = Vec::new();
-    let _ = reader.read_to_end(&mut body);
+    if until_eof {
+        let _ = reader.read_to_end(&mut body);
+    }
     body
 }
 
-/// Sends one HTTP/1.1 request and reads the response (connection closed after).
+/// Sends one HTTP/1.1 request and reads the response (connection closed after); panics
+/// when the server cannot be reached or answers garbage.
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Exchange {
-    let rest = url.strip_prefix("http://").expect("http:// URL");
+    try_request(method, url, headers, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// Like [`request`], returning an error instead of panicking.
+///
+/// # Errors
+/// When the URL is not `http://`, the connection fails, or the response has no status line.
+pub fn try_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Exchange, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url} is not an http:// URL"))?;
     let (authority, path) = rest
         .split_once('/')
         .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
-    let stream =
-        TcpStream::connect(authority).unwrap_or_else(|e| panic!("connect {authority}: {e}"));
+    let stream = TcpStream::connect(authority).map_err(|e| format!("connect {authority}: {e}"))?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(|e| e.to_string())?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\ncontent-length: {}\r\n",
         body.len()
@@ -183,74 +277,40 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    let mut writer = stream.try_clone().expect("clone");
-    writer.write_all(head.as_bytes()).expect("write head");
+    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
+    writer
+        .write_all(head.as_bytes())
+        .map_err(|e| format!("write request head: {e}"))?;
+    // The server may answer (413) before reading the whole body and close; read anyway.
     let _ = writer.write_all(body);
     let mut reader = BufReader::new(stream);
-    let (status_line, headers) = read_head(&mut reader).expect("response head");
+    let (status_line, headers) =
+        read_head(&mut reader).ok_or_else(|| "no response head".to_owned())?;
     let status = status_line
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .expect("status code");
-    let body = read_body(&mut reader, &headers);
-    Exchange {
+        .ok_or_else(|| format!("no status code in {status_line:?}"))?;
+    let body = read_body(&mut reader, &headers, true);
+    Ok(Exchange {
         method: method.to_owned(),
         path,
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// A local HTTP server that records every request and answers with a fixed response.
-#[derive(Debug)]
-pub struct RecordingServer {
-    pub port: u16,
-    pub requests: Arc<Mutex<Vec<Exchange>>>,
-}
+pub type RecordingServer = server::HttpServer;
 
-impl RecordingServer {
-    /// Answers every request with `status` and `body`.
+impl server::HttpServer {
+    /// Answers every request with `status` and the text `reply`.
     pub fn start(status: u16, reply: &'static str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&requests);
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let Some((line, headers)) = read_head(&mut reader) else {
-                    continue;
-                };
-                let body = read_body(&mut reader, &headers);
-                let mut parts = line.split_whitespace();
-                let method = parts.next().unwrap_or_default().to_owned();
-                let path = parts.next().unwrap_or_default().to_owned();
-                seen.lock().expect("lock").push(Exchange {
-                    method,
-                    path,
-                    status: 0,
-                    headers,
-                    body,
-                });
-                let mut out = stream;
-                let _ = write!(
-                    out,
-                    "HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
-                    reply.len()
-                );
-                let _ = out.shutdown(Shutdown::Both);
-            }
-        });
-        Self { port, requests }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    pub fn recorded(&self) -> Vec<Exchange> {
-        self.requests.lock().expect("lock").clone()
+        Self::serve(None, move |_| server::Reply::Respond {
+            status,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: reply.as_bytes().to_vec(),
+        })
     }
 }

@@ -18,61 +18,25 @@ fn system_now() -> u64 {
         .as_secs()
 }
 
-fn wasmtime_probe(upstream: &RecordingServer) -> Service {
+fn wasmtime_probe(upstream_url: &str) -> Service {
     let port = free_port();
     let mut cmd = Command::new(required_path("WASMTIME_BIN"));
     cmd.args(["serve", "-S", "cli", "--addr", &format!("127.0.0.1:{port}")])
         .args(["--env", "PROBE_MESSAGE=hello from wasmtime"])
-        .args([
-            "--env",
-            &format!("PROBE_UPSTREAM={}", upstream.url("/echo")),
-        ])
+        .args(["--env", &format!("PROBE_UPSTREAM={upstream_url}")])
         .arg(probe_artifact("wasi/probe.wasm"));
     Service::start(cmd, port, "wasmtime")
 }
 
 fn workerd_probe(upstream: &RecordingServer) -> Service {
-    let dir = std::env::temp_dir().join(format!("pulser-workerd-{}", free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for file in ["index.js", "index_bg.wasm"] {
-        std::fs::copy(
-            probe_artifact(&format!("workers/probe/{file}")),
-            dir.join(file),
-        )
-        .unwrap();
-    }
-    let port = free_port();
-    let config = format!(
-        r#"using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .probe),
-    (name = "loopback", network = (allow = ["public", "private", "local"])),
-  ],
-  sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "main")],
-);
-const probe :Workerd.Worker = (
-  modules = [
-    (name = "index.js", esModule = embed "index.js"),
-    (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),
-  ],
-  compatibilityDate = "2025-09-01",
-  compatibilityFlags = ["nodejs_compat"],
-  bindings = [
-    (name = "PROBE_MESSAGE", text = "hello from workerd"),
-    (name = "PROBE_UPSTREAM", text = "{upstream}"),
-  ],
-  globalOutbound = "loopback",
-);
-"#,
-        upstream = upstream.url("/echo"),
-    );
-    std::fs::write(dir.join("config.capnp"), config).unwrap();
-    let mut cmd = Command::new(required_path("WORKERD_BIN"));
-    cmd.arg("serve")
-        .arg(dir.join("config.capnp"))
-        .arg("--verbose");
-    Service::start(cmd, port, "workerd")
+    pulser_tests::workerd::serve(
+        &probe_artifact("workers/probe"),
+        "probe",
+        &[
+            ("PROBE_MESSAGE".into(), "hello from workerd".into()),
+            ("PROBE_UPSTREAM".into(), upstream.url("/echo")),
+        ],
+    )
 }
 
 /// What every flavour must report for the same request.
@@ -133,7 +97,7 @@ fn assert_probe_report(service: &Service, upstream: &RecordingServer, expected_m
 #[test]
 fn wasi_probe_serves_on_wasmtime() {
     let upstream = RecordingServer::start(200, "pong");
-    let service = wasmtime_probe(&upstream);
+    let service = wasmtime_probe(&upstream.url("/echo"));
     assert_probe_report(&service, &upstream, "hello from wasmtime");
     assert!(
         service.logs().contains(r#""msg":"probe answered""#),
@@ -145,7 +109,7 @@ fn wasi_probe_serves_on_wasmtime() {
 #[test]
 fn wasi_probe_refuses_bodies_over_the_limit_with_413() {
     let upstream = RecordingServer::start(200, "pong");
-    let service = wasmtime_probe(&upstream);
+    let service = wasmtime_probe(&upstream.url("/echo"));
     let body = vec![b'x'; 1024 * 1024 + 1];
     let response = request("POST", &service.url("/"), &[], &body);
     assert_eq!(response.status, 413);
@@ -155,10 +119,7 @@ fn wasi_probe_refuses_bodies_over_the_limit_with_413() {
 
 #[test]
 fn wasi_probe_reports_an_unreachable_upstream_without_failing() {
-    let closed = RecordingServer {
-        port: free_port(),
-        requests: Default::default(),
-    };
+    let closed = format!("http://127.0.0.1:{}/echo", free_port());
     let service = wasmtime_probe(&closed);
     let report = request("GET", &service.url("/"), &[], b"").json();
     assert!(

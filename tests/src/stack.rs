@@ -1,0 +1,554 @@
+//! The whole local stack in one value: a throwaway PostgreSQL 15 cluster with the Supabase
+//! roles and every migration, real PostgREST 12 with a locally minted `service_role` key,
+//! the strict Odoo and GitHub stand-ins, and the edge host serving `dist/wasi/*.wasm` with
+//! the project's spin.toml. `cargo xtask up` runs it for people; the end-to-end suites run
+//! one per test (or share one, see [`shared`]). Dropping it stops everything it started.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::postgres::Postgres;
+use crate::standin::{GithubApp, GithubStandIn, OdooStandIn};
+use crate::{Service, free_port, required_path, try_request};
+
+pub use crate::standin::{GithubMode, OdooMode};
+
+/// The repository root (the parent of the `tests` crate).
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Fixed identities of the local GitHub App.
+pub const GITHUB_APP_ID: &str = "424242";
+/// The local GitHub App's client id.
+pub const GITHUB_CLIENT_ID: &str = "Iv23liPulserLocal";
+/// The one installation the stand-in knows.
+pub const GITHUB_INSTALLATION_ID: &str = "31337";
+/// Repository owner the app is installed on.
+pub const GITHUB_REPO_OWNER: &str = "pulser";
+/// Repository name.
+pub const GITHUB_REPO_NAME: &str = "pulse-hub";
+
+/// The secrets a stack runs with. Tests generate fresh ones; `cargo xtask up` keeps them in
+/// `target/dev/secrets.env` so curl commands stay valid across restarts.
+#[derive(Clone)]
+pub struct DevSecrets {
+    /// Name -> value, upper-case names as the functions read them.
+    pub values: BTreeMap<String, String>,
+    /// PKCS#1 PEM of the GitHub App key.
+    pub github_private_key_pem: String,
+    /// SPKI PEM of its public half (for the GitHub stand-in).
+    pub github_public_key_pem: String,
+}
+
+impl std::fmt::Debug for DevSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevSecrets")
+            .field("names", &self.values.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Secret names generated as random hex.
+pub const RANDOM_SECRETS: &[&str] = &[
+    "EDGE_HMAC_SECRET",
+    "ODOO_API_TOKEN",
+    "PUSH_WEBHOOK_TOKEN",
+    "GITHUB_WEBHOOK_SECRET",
+    "PULSER_WEBHOOK_SECRET",
+    "PGRST_JWT_SECRET",
+];
+
+/// `n` random bytes as hex, from the kernel.
+pub fn random_hex(n: usize) -> String {
+    use std::io::Read as _;
+    let mut bytes = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("read /dev/urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl DevSecrets {
+    /// Fresh random secrets and the checked-in test key of the signing crate (fast; for tests).
+    pub fn for_tests() -> Self {
+        let data = project_root().join("shared/signing/tests/data");
+        let read = |name: &str| {
+            std::fs::read_to_string(data.join(name))
+                .unwrap_or_else(|e| panic!("{}: {e}", data.join(name).display()))
+        };
+        Self::with_key(
+            read("github-app-test-key.pkcs1.pem"),
+            read("github-app-test-key.pub.pem"),
+        )
+    }
+
+    fn with_key(private_pem: String, public_pem: String) -> Self {
+        let values = RANDOM_SECRETS
+            .iter()
+            .map(|name| ((*name).to_owned(), random_hex(32)))
+            .collect();
+        Self {
+            values,
+            github_private_key_pem: private_pem,
+            github_public_key_pem: public_pem,
+        }
+    }
+
+    /// Loads `dir/secrets.env` and `dir/github-app.{pem,pub.pem}`, creating whatever is
+    /// missing (the RSA key with `openssl genrsa -traditional`, PKCS#1 as GitHub hands out).
+    pub fn load_or_create(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let key = dir.join("github-app.pem");
+        let public = dir.join("github-app.pub.pem");
+        if !key.is_file() || !public.is_file() {
+            let ok = Command::new("openssl")
+                .args(["genrsa", "-traditional", "-out"])
+                .arg(&key)
+                .arg("2048")
+                .output()
+                .is_ok_and(|o| o.status.success())
+                && Command::new("openssl")
+                    .args(["rsa", "-pubout", "-in"])
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&public)
+                    .output()
+                    .is_ok_and(|o| o.status.success());
+            assert!(
+                ok,
+                "generating the local GitHub App key needs openssl (apt-get install openssl)"
+            );
+        }
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        };
+        let mut secrets = Self::with_key(read(&key), read(&public));
+        let file = dir.join("secrets.env");
+        let stored = std::fs::read_to_string(&file).unwrap_or_default();
+        for line in stored.lines() {
+            if let Some((name, value)) = line.split_once('=') {
+                secrets
+                    .values
+                    .insert(name.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+        let body: String = secrets
+            .values
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        write_private(&file, &body);
+        secrets
+    }
+
+    fn get(&self, name: &str) -> String {
+        self.values.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// Writes a file readable by its owner only.
+pub fn write_private(path: &Path, contents: &str) {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    file.write_all(contents.as_bytes())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// An HS256 JWT, as Supabase's API keys are.
+pub fn mint_hs256(secret: &str, claims: &serde_json::Value) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let signing_input = format!("{header}.{payload}");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(signing_input.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{signing_input}.{signature}")
+}
+
+/// Options for [`Stack::start`].
+#[derive(Debug, Default)]
+pub struct StackBuilder {
+    overrides: BTreeMap<String, String>,
+    without_edge: bool,
+    data_dir: Option<PathBuf>,
+    secrets: Option<DevSecrets>,
+    ports: Ports,
+}
+
+/// Fixed ports (0 = any free port).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Ports {
+    /// The edge host.
+    pub edge: u16,
+    /// PostgREST.
+    pub postgrest: u16,
+    /// PostgreSQL.
+    pub postgres: u16,
+}
+
+impl StackBuilder {
+    /// Overrides (or adds) a variable handed to the components (upper-case name).
+    #[must_use]
+    pub fn variable(mut self, name: &str, value: &str) -> Self {
+        self.overrides.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Starts everything but the edge host.
+    #[must_use]
+    pub fn without_edge(mut self) -> Self {
+        self.without_edge = true;
+        self
+    }
+
+    /// Keeps the cluster and logs in `dir` (reused across runs) instead of a temp dir.
+    #[must_use]
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Uses these secrets instead of fresh ones.
+    #[must_use]
+    pub fn secrets(mut self, secrets: DevSecrets) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// Uses fixed ports.
+    #[must_use]
+    pub fn ports(mut self, ports: Ports) -> Self {
+        self.ports = ports;
+        self
+    }
+
+    /// Starts the stack; panics with the failing service's log when something cannot start.
+    pub fn start(self) -> Stack {
+        Stack::start_with(self)
+    }
+}
+
+/// A running stack. Fields are dropped in declaration order: edge first, database last.
+pub struct Stack {
+    edge: Option<Service>,
+    postgrest: Option<Service>,
+    /// The Odoo stand-in (`ODOO_BASE_URL`).
+    pub odoo: OdooStandIn,
+    /// The GitHub API stand-in (`GITHUB_API_URL`).
+    pub github: GithubStandIn,
+    postgres: Postgres,
+    vars: BTreeMap<String, String>,
+    postgrest_port: u16,
+    dir: PathBuf,
+    temporary: bool,
+    // Last: runs after PostgreSQL has stopped.
+    _cleanup: RemoveOnDrop,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("dir", &self.dir)
+            .field("postgres_port", &self.postgres.port)
+            .field("postgrest_port", &self.postgrest_port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stack {
+    /// A builder; `Stack::builder().start()` is the default stack.
+    pub fn builder() -> StackBuilder {
+        StackBuilder::default()
+    }
+
+    fn start_with(options: StackBuilder) -> Self {
+        let root = project_root();
+        let (dir, temporary) = match &options.data_dir {
+            Some(dir) => (dir.clone(), false),
+            None => {
+                let dir = std::env::temp_dir().join(format!(
+                    "pulser-stack-{}-{}",
+                    std::process::id(),
+                    random_hex(4)
+                ));
+                (dir, true)
+            }
+        };
+        std::fs::create_dir_all(dir.join("logs"))
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let secrets = options
+            .secrets
+            .clone()
+            .unwrap_or_else(DevSecrets::for_tests);
+
+        // 1. PostgreSQL with the Supabase roles and every migration.
+        let postgres = Postgres::start(
+            &dir.join("pgdata"),
+            (options.ports.postgres != 0).then_some(options.ports.postgres),
+        );
+        postgres.apply_file(&root.join("supabase/bootstrap_roles.sql"));
+        postgres.migrate(&root.join("supabase/migrations"));
+
+        // 2. PostgREST with a locally minted service_role key.
+        let jwt_secret = secrets.get("PGRST_JWT_SECRET");
+        let now = crate::clock::unix_now();
+        let service_role_key = mint_hs256(
+            &jwt_secret,
+            &serde_json::json!({"role": "service_role", "iss": "pulser-edge-local", "iat": now, "exp": now + 10 * 365 * 86_400}),
+        );
+        let postgrest_port = if options.ports.postgrest == 0 {
+            free_port()
+        } else {
+            options.ports.postgrest
+        };
+        let postgrest = start_postgrest(&postgres, postgrest_port, &jwt_secret, &dir, temporary);
+
+        // 3. The stand-ins.
+        let odoo = OdooStandIn::start(
+            &secrets.get("ODOO_API_TOKEN"),
+            &secrets.get("EDGE_HMAC_SECRET"),
+        );
+        let github = GithubStandIn::start(GithubApp {
+            app_id: GITHUB_APP_ID.into(),
+            client_id: GITHUB_CLIENT_ID.into(),
+            installation_id: GITHUB_INSTALLATION_ID.into(),
+            owner: GITHUB_REPO_OWNER.into(),
+            repo: GITHUB_REPO_NAME.into(),
+            public_key_pem: secrets.github_public_key_pem.clone(),
+        });
+
+        // 4. The variables every component may read.
+        let postgrest_url = format!("http://127.0.0.1:{postgrest_port}");
+        let mut vars = BTreeMap::new();
+        for name in RANDOM_SECRETS {
+            if *name != "PGRST_JWT_SECRET" {
+                vars.insert((*name).to_owned(), secrets.get(name));
+            }
+        }
+        vars.insert("SUPABASE_URL".into(), postgrest_url.clone());
+        vars.insert("SUPABASE_REST_URL".into(), postgrest_url);
+        vars.insert("SUPABASE_SERVICE_ROLE_KEY".into(), service_role_key);
+        vars.insert("ODOO_BASE_URL".into(), odoo.base_url());
+        vars.insert("GITHUB_API_URL".into(), github.api_url());
+        vars.insert("GITHUB_APP_ID".into(), GITHUB_APP_ID.into());
+        vars.insert(
+            "GITHUB_INSTALLATION_ID".into(),
+            GITHUB_INSTALLATION_ID.into(),
+        );
+        vars.insert("GITHUB_REPO_OWNER".into(), GITHUB_REPO_OWNER.into());
+        vars.insert("GITHUB_REPO_NAME".into(), GITHUB_REPO_NAME.into());
+        vars.insert(
+            "GITHUB_APP_PRIVATE_KEY_BASE64".into(),
+            STANDARD.encode(&secrets.github_private_key_pem),
+        );
+        vars.extend(options.overrides.clone());
+
+        let mut stack = Self {
+            edge: None,
+            postgrest: Some(postgrest),
+            odoo,
+            github,
+            postgres,
+            vars,
+            postgrest_port,
+            _cleanup: RemoveOnDrop(temporary.then(|| dir.clone())),
+            dir,
+            temporary,
+        };
+
+        // 5. The edge host.
+        if !options.without_edge {
+            let port = if options.ports.edge == 0 {
+                free_port()
+            } else {
+                options.ports.edge
+            };
+            stack.edge = Some(stack.start_edge(&root, port));
+        }
+        stack
+    }
+
+    fn start_edge(&self, root: &Path, port: u16) -> Service {
+        let dist = std::env::var_os("PULSER_DIST").map_or_else(|| root.join("dist"), PathBuf::from);
+        let mut cmd = Command::new(required_path("PULSER_EDGE_BIN"));
+        cmd.arg("--manifest")
+            .arg(root.join("spin.toml"))
+            .arg("--components")
+            .arg(dist.join("wasi"))
+            .args(["--listen", &format!("127.0.0.1:{port}")]);
+        for (name, value) in &self.vars {
+            cmd.env(format!("SPIN_VARIABLE_{name}"), value);
+        }
+        Service::start_logging_to(
+            cmd,
+            port,
+            "edge",
+            self.dir.join("logs/edge.log"),
+            !self.temporary,
+        )
+    }
+
+    /// `http://127.0.0.1:<edge port><path>`.
+    pub fn edge_url(&self, path: &str) -> String {
+        self.edge
+            .as_ref()
+            .expect("this stack was started without the edge host")
+            .url(path)
+    }
+
+    /// What the edge host (and the components, whose log lines it passes through) logged.
+    pub fn edge_logs(&self) -> String {
+        self.edge.as_ref().map(Service::logs).unwrap_or_default()
+    }
+
+    /// PostgREST's base URL.
+    pub fn postgrest_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.postgrest_port)
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`.
+    pub fn postgres_url(&self) -> String {
+        self.postgres.url()
+    }
+
+    /// A variable handed to the components (upper-case name); panics when unknown.
+    pub fn var(&self, name: &str) -> String {
+        self.vars
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("the stack has no variable {name}"))
+    }
+
+    /// Every variable handed to the components.
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
+    }
+
+    /// Runs SQL as the `postgres` superuser; psql's unaligned tuples-only output, trimmed.
+    pub fn sql(&self, sql: &str) -> String {
+        self.postgres.sql(sql)
+    }
+
+    /// Stops PostgREST (for "database unreachable" tests); its port then refuses connections.
+    pub fn stop_postgrest(&mut self) {
+        self.postgrest = None;
+    }
+
+    /// Runs the Workers flavour of `function` (`dist/workers/<function>/`) under workerd
+    /// with the same variables the edge host hands to the components.
+    pub fn workerd(&self, function: &str) -> Service {
+        let dist = std::env::var_os("PULSER_DIST")
+            .map_or_else(|| project_root().join("dist"), PathBuf::from);
+        let bindings: Vec<(String, String)> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        crate::workerd::serve(&dist.join("workers").join(function), function, &bindings)
+    }
+
+    /// The directory holding the cluster and logs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The edge host's port, when it runs.
+    pub fn edge_port(&self) -> Option<u16> {
+        self.edge.as_ref().map(|e| e.port)
+    }
+
+    /// The edge host's process id, when it runs.
+    pub fn edge_pid(&self) -> Option<u32> {
+        self.edge.as_ref().map(Service::pid)
+    }
+}
+
+/// Removes a temporary stack directory once everything that used it has stopped.
+#[derive(Debug)]
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn start_postgrest(
+    postgres: &Postgres,
+    port: u16,
+    jwt_secret: &str,
+    dir: &Path,
+    temporary: bool,
+) -> Service {
+    let mut cmd = Command::new(required_path("POSTGREST_BIN"));
+    cmd.env(
+        "PGRST_DB_URI",
+        format!(
+            "postgres://authenticator@127.0.0.1:{}/postgres",
+            postgres.port
+        ),
+    )
+    .env("PGRST_DB_SCHEMAS", "public")
+    .env("PGRST_DB_ANON_ROLE", "anon")
+    .env("PGRST_JWT_SECRET", jwt_secret)
+    .env("PGRST_SERVER_HOST", "127.0.0.1")
+    .env("PGRST_SERVER_PORT", port.to_string())
+    .env("PGRST_LOG_LEVEL", "info");
+    let service = Service::start_logging_to(
+        cmd,
+        port,
+        "postgrest",
+        dir.join("logs/postgrest.log"),
+        !temporary,
+    );
+    // Listening is not ready: wait until the schema cache is loaded and `/` answers 200.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = try_request("GET", &format!("http://127.0.0.1:{port}/"), &[], b"");
+        if ready.is_ok_and(|r| r.status == 200) {
+            return service;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "PostgREST did not become ready:\n{}",
+            service.logs()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One stack shared by every test of a suite that does not change its modes or variables.
+/// It stops when the last test holding it finishes (a later test starts a new one).
+pub fn shared() -> Arc<Stack> {
+    static SHARED: Mutex<Weak<Stack>> = Mutex::new(Weak::new());
+    let mut slot = SHARED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(stack) = slot.upgrade() {
+        return stack;
+    }
+    let stack = Arc::new(Stack::builder().start());
+    *slot = Arc::downgrade(&stack);
+    stack
+}

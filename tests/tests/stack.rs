@@ -1,0 +1,423 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The local stack itself: migrations on a real PostgreSQL 15, real PostgREST with the minted
+//! service_role key (anon denied by RLS), and the stand-ins enforcing their wire contracts.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use pulser_signing::github_app::GithubAppKey;
+use pulser_tests::clock::unix_now;
+use pulser_tests::stack::{self, GithubMode, OdooMode, Stack};
+use pulser_tests::{hmac_hex, request, try_request};
+
+fn db_stack() -> Stack {
+    Stack::builder().without_edge().start()
+}
+
+#[test]
+fn migrations_apply_and_are_recorded_once() {
+    let stack = db_stack();
+    let tables = stack.sql(
+        "select string_agg(tablename, ',' order by tablename) from pg_tables where schemaname = 'public'",
+    );
+    for table in ["audit_event", "oasis_events", "odoo_action_outbox"] {
+        assert!(tables.contains(table), "{table} missing from {tables}");
+    }
+    let rls =
+        stack.sql("select count(*) from pg_tables where schemaname = 'public' and not rowsecurity");
+    assert_eq!(rls, "0", "every public table has RLS on");
+    let versions = stack.sql("select count(*) from supabase_migrations.schema_migrations");
+    let files = std::fs::read_dir(stack::project_root().join("supabase/migrations"))
+        .unwrap()
+        .count();
+    assert_eq!(versions, files.to_string());
+}
+
+#[test]
+fn postgrest_accepts_the_service_role_key_and_refuses_anon() {
+    let stack = db_stack();
+    let key = stack.var("SUPABASE_SERVICE_ROLE_KEY");
+    let body = br#"{"source":"odoo","event_type":"stack.test","resource_id":"1","payload":{},"correlation_id":"6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11"}"#;
+    let url = format!("{}/audit_event", stack.postgrest_url());
+    let stored = request(
+        "POST",
+        &url,
+        &[
+            ("apikey", &key),
+            ("authorization", &format!("Bearer {key}")),
+            ("content-type", "application/json"),
+            ("prefer", "return=representation"),
+        ],
+        body,
+    );
+    assert_eq!(
+        stored.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&stored.body)
+    );
+    assert_eq!(stored.json()[0]["event_type"], "stack.test");
+
+    let anon = request("POST", &url, &[("content-type", "application/json")], body);
+    assert!(
+        anon.status == 401 || anon.status == 403,
+        "anon wrote: {}",
+        anon.status
+    );
+    let anon_read = request("GET", &url, &[], b"");
+    assert!(
+        anon_read.status == 401 || anon_read.status == 403 || anon_read.body == b"[]",
+        "anon read rows: {}",
+        String::from_utf8_lossy(&anon_read.body)
+    );
+    assert_eq!(stack.sql("select count(*) from audit_event"), "1");
+}
+
+#[test]
+fn postgrest_can_be_stopped_for_outage_tests() {
+    let mut stack = db_stack();
+    let url = stack.postgrest_url();
+    stack.stop_postgrest();
+    assert!(try_request("GET", &url, &[], b"").is_err());
+}
+
+fn odoo_call(stack: &Stack, body: &[u8], signature: &str, api_key: &str) -> u16 {
+    request(
+        "POST",
+        &format!("{}/api/agent/apply", stack.odoo.base_url()),
+        &[
+            ("content-type", "application/json"),
+            ("x-api-key", api_key),
+            ("x-signature", signature),
+            ("x-correlation-id", "c-1"),
+        ],
+        body,
+    )
+    .status
+}
+
+const ODOO_BODY: &[u8] =
+    br#"{"action":"account.move.post","args":{"id":7},"correlation_id":"c-1"}"#;
+
+#[test]
+fn odoo_stand_in_accepts_a_correctly_signed_call() {
+    let stack = db_stack();
+    let secret = stack.var("EDGE_HMAC_SECRET");
+    let token = stack.var("ODOO_API_TOKEN");
+    assert_eq!(
+        odoo_call(
+            &stack,
+            ODOO_BODY,
+            &hmac_hex(secret.as_bytes(), ODOO_BODY),
+            &token
+        ),
+        200
+    );
+    assert_eq!(
+        odoo_call(
+            &stack,
+            ODOO_BODY,
+            &format!("sha256={}", hmac_hex(secret.as_bytes(), ODOO_BODY)),
+            &token
+        ),
+        200
+    );
+    assert_eq!(stack.odoo.applied().len(), 2);
+}
+
+#[test]
+fn odoo_stand_in_rejects_a_wrong_signature_or_key() {
+    let stack = db_stack();
+    let secret = stack.var("EDGE_HMAC_SECRET");
+    let token = stack.var("ODOO_API_TOKEN");
+    let good = hmac_hex(secret.as_bytes(), ODOO_BODY);
+    assert_eq!(
+        odoo_call(&stack, ODOO_BODY, &hmac_hex(b"other", ODOO_BODY), &token),
+        401
+    );
+    assert_eq!(odoo_call(&stack, ODOO_BODY, &good, "wrong-key"), 401);
+    assert_eq!(
+        odoo_call(&stack, ODOO_BODY, &good.to_uppercase(), &token),
+        401
+    );
+    let tampered = br#"{"action":"account.move.post","args":{"id":8},"correlation_id":"c-1"}"#;
+    assert_eq!(odoo_call(&stack, tampered, &good, &token), 401);
+    let extra = br#"{"action":"a","args":{},"correlation_id":"c-1","x":1}"#;
+    assert_eq!(
+        odoo_call(&stack, extra, &hmac_hex(secret.as_bytes(), extra), &token),
+        400
+    );
+    assert!(stack.odoo.applied().is_empty());
+    assert_eq!(stack.odoo.calls().len(), 5);
+}
+
+#[test]
+fn odoo_stand_in_fails_on_demand() {
+    let stack = db_stack();
+    let sig = hmac_hex(stack.var("EDGE_HMAC_SECRET").as_bytes(), ODOO_BODY);
+    let token = stack.var("ODOO_API_TOKEN");
+    stack.odoo.set_mode(OdooMode::Fail(503));
+    assert_eq!(odoo_call(&stack, ODOO_BODY, &sig, &token), 503);
+    stack.odoo.set_mode(OdooMode::Drop);
+    let url = format!("{}/api/agent/apply", stack.odoo.base_url());
+    let dropped = try_request(
+        "POST",
+        &url,
+        &[
+            ("content-type", "application/json"),
+            ("x-api-key", &token),
+            ("x-signature", &sig),
+            ("x-correlation-id", "c-1"),
+        ],
+        ODOO_BODY,
+    );
+    assert!(dropped.is_err(), "a dropped connection has no response");
+    stack
+        .odoo
+        .set_mode(OdooMode::Slow(Duration::from_millis(300)));
+    assert_eq!(odoo_call(&stack, ODOO_BODY, &sig, &token), 200);
+}
+
+fn app_key() -> GithubAppKey {
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(db_stack_key())
+        .unwrap();
+    GithubAppKey::from_pem(std::str::from_utf8(&pem).unwrap()).unwrap()
+}
+
+fn db_stack_key() -> String {
+    base64::engine::general_purpose::STANDARD.encode(
+        std::fs::read_to_string(
+            stack::project_root().join("shared/signing/tests/data/github-app-test-key.pkcs1.pem"),
+        )
+        .unwrap(),
+    )
+}
+
+const GITHUB_HEADERS: [(&str, &str); 3] = [
+    ("accept", "application/vnd.github+json"),
+    ("x-github-api-version", "2022-11-28"),
+    ("user-agent", "pulser-edge-tests"),
+];
+
+fn exchange_token(stack: &Stack, jwt: &str) -> pulser_tests::Exchange {
+    let mut headers = GITHUB_HEADERS.to_vec();
+    let auth = format!("Bearer {jwt}");
+    headers.push(("authorization", &auth));
+    request(
+        "POST",
+        &format!(
+            "{}/app/installations/{}/access_tokens",
+            stack.github.api_url(),
+            stack::GITHUB_INSTALLATION_ID
+        ),
+        &headers,
+        b"",
+    )
+}
+
+fn dispatch(stack: &Stack, token: &str, body: &[u8]) -> pulser_tests::Exchange {
+    let mut headers = GITHUB_HEADERS.to_vec();
+    let auth = format!("Bearer {token}");
+    headers.push(("authorization", &auth));
+    headers.push(("content-type", "application/json"));
+    request(
+        "POST",
+        &format!(
+            "{}/repos/{}/{}/dispatches",
+            stack.github.api_url(),
+            stack::GITHUB_REPO_OWNER,
+            stack::GITHUB_REPO_NAME
+        ),
+        &headers,
+        body,
+    )
+}
+
+#[test]
+fn github_stand_in_issues_a_token_for_a_valid_app_jwt_and_accepts_a_dispatch() {
+    let stack = db_stack();
+    let now = u64::try_from(unix_now()).unwrap();
+    let minted = exchange_token(
+        &stack,
+        &app_key().mint_jwt(stack::GITHUB_APP_ID, now).unwrap(),
+    );
+    assert_eq!(
+        minted.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&minted.body)
+    );
+    let token = minted.json()["token"].as_str().unwrap().to_owned();
+    assert!(minted.json()["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert!(minted.header("date").is_some_and(|d| d.ends_with(" GMT")));
+    let sent = dispatch(
+        &stack,
+        &token,
+        br#"{"event_type":"git-ops","client_payload":{"a":1}}"#,
+    );
+    assert_eq!(sent.status, 204, "{}", String::from_utf8_lossy(&sent.body));
+    assert_eq!(stack.github.dispatches().len(), 1);
+    assert_eq!(stack.github.tokens_issued(), 1);
+    // The client id is an accepted issuer too.
+    let by_client = exchange_token(
+        &stack,
+        &app_key().mint_jwt(stack::GITHUB_CLIENT_ID, now).unwrap(),
+    );
+    assert_eq!(by_client.status, 201);
+}
+
+#[test]
+fn github_stand_in_rejects_jwts_outside_githubs_rules() {
+    let stack = db_stack();
+    let now = u64::try_from(unix_now()).unwrap();
+    let key = app_key();
+    assert_eq!(
+        exchange_token(&stack, &key.mint_jwt("999", now).unwrap()).status,
+        401,
+        "wrong iss"
+    );
+    assert_eq!(
+        exchange_token(
+            &stack,
+            &key.mint_jwt(stack::GITHUB_APP_ID, now + 3600).unwrap()
+        )
+        .status,
+        401,
+        "iat in the future"
+    );
+    assert_eq!(
+        exchange_token(
+            &stack,
+            &key.mint_jwt(stack::GITHUB_APP_ID, now - 3600).unwrap()
+        )
+        .status,
+        401,
+        "expired"
+    );
+    let good = key.mint_jwt(stack::GITHUB_APP_ID, now).unwrap();
+    let (signed, _) = good.rsplit_once('.').unwrap();
+    assert_eq!(
+        exchange_token(&stack, &format!("{signed}.AAAA")).status,
+        401,
+        "bad signature"
+    );
+    assert_eq!(exchange_token(&stack, "not-a-jwt").status, 401);
+    assert_eq!(stack.github.tokens_issued(), 0);
+}
+
+#[test]
+fn github_stand_in_requires_the_api_headers() {
+    let stack = db_stack();
+    let now = u64::try_from(unix_now()).unwrap();
+    let jwt = app_key().mint_jwt(stack::GITHUB_APP_ID, now).unwrap();
+    let url = format!(
+        "{}/app/installations/{}/access_tokens",
+        stack.github.api_url(),
+        stack::GITHUB_INSTALLATION_ID
+    );
+    let auth = format!("Bearer {jwt}");
+    let without_agent = request(
+        "POST",
+        &url,
+        &[
+            ("accept", "application/vnd.github+json"),
+            ("x-github-api-version", "2022-11-28"),
+            ("authorization", &auth),
+        ],
+        b"",
+    );
+    assert_eq!(without_agent.status, 403);
+    let without_version = request(
+        "POST",
+        &url,
+        &[
+            ("accept", "application/vnd.github+json"),
+            ("user-agent", "x"),
+            ("authorization", &auth),
+        ],
+        b"",
+    );
+    assert_eq!(without_version.status, 400);
+}
+
+#[test]
+fn github_stand_in_enforces_dispatch_limits_and_credentials() {
+    let stack = db_stack();
+    let now = u64::try_from(unix_now()).unwrap();
+    let minted = exchange_token(
+        &stack,
+        &app_key().mint_jwt(stack::GITHUB_APP_ID, now).unwrap(),
+    );
+    let token = minted.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        dispatch(&stack, "ghs_unknown", br#"{"event_type":"git-ops"}"#).status,
+        401
+    );
+    assert_eq!(
+        dispatch(&stack, &token, br#"{"event_type":""}"#).status,
+        422
+    );
+    let long = format!(r#"{{"event_type":"{}"}}"#, "e".repeat(101));
+    assert_eq!(dispatch(&stack, &token, long.as_bytes()).status, 422);
+    let eleven: String = (0..11)
+        .map(|i| format!(r#""k{i}":1"#))
+        .collect::<Vec<_>>()
+        .join(",");
+    let many = format!(r#"{{"event_type":"git-ops","client_payload":{{{eleven}}}}}"#);
+    assert_eq!(dispatch(&stack, &token, many.as_bytes()).status, 422);
+    let big = format!(
+        r#"{{"event_type":"git-ops","client_payload":{{"v":"{}"}}}}"#,
+        "x".repeat(64 * 1024)
+    );
+    assert_eq!(dispatch(&stack, &token, big.as_bytes()).status, 422);
+    assert!(stack.github.dispatches().is_empty());
+}
+
+#[test]
+fn github_stand_in_clock_skew_is_visible_in_date_and_recoverable() {
+    let stack = db_stack();
+    stack.github.set_mode(GithubMode::Skewed(-3600));
+    let now = unix_now();
+    let key = app_key();
+    let rejected = exchange_token(
+        &stack,
+        &key.mint_jwt(stack::GITHUB_APP_ID, u64::try_from(now).unwrap())
+            .unwrap(),
+    );
+    assert_eq!(rejected.status, 401);
+    assert_eq!(
+        rejected.header("date").unwrap(),
+        pulser_tests::clock::http_date(now - 3600).as_str()
+    );
+    let recovered = exchange_token(
+        &stack,
+        &key.mint_jwt(stack::GITHUB_APP_ID, u64::try_from(now - 3600).unwrap())
+            .unwrap(),
+    );
+    assert_eq!(recovered.status, 201);
+}
+
+#[test]
+fn github_stand_in_fails_on_demand() {
+    let stack = db_stack();
+    let now = u64::try_from(unix_now()).unwrap();
+    let jwt = app_key().mint_jwt(stack::GITHUB_APP_ID, now).unwrap();
+    stack.github.set_mode(GithubMode::FailTokens(500));
+    assert_eq!(exchange_token(&stack, &jwt).status, 500);
+    stack.github.set_mode(GithubMode::Ok);
+    let token = exchange_token(&stack, &jwt).json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stack.github.set_mode(GithubMode::FailDispatch(502));
+    assert_eq!(
+        dispatch(&stack, &token, br#"{"event_type":"git-ops"}"#).status,
+        502
+    );
+}
