@@ -192,6 +192,7 @@ pub struct StackBuilder {
     data_dir: Option<PathBuf>,
     secrets: Option<DevSecrets>,
     ports: Ports,
+    tools: BTreeMap<String, PathBuf>,
 }
 
 /// Fixed ports (0 = any free port).
@@ -234,6 +235,14 @@ impl StackBuilder {
         self
     }
 
+    /// Uses `path` for the tool otherwise found through the environment variable `var`
+    /// (`PULSER_EDGE_BIN`, `POSTGREST_BIN`, `WORKERD_BIN`).
+    #[must_use]
+    pub fn tool(mut self, var: &str, path: &Path) -> Self {
+        self.tools.insert(var.to_owned(), path.to_path_buf());
+        self
+    }
+
     /// Uses fixed ports.
     #[must_use]
     pub fn ports(mut self, ports: Ports) -> Self {
@@ -260,6 +269,7 @@ pub struct Stack {
     postgrest_port: u16,
     dir: PathBuf,
     temporary: bool,
+    tools: BTreeMap<String, PathBuf>,
     // Last: runs after PostgreSQL has stopped.
     _cleanup: RemoveOnDrop,
 }
@@ -320,7 +330,14 @@ impl Stack {
         } else {
             options.ports.postgrest
         };
-        let postgrest = start_postgrest(&postgres, postgrest_port, &jwt_secret, &dir, temporary);
+        let postgrest = start_postgrest(
+            &tool(&options.tools, "POSTGREST_BIN"),
+            &postgres,
+            postgrest_port,
+            &jwt_secret,
+            &dir,
+            temporary,
+        );
 
         // 3. The stand-ins.
         let odoo = OdooStandIn::start(
@@ -373,6 +390,7 @@ impl Stack {
             _cleanup: RemoveOnDrop(temporary.then(|| dir.clone())),
             dir,
             temporary,
+            tools: options.tools.clone(),
         };
 
         // 5. The edge host.
@@ -389,7 +407,7 @@ impl Stack {
 
     fn start_edge(&self, root: &Path, port: u16) -> Service {
         let dist = std::env::var_os("PULSER_DIST").map_or_else(|| root.join("dist"), PathBuf::from);
-        let mut cmd = Command::new(required_path("PULSER_EDGE_BIN"));
+        let mut cmd = Command::new(tool(&self.tools, "PULSER_EDGE_BIN"));
         cmd.arg("--manifest")
             .arg(root.join("spin.toml"))
             .arg("--components")
@@ -463,7 +481,12 @@ impl Stack {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        crate::workerd::serve(&dist.join("workers").join(function), function, &bindings)
+        crate::workerd::serve(
+            &tool(&self.tools, "WORKERD_BIN"),
+            &dist.join("workers").join(function),
+            function,
+            &bindings,
+        )
     }
 
     /// The directory holding the cluster and logs.
@@ -494,14 +517,23 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// A tool path: given to the builder, else from the environment (failing loudly).
+fn tool(tools: &BTreeMap<String, PathBuf>, var: &str) -> PathBuf {
+    tools
+        .get(var)
+        .cloned()
+        .unwrap_or_else(|| required_path(var))
+}
+
 fn start_postgrest(
+    bin: &Path,
     postgres: &Postgres,
     port: u16,
     jwt_secret: &str,
     dir: &Path,
     temporary: bool,
 ) -> Service {
-    let mut cmd = Command::new(required_path("POSTGREST_BIN"));
+    let mut cmd = Command::new(bin);
     cmd.env(
         "PGRST_DB_URI",
         format!(

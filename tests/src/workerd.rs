@@ -4,11 +4,16 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::{Service, free_port, required_path};
+use crate::{Service, free_port};
 
 /// Starts workerd serving the Worker in `worker_dir` on a free port. `bindings` become the
 /// Worker's `env` (text bindings, which `env.secret` and `env.var` both read).
-pub fn serve(worker_dir: &Path, name: &str, bindings: &[(String, String)]) -> Service {
+pub fn serve(
+    workerd: &Path,
+    worker_dir: &Path,
+    name: &str,
+    bindings: &[(String, String)],
+) -> Service {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("pulser-workerd-{name}-{port}"));
     std::fs::create_dir_all(&dir).expect("workerd temp dir");
@@ -56,7 +61,7 @@ const worker :Workerd.Worker = (
         bindings = bindings.join("\n"),
     );
     std::fs::write(dir.join("config.capnp"), config).expect("write config.capnp");
-    let mut cmd = Command::new(required_path("WORKERD_BIN"));
+    let mut cmd = Command::new(workerd);
     cmd.arg("serve")
         .arg(dir.join("config.capnp"))
         .arg("--verbose");

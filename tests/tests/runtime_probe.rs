@@ -30,6 +30,7 @@ fn wasmtime_probe(upstream_url: &str) -> Service {
 
 fn workerd_probe(upstream: &RecordingServer) -> Service {
     pulser_tests::workerd::serve(
+        &required_path("WORKERD_BIN"),
         &probe_artifact("workers/probe"),
         "probe",
         &[

@@ -6,12 +6,36 @@ use std::path::{Path, PathBuf};
 use crate::tools::Tools;
 use crate::{Result, cargo, run};
 
-/// (target, features) for linting the runtime adapters in every flavour.
+/// (target, flavour feature) for linting every wasm crate in each flavour.
 pub const FLAVOURS_FOR_LINT: &[(&str, &str)] = &[
-    ("wasm32-wasip2", "pulser-runtime/wasi,pulser-probe/wasi"),
-    ("wasm32-wasip2", "pulser-runtime/spin,pulser-probe/spin"),
+    ("wasm32-wasip2", "wasi"),
+    ("wasm32-wasip2", "spin"),
     ("wasm32-unknown-unknown", ""),
 ];
+
+/// `clippy` arguments selecting every wasm crate (runtime, probe, functions) for one
+/// flavour: `-p` per package and the flavour feature of each that has one.
+pub fn lint_args(root: &Path, feature: &str) -> Result<Vec<String>> {
+    let mut with_features: Vec<String> = vec!["pulser-runtime".into(), "pulser-probe".into()];
+    with_features.extend(function_crates(root)?.into_iter().map(|c| c.package));
+    let mut args = Vec::new();
+    for package in with_features
+        .iter()
+        .chain(["pulser-supabase".to_owned()].iter())
+    {
+        args.push("-p".to_owned());
+        args.push(package.clone());
+    }
+    if !feature.is_empty() {
+        let features: Vec<String> = with_features
+            .iter()
+            .map(|p| format!("{p}/{feature}"))
+            .collect();
+        args.push("--features".into());
+        args.push(features.join(","));
+    }
+    Ok(args)
+}
 
 /// A crate to build: its directory and package name.
 struct Crate {
@@ -66,11 +90,19 @@ fn function_crates(root: &Path) -> Result<Vec<Crate>> {
 
 /// Builds every function into `dist/` and prints the size table.
 pub fn build_dist(root: &Path, tools: &Tools) -> Result<PathBuf> {
+    build_dist_flavours(root, tools, ALL_FLAVOURS)
+}
+
+/// Every flavour: the two wasm32-wasip2 components and the Workers module.
+pub const ALL_FLAVOURS: &[&str] = &["wasi", "spin", "workers"];
+
+/// Builds every function in `flavours` into `dist/` and prints the size table.
+pub fn build_dist_flavours(root: &Path, tools: &Tools, flavours: &[&str]) -> Result<PathBuf> {
     let crates = function_crates(root)?;
     let dist = root.join("dist");
     let mut sizes = Vec::new();
     for krate in &crates {
-        sizes.extend(build_flavours(root, tools, krate, &dist)?);
+        sizes.extend(build_flavours(root, tools, krate, &dist, flavours)?);
     }
     if crates.is_empty() {
         println!("xtask: no crates under functions/ yet; dist/ is empty");
@@ -84,7 +116,7 @@ pub fn build_dist(root: &Path, tools: &Tools) -> Result<PathBuf> {
 pub fn build_probe(root: &Path, tools: &Tools) -> Result<PathBuf> {
     let out = root.join("target/probe-dist");
     let krate = Crate::read(&root.join("tests/probe"))?;
-    build_flavours(root, tools, &krate, &out)?;
+    build_flavours(root, tools, &krate, &out, ALL_FLAVOURS)?;
     Ok(out)
 }
 
@@ -94,10 +126,19 @@ struct Size {
     gzip: u64,
 }
 
-fn build_flavours(root: &Path, tools: &Tools, krate: &Crate, out: &Path) -> Result<Vec<Size>> {
+fn build_flavours(
+    root: &Path,
+    tools: &Tools,
+    krate: &Crate,
+    out: &Path,
+    flavours: &[&str],
+) -> Result<Vec<Size>> {
     let name = krate.name();
     let mut sizes = Vec::new();
     for flavour in ["wasi", "spin"] {
+        if !flavours.contains(&flavour) {
+            continue;
+        }
         let target_dir = root.join("target/flavour").join(flavour);
         run(cargo()
             .current_dir(root)
@@ -120,6 +161,9 @@ fn build_flavours(root: &Path, tools: &Tools, krate: &Crate, out: &Path) -> Resu
         let dest = out.join(flavour).join(format!("{name}.wasm"));
         copy(&built, &dest)?;
         sizes.push(size_of(&dest, format!("{flavour}/{name}.wasm"))?);
+    }
+    if !flavours.contains(&"workers") {
+        return Ok(sizes);
     }
     // workers-rs: worker-build runs cargo, wasm-bindgen, wasm-opt and esbuild.
     let target_dir = root.join("target/flavour/workers");

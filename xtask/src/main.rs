@@ -1,4 +1,4 @@
-//! `cargo xtask <command>`: the one way to build, test and (later) run pulser-edge.
+//! `cargo xtask <command>`: the one way to build, test and run pulser-edge.
 //!
 //! Every command first installs what it needs, idempotently, into a tool cache
 //! (`$PULSER_TOOLS_DIR`, default `~/.cache/pulser-edge`): rustup targets, pinned cargo tools
@@ -6,6 +6,7 @@
 
 mod build;
 mod tools;
+mod up;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -19,8 +20,9 @@ commands:
   build   build every crate under functions/ as wasi, spin and workers flavours into dist/
           and print a size table
   test    fmt + clippy + every test in the workspace, including the wasm runtime tests
-  up      run the whole local stack (PostgreSQL, PostgREST, the edge host): not yet
-          available, it arrives with the edge host
+  up      run the whole local stack until Ctrl-C: PostgreSQL 15 + migrations, PostgREST 12,
+          Odoo and GitHub stand-ins, and the edge host serving every function of spin.toml
+          (state, logs and stack.env in target/dev/)
   tools   install the pinned tools into the cache and print their paths";
 
 fn main() -> ExitCode {
@@ -33,11 +35,10 @@ fn main() -> ExitCode {
                 .map(|_| ())
         }
         Some("test") => test(&workspace_root()),
-        Some("up") => Err(
-            "the local stack (`cargo xtask up`) is not built yet: it arrives with the \
-                           Wasmtime-based edge host; `cargo xtask test` works today"
-                .to_owned(),
-        ),
+        Some("up") => {
+            let root = workspace_root();
+            tools::Tools::ensure(&root).and_then(|t| up::up(&root, &t))
+        }
         Some("tools") => tools::Tools::ensure(&workspace_root()).map(|t| t.print()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -98,14 +99,11 @@ fn test(root: &Path) -> Result {
         "-D",
         "warnings",
     ]))?;
-    for (target, features) in build::FLAVOURS_FOR_LINT {
+    for (target, feature) in build::FLAVOURS_FOR_LINT {
         let mut cmd = cargo();
-        cmd.current_dir(root)
-            .args(["clippy", "-p", "pulser-runtime", "-p", "pulser-probe"]);
+        cmd.current_dir(root).arg("clippy");
+        cmd.args(build::lint_args(root, feature)?);
         cmd.args(["--target", target]);
-        if !features.is_empty() {
-            cmd.args(["--features", features]);
-        }
         cmd.args(["--target-dir", "target/lint", "--", "-D", "warnings"]);
         run(&mut cmd)?;
     }
@@ -122,9 +120,22 @@ fn test(root: &Path) -> Result {
     ]))?;
     let probe = build::build_probe(root, &tools)?;
     build::build_dist(root, &tools)?;
+    let edge = build_edge(root)?;
     run(cargo()
         .current_dir(root)
         .args(["test", "--workspace", "--no-fail-fast"])
         .env("PULSER_PROBE_DIST", &probe)
+        .env("PULSER_EDGE_BIN", &edge)
         .envs(tools.env()))
+}
+
+/// Builds the edge host (dev profile, whose dependencies are optimised; the test build
+/// shares it) and returns the binary's path.
+pub(crate) fn build_edge(root: &Path) -> Result<PathBuf> {
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "-p", "pulser-edge", "--bin", "edge"]))?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    Ok(target.join("debug/edge"))
 }

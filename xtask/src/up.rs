@@ -1,0 +1,267 @@
+//! `cargo xtask up`: the whole system on one machine, no cloud account, no Docker.
+//!
+//! Builds the WASI flavour of every function and the edge host, then runs the same stack the
+//! end-to-end tests use (`pulser_tests::stack`) with its state in `target/dev/`: PostgreSQL 15
+//! with the Supabase roles and every migration, PostgREST 12 with a minted `service_role` key,
+//! the Odoo and GitHub stand-ins, and the edge host serving every route of spin.toml. It
+//! prints a signed curl per endpoint, writes `target/dev/stack.env`, and stops everything on
+//! Ctrl-C or SIGTERM.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+use pulser_tests::stack::{DevSecrets, Ports, Stack, write_private};
+
+use crate::tools::Tools;
+use crate::{Result, build};
+
+/// Ports tried first (the usual local Supabase ones for the database side); any free port
+/// otherwise.
+const PREFERRED: Ports = Ports {
+    edge: 3000,
+    postgrest: 54321,
+    postgres: 54322,
+};
+
+/// Runs the stack until Ctrl-C.
+pub fn up(root: &Path, tools: &Tools) -> Result {
+    let dev = root.join("target/dev");
+    std::fs::create_dir_all(&dev).map_err(|e| format!("{}: {e}", dev.display()))?;
+    let _lock = Lock::acquire(&dev.join("up.pid"))?;
+
+    build::build_dist_flavours(root, tools, &["wasi"])?;
+    let edge = crate::build_edge(root)?;
+    let routes = routes(root)?;
+    if routes.is_empty() {
+        return Err("spin.toml has no [[trigger.http]] routes yet: nothing to serve".into());
+    }
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+
+    eprintln!("xtask: starting PostgreSQL, PostgREST, the stand-ins and the edge host ...");
+    let secrets = DevSecrets::load_or_create(&dev);
+    let env: BTreeMap<String, PathBuf> = tools
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k, PathBuf::from(v)))
+        .collect();
+    let started = std::panic::catch_unwind(|| {
+        let mut builder = Stack::builder()
+            .data_dir(&dev)
+            .secrets(secrets.clone())
+            .ports(Ports {
+                edge: port_or_free(PREFERRED.edge),
+                postgrest: port_or_free(PREFERRED.postgrest),
+                postgres: port_or_free(PREFERRED.postgres),
+            })
+            .tool("PULSER_EDGE_BIN", &edge);
+        for var in ["POSTGREST_BIN", "WORKERD_BIN"] {
+            if let Some(path) = env.get(var) {
+                builder = builder.tool(var, path);
+            }
+        }
+        builder.start()
+    });
+    let stack = started.map_err(|_| {
+        format!(
+            "the stack did not start (the reason is printed above; logs in {})",
+            dev.join("logs").display()
+        )
+    })?;
+
+    let facts = facts(&stack);
+    let mut env_file = String::new();
+    for (key, value) in &facts {
+        env_file.push_str(&format!("{key}={value}\n"));
+    }
+    write_private(&dev.join("stack.env"), &env_file);
+    print_summary(&stack, &routes, &dev);
+
+    let _ = rx.recv();
+    eprintln!("\nxtask: stopping the edge host, PostgREST and PostgreSQL ...");
+    drop(stack);
+    eprintln!("xtask: stopped; data kept in {}", dev.display());
+    Ok(())
+}
+
+/// The `KEY=VALUE` facts of `target/dev/stack.env`: URLs and every value handed to the
+/// components (dev secrets included; the file is private to its owner).
+fn facts(stack: &Stack) -> BTreeMap<String, String> {
+    let mut facts = stack.vars().clone();
+    facts.insert("EDGE_URL".into(), stack.edge_url(""));
+    facts.insert("POSTGRES_URL".into(), stack.postgres_url());
+    facts.insert("POSTGREST_URL".into(), stack.postgrest_url());
+    facts.insert("ODOO_STAND_IN_URL".into(), stack.odoo.base_url());
+    facts.insert("GITHUB_STAND_IN_URL".into(), stack.github.api_url());
+    facts
+}
+
+fn port_or_free(preferred: u16) -> u16 {
+    if TcpListener::bind(("127.0.0.1", preferred)).is_ok() {
+        preferred
+    } else {
+        0
+    }
+}
+
+/// One `[[trigger.http]]` route and the function (dist file stem) behind it.
+#[derive(Debug)]
+struct Route {
+    route: String,
+    function: String,
+}
+
+fn routes(root: &Path) -> Result<Vec<Route>> {
+    let path = root.join("spin.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let manifest: toml::Table =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let components = manifest.get("component").and_then(toml::Value::as_table);
+    let triggers = manifest
+        .get("trigger")
+        .and_then(|t| t.get("http"))
+        .and_then(toml::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut routes = Vec::new();
+    for trigger in triggers {
+        let (Some(route), Some(id)) = (
+            trigger.get("route").and_then(toml::Value::as_str),
+            trigger.get("component").and_then(toml::Value::as_str),
+        ) else {
+            continue;
+        };
+        let function = components
+            .and_then(|c| c.get(id))
+            .and_then(|c| c.get("source"))
+            .and_then(toml::Value::as_str)
+            .and_then(|s| Path::new(s).file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| id.replace('-', "_"));
+        routes.push(Route {
+            route: route.trim_end_matches("/...").to_owned(),
+            function,
+        });
+    }
+    Ok(routes)
+}
+
+fn first_secret(list: &str) -> &str {
+    list.split(',').next().unwrap_or_default().trim()
+}
+
+/// A ready-to-paste signed curl for `route`, or `None` for a function this file does not know.
+fn curl(stack: &Stack, route: &Route) -> Option<String> {
+    let url = stack.edge_url(&route.route);
+    let hmac = |var: &str, body: &str| {
+        pulser_tests::hmac_hex(first_secret(&stack.var(var)).as_bytes(), body.as_bytes())
+    };
+    let (body, headers) = match route.function.as_str() {
+        "odoo_event_ingest" => {
+            let body = r#"{"event_type":"invoice.posted","resource_id":42,"payload":{"amount":100},"event_id":"local-1"}"#;
+            (
+                body,
+                vec![format!("x-signature: {}", hmac("EDGE_HMAC_SECRET", body))],
+            )
+        }
+        "push_to_odoo" => {
+            let body = r#"{"action":"account.move.post","args":{"id":42}}"#;
+            (
+                body,
+                vec![format!("x-signature: {}", hmac("EDGE_HMAC_SECRET", body))],
+            )
+        }
+        "github_webhook" => {
+            let body = r#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
+            (
+                body,
+                vec![
+                    "X-GitHub-Event: ping".to_owned(),
+                    "X-GitHub-Delivery: 6f0c8a3e-local-0001".to_owned(),
+                    format!(
+                        "X-Hub-Signature-256: sha256={}",
+                        hmac("GITHUB_WEBHOOK_SECRET", body)
+                    ),
+                ],
+            )
+        }
+        "git_ops_dispatch" => {
+            let body = r#"{"branch":"gitops/push","message":"hello from the local stack"}"#;
+            (
+                body,
+                vec![format!(
+                    "X-Pulser-Signature: sha256={}",
+                    hmac("PULSER_WEBHOOK_SECRET", body)
+                )],
+            )
+        }
+        _ => return None,
+    };
+    let mut out = format!("curl -sS -i -X POST '{url}' \\\n  -H 'content-type: application/json'");
+    for header in headers {
+        out.push_str(&format!(" \\\n  -H '{header}'"));
+    }
+    out.push_str(&format!(" \\\n  --data-binary '{body}'"));
+    Some(out)
+}
+
+fn print_summary(stack: &Stack, routes: &[Route], dev: &Path) {
+    println!("\npulser-edge local stack is up\n");
+    println!("  edge host   {}", stack.edge_url(""));
+    println!("  PostgREST   {}", stack.postgrest_url());
+    println!("  PostgreSQL  {}", stack.postgres_url());
+    println!("  Odoo        {} (stand-in)", stack.odoo.base_url());
+    println!("  GitHub API  {} (stand-in)", stack.github.api_url());
+    println!("\nendpoints:");
+    for route in routes {
+        println!(
+            "  POST {}  ({})",
+            stack.edge_url(&route.route),
+            route.function
+        );
+    }
+    println!("\nsigned requests (dev secrets; rerun `cargo xtask up` keeps them):\n");
+    for route in routes {
+        if let Some(curl) = curl(stack, route) {
+            println!("# {}\n{curl}\n", route.function);
+        }
+    }
+    println!(
+        "facts for scripts: {} (KEY=VALUE: EDGE_URL, POSTGRES_URL, POSTGREST_URL and every dev secret)",
+        dev.join("stack.env").display()
+    );
+    println!("logs: {}", dev.join("logs").display());
+    println!("press Ctrl-C to stop everything");
+}
+
+/// `target/dev/up.pid`: refuses a second `up` while one runs; removed on exit.
+struct Lock(PathBuf);
+
+impl Lock {
+    fn acquire(path: &Path) -> Result<Self> {
+        if let Ok(pid) = std::fs::read_to_string(path) {
+            let pid = pid.trim();
+            if !pid.is_empty() && Path::new("/proc").join(pid).exists() {
+                return Err(format!(
+                    "the local stack is already running (pid {pid}); stop it with Ctrl-C in its terminal \
+                     or `kill {pid}`, or remove {} if that process is not `cargo xtask up`",
+                    path.display()
+                ));
+            }
+        }
+        std::fs::write(path, std::process::id().to_string())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Self(path.to_path_buf()))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
