@@ -1,6 +1,10 @@
 //! Conformance probe: reads `PROBE_MESSAGE`, the clock and 16 random bytes, then sends
 //! `POST {PROBE_UPSTREAM}` with header `x-probe: 1` and body `ping`, and answers with all of
 //! it as JSON. The runtime tests run it on every flavour and check each field.
+//!
+//! For the edge host's tests it also misbehaves on request: a path ending in `/trap` traps,
+//! one ending in `/busy` spins on the CPU until the host interrupts it, and `?config=NAME`
+//! adds `"config": <value of NAME>` to the report.
 
 use core::time::Duration;
 
@@ -10,6 +14,14 @@ pulser_runtime::export!(handle);
 
 /// The probe's handler.
 pub async fn handle<P: Platform>(request: Request, platform: &P) -> Response {
+    let path = request.uri().path();
+    if path.ends_with("/trap") {
+        // A trap (wasm `unreachable`), not a panic: the host must survive it.
+        std::process::abort();
+    }
+    if path.ends_with("/busy") {
+        spin_until_interrupted();
+    }
     let mut random = [0u8; 16];
     let random_ok = platform.fill_random(&mut random).is_ok();
     let upstream = match platform.config("PROBE_UPSTREAM") {
@@ -45,6 +57,7 @@ pub async fn handle<P: Platform>(request: Request, platform: &P) -> Response {
         "path": request.uri().path(),
         "body_len": request.body().len(),
         "upstream": upstream,
+        "config": config_query(&request).and_then(|name| platform.config(name)),
     });
     let mut response = http::Response::new(report.to_string().into_bytes());
     response.headers_mut().insert(
@@ -52,4 +65,21 @@ pub async fn handle<P: Platform>(request: Request, platform: &P) -> Response {
         http::HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// The `NAME` of a `config=NAME` query parameter.
+fn config_query(request: &Request) -> Option<&str> {
+    request
+        .uri()
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("config="))
+}
+
+/// Burns CPU forever; only the host's deadline ends it.
+fn spin_until_interrupted() -> ! {
+    let mut counter = 0u64;
+    loop {
+        counter = core::hint::black_box(counter.wrapping_add(1));
+    }
 }

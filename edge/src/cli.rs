@@ -1,0 +1,156 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Serves every WASI-flavour component of a Spin application on one address: routes,
+/// variables and outbound allow-lists come from spin.toml, so the URL layout is the one
+/// `spin up` serves.
+///
+/// Variables resolve as under Spin: `SPIN_VARIABLE_<NAME>` in the environment, then the
+/// --env-file files (same keys; a later file wins over an earlier one), then the
+/// `default` in [variables]. Per component, `[component.<id>.tool.edge]` may set
+/// `max_body_bytes` and `timeout_ms` (Spin ignores `tool` tables).
+///
+/// Output: one JSON access-log line per request on stdout, host events as JSON lines on
+/// stderr; components' stdout and stderr are passed through line by line.
+#[derive(Debug, Parser)]
+#[command(name = "edge", version, about, long_about)]
+pub struct Args {
+    /// The Spin manifest to serve.
+    #[arg(long, value_name = "PATH", default_value = "spin.toml")]
+    pub manifest: PathBuf,
+
+    /// Directory with the WASI-flavour builds; each component loads the file named like the
+    /// file in its `source` [default: dist/wasi next to the manifest].
+    #[arg(long, value_name = "DIR")]
+    pub components: Option<PathBuf>,
+
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// A dotenv file with `SPIN_VARIABLE_<NAME>=value` lines; repeatable. The process
+    /// environment wins over every file, a later file over an earlier one.
+    #[arg(long = "env-file", value_name = "PATH")]
+    pub env_files: Vec<PathBuf>,
+
+    /// Per-request deadline in seconds (fractions allowed); a component still running then
+    /// is stopped and the client gets 504. `tool.edge.timeout_ms` overrides it per component.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub request_timeout: Duration,
+
+    /// Request bodies above this many bytes get 413 before the component runs.
+    /// `tool.edge.max_body_bytes` overrides it per component.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: u64,
+
+    /// Instances that may run at once (the pooling allocator's size); requests beyond it wait
+    /// for a free slot until their deadline, then get 503.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_instances: u32,
+
+    /// Largest linear memory one instance may grow to, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_memory_mb: u32,
+
+    /// On Ctrl-C or SIGTERM: stop accepting, then give in-flight requests this many seconds
+    /// (fractions allowed) to finish before closing their connections.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub shutdown_grace: Duration,
+}
+
+impl Args {
+    /// `--components`, or `dist/wasi` next to the manifest.
+    #[must_use]
+    pub fn components_dir(&self) -> PathBuf {
+        self.components.clone().unwrap_or_else(|| {
+            self.manifest
+                .parent()
+                .map_or_else(PathBuf::new, PathBuf::from)
+                .join("dist")
+                .join("wasi")
+        })
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(format!("{text} must be above 0 and at most 86400"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let args = Args::try_parse_from(["edge"]).unwrap();
+        assert_eq!(args.manifest, PathBuf::from("spin.toml"));
+        assert_eq!(args.components_dir(), PathBuf::from("dist/wasi"));
+        assert_eq!(args.listen, "127.0.0.1:3000".parse().unwrap());
+        assert!(args.env_files.is_empty());
+        assert_eq!(args.request_timeout, Duration::from_secs(30));
+        assert_eq!(args.max_body_bytes, 1024 * 1024);
+        assert_eq!(args.max_instances, 64);
+    }
+
+    #[test]
+    fn components_default_next_to_the_manifest() {
+        let args = Args::try_parse_from(["edge", "--manifest", "/srv/app/spin.toml"]).unwrap();
+        assert_eq!(args.components_dir(), PathBuf::from("/srv/app/dist/wasi"));
+    }
+
+    #[test]
+    fn env_files_repeat_in_order() {
+        let args =
+            Args::try_parse_from(["edge", "--env-file", "a.env", "--env-file", "b.env"]).unwrap();
+        assert_eq!(
+            args.env_files,
+            vec![PathBuf::from("a.env"), PathBuf::from("b.env")]
+        );
+    }
+
+    #[test]
+    fn timeouts_take_fractions_and_refuse_zero() {
+        let args = Args::try_parse_from(["edge", "--request-timeout", "0.25"]).unwrap();
+        assert_eq!(args.request_timeout, Duration::from_millis(250));
+        assert!(Args::try_parse_from(["edge", "--request-timeout", "0"]).is_err());
+        assert!(Args::try_parse_from(["edge", "--request-timeout", "soon"]).is_err());
+        assert!(Args::try_parse_from(["edge", "--max-instances", "0"]).is_err());
+    }
+
+    #[test]
+    fn help_documents_every_flag() {
+        let help = Args::command().render_long_help().to_string();
+        for flag in [
+            "--manifest",
+            "--components",
+            "--listen",
+            "--env-file",
+            "--request-timeout",
+            "--max-body-bytes",
+            "--max-instances",
+            "--max-memory-mb",
+            "--shutdown-grace",
+        ] {
+            assert!(help.contains(flag), "{flag} missing from --help");
+        }
+    }
+}

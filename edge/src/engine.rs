@@ -1,0 +1,122 @@
+//! The Wasmtime engine: cranelift, the pooling allocator sized from the command line, and
+//! epoch interruption driven by a ticker thread (each request's store turns ticks into its
+//! deadline, see `invoke`).
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances: the granularity of CPU deadlines and of yielding a busy
+/// guest back to the executor.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Pool sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Concurrent instances (one per in-flight request).
+    pub max_instances: u32,
+    /// Largest linear memory an instance may grow to.
+    pub max_memory_bytes: usize,
+}
+
+/// Core instances, memories and tables a component instance may need: a wasm32-wasip2 Rust
+/// component has one main module plus a few small adapter shims.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+const TABLES_PER_COMPONENT: u32 = 4;
+
+/// Why the engine or a component could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The engine (and its instance pool) could not be created.
+    Engine(String),
+    /// A component file could not be read or compiled.
+    Compile {
+        /// The file.
+        path: String,
+        /// Wasmtime's reason.
+        reason: String,
+    },
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Engine(reason) => write!(
+                f,
+                "cannot create the Wasmtime engine: {reason} (a smaller --max-instances or --max-memory-mb needs less address space)"
+            ),
+            Self::Compile { path, reason } => write!(f, "cannot compile {path}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// An engine with the pooling allocator and epoch interruption.
+///
+/// # Errors
+/// [`EngineError::Engine`] when the pool cannot be reserved.
+pub fn new(pool: PoolSettings) -> Result<Engine, EngineError> {
+    let n = pool.max_instances.max(1);
+    let mut pooling = PoolingAllocationConfig::new();
+    pooling
+        .total_component_instances(n)
+        .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .total_memories(n.saturating_mul(MEMORIES_PER_COMPONENT))
+        .total_tables(n.saturating_mul(TABLES_PER_COMPONENT))
+        .total_stacks(n)
+        .max_memory_size(pool.max_memory_bytes);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    Engine::new(&config).map_err(|e| EngineError::Engine(format!("{e:#}")))
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] until the engine is dropped.
+pub fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("edge-epoch".to_owned())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+        .unwrap_or_else(|e| {
+            // Without the ticker CPU-bound guests are stopped only by the async timeout.
+            crate::log::event(
+                crate::log::Level::Error,
+                "cannot start the epoch ticker",
+                &[("error", &e.to_string())],
+            );
+        });
+}
+
+/// Compiles one component file.
+///
+/// # Errors
+/// [`EngineError::Compile`] naming the file.
+pub fn compile(engine: &Engine, path: &Path) -> Result<Component, EngineError> {
+    let bytes = std::fs::read(path).map_err(|e| EngineError::Compile {
+        path: path.display().to_string(),
+        reason: if e.kind() == std::io::ErrorKind::NotFound {
+            "no such file (build the WASI flavour first: cargo xtask build)".to_owned()
+        } else {
+            e.to_string()
+        },
+    })?;
+    Component::new(engine, &bytes).map_err(|e| EngineError::Compile {
+        path: path.display().to_string(),
+        reason: format!("{e:#}"),
+    })
+}

@@ -1,0 +1,175 @@
+//! One request through one fresh instance, under a deadline.
+//!
+//! The deadline is enforced twice: while guest code runs, the epoch callback interrupts it
+//! once the deadline has passed (and yields to the executor every tick so a busy guest cannot
+//! starve others); while the guest waits on the host (an outbound request, a sleep), a tokio
+//! timeout drops the whole call. Either way the store is dropped and the client gets 504.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::time::Instant;
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpView as _;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::host::HostState;
+use crate::log;
+use crate::outbound::AllowedHosts;
+use crate::reply::Refusal;
+use crate::variables::ComponentEnvironment;
+
+/// A component compiled, linked and ready to instantiate.
+pub struct Served {
+    /// Its id in spin.toml.
+    pub id: Arc<str>,
+    /// The environment each instance gets.
+    pub environment: ComponentEnvironment,
+    /// Its outbound allow-list.
+    pub allowed_hosts: Arc<AllowedHosts>,
+    /// Request-body limit.
+    pub max_body_bytes: u64,
+    /// Per-request deadline.
+    pub timeout: Duration,
+    /// The pre-linked component.
+    pub pre: ProxyPre<HostState>,
+}
+
+/// How a guest call ended when it produced no response.
+enum Failure {
+    Timeout,
+    Guest(wasmtime::Error),
+}
+
+/// Runs `request` through a fresh instance of `served`, holding `permit` (an instance slot)
+/// until the instance is gone.
+///
+/// # Errors
+/// The [`Refusal`] to answer with when the component gave no response.
+pub async fn invoke(
+    engine: &Engine,
+    served: &Served,
+    request: hyper::Request<Full<Bytes>>,
+    deadline: Instant,
+    permit: OwnedSemaphorePermit,
+) -> Result<hyper::Response<HyperOutgoingBody>, Refusal> {
+    let state = HostState::new(
+        Arc::clone(&served.id),
+        served.environment.pairs(),
+        Arc::clone(&served.allowed_hosts),
+    );
+    let mut store = Store::new(engine, state);
+    let cpu_deadline = deadline.into_std();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if std::time::Instant::now() >= cpu_deadline {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+
+    let (sender, receiver) = oneshot::channel();
+    let setup = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, request)
+        .and_then(|req| {
+            let out = store.data_mut().http().new_response_outparam(sender)?;
+            Ok((req, out))
+        });
+    let (req, out) = match setup {
+        Ok(handles) => handles,
+        Err(error) => {
+            report_failure(&served.id, "request setup failed", &error);
+            return Err(Refusal::BadRequest);
+        }
+    };
+
+    let pre = served.pre.clone();
+    let task = tokio::spawn(async move {
+        let _permit = permit;
+        let call = async {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
+        };
+        match tokio::time::timeout_at(deadline, call).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
+                Err(Failure::Timeout)
+            }
+            Ok(Err(error)) => Err(Failure::Guest(error)),
+            Err(_elapsed) => Err(Failure::Timeout),
+        }
+        // The store, and with it the response sender, is dropped here.
+    });
+
+    match receiver.await {
+        Ok(Ok(response)) => {
+            // The head is out; the guest may still be writing the body. Report a late failure.
+            let id = Arc::clone(&served.id);
+            tokio::spawn(async move {
+                match task.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(Failure::Timeout)) => log::event(
+                        log::Level::Error,
+                        "deadline hit after the response started",
+                        &[("component", &id)],
+                    ),
+                    Ok(Err(Failure::Guest(error))) => {
+                        report_failure(&id, "component failed after the response started", &error);
+                    }
+                    Err(join) => log::event(
+                        log::Level::Error,
+                        "instance task failed",
+                        &[("component", &id), ("error", &join.to_string())],
+                    ),
+                }
+            });
+            Ok(response)
+        }
+        Ok(Err(code)) => {
+            log::event(
+                log::Level::Error,
+                "component answered with an error code",
+                &[("component", &served.id), ("code", &format!("{code:?}"))],
+            );
+            Err(Refusal::ComponentFailed)
+        }
+        Err(_no_response) => match task.await {
+            Ok(Ok(())) => Err(Refusal::NoResponse),
+            Ok(Err(Failure::Timeout)) => Err(Refusal::Timeout {
+                after: served.timeout,
+            }),
+            Ok(Err(Failure::Guest(error))) => {
+                report_failure(&served.id, "component failed", &error);
+                Err(Refusal::ComponentFailed)
+            }
+            Err(join) => {
+                log::event(
+                    log::Level::Error,
+                    "instance task failed",
+                    &[("component", &served.id), ("error", &join.to_string())],
+                );
+                Err(Refusal::ComponentFailed)
+            }
+        },
+    }
+}
+
+fn report_failure(component: &str, message: &str, error: &wasmtime::Error) {
+    // Wasmtime's chain names the trap and the guest backtrace; it carries no request data.
+    log::event(
+        log::Level::Error,
+        message,
+        &[("component", component), ("error", &format!("{error:#}"))],
+    );
+}

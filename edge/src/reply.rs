@@ -1,0 +1,244 @@
+//! Every answer the host gives instead of a component, mapped to status and JSON body in this
+//! one place: `{"error":"<code>","message":"..."}`, with the request's `x-correlation-id` (or a
+//! new UUIDv4) like every other response.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use http_body_util::{BodyExt as _, Full};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// The correlation header every response carries.
+pub const CORRELATION_ID: &str = "x-correlation-id";
+
+/// Why the host answers a request itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// No route matches the path.
+    NotFound,
+    /// The body is over the component's limit.
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The request body could not be read.
+    BadRequest,
+    /// The component did not answer before its deadline.
+    Timeout {
+        /// The deadline that was hit.
+        after: Duration,
+    },
+    /// The component trapped or could not be instantiated.
+    ComponentFailed,
+    /// The component returned without setting a response.
+    NoResponse,
+    /// Every instance slot is busy.
+    Overloaded,
+}
+
+impl Refusal {
+    /// The HTTP status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::ComponentFailed | Self::NoResponse => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The `error` code in the body (also the access log's `outcome`).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::BadRequest => "bad_request",
+            Self::Timeout { .. } => "timeout",
+            Self::ComponentFailed => "component_failed",
+            Self::NoResponse => "no_response",
+            Self::Overloaded => "overloaded",
+        }
+    }
+
+    /// The JSON response, carrying `correlation_id` or a fresh one.
+    #[must_use]
+    pub fn into_response(
+        self,
+        correlation_id: Option<&HeaderValue>,
+    ) -> hyper::Response<HyperOutgoingBody> {
+        let body = serde_json::json!({ "error": self.code(), "message": self.to_string() });
+        let mut response = hyper::Response::new(full_body(body.to_string()));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let correlation_id = correlation_id
+            .cloned()
+            .or_else(|| HeaderValue::from_str(&new_correlation_id()).ok());
+        if let Some(value) = correlation_id {
+            headers.insert(CORRELATION_ID, value);
+        }
+        if matches!(self, Self::Overloaded) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotFound => f.write_str("no route matches this path"),
+            Self::PayloadTooLarge { limit } => {
+                write!(f, "request body exceeds {limit} bytes")
+            }
+            Self::BadRequest => f.write_str("the request body could not be read"),
+            Self::Timeout { after } => write!(
+                f,
+                "the component did not answer within {} ms",
+                after.as_millis()
+            ),
+            Self::ComponentFailed => f.write_str("the component failed while handling the request"),
+            Self::NoResponse => f.write_str("the component returned without a response"),
+            Self::Overloaded => f.write_str("every instance is busy; retry shortly"),
+        }
+    }
+}
+
+/// A whole body as the response body type components use.
+pub fn full_body(text: String) -> HyperOutgoingBody {
+    Full::new(Bytes::from(text))
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A UUIDv4 from the OS random source; the nil UUID if that fails (it does not on Linux).
+fn new_correlation_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = [0; 16];
+    }
+    uuid_v4(bytes)
+}
+
+fn uuid_v4(mut bytes: [u8; 16]) -> String {
+    if let Some(version) = bytes.get_mut(6) {
+        *version = (*version & 0x0f) | 0x40;
+    }
+    if let Some(variant) = bytes.get_mut(8) {
+        *variant = (*variant & 0x3f) | 0x80;
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let part = |range: std::ops::Range<usize>| hex.get(range).unwrap_or_default().to_owned();
+    format!(
+        "{}-{}-{}-{}-{}",
+        part(0..8),
+        part(8..12),
+        part(12..16),
+        part(16..20),
+        part(20..32)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    async fn body_json(response: hyper::Response<HyperOutgoingBody>) -> serde_json::Value {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn block_on<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn each_refusal_has_its_status_and_code() {
+        let cases = [
+            (Refusal::NotFound, 404, "not_found"),
+            (
+                Refusal::PayloadTooLarge { limit: 10 },
+                413,
+                "payload_too_large",
+            ),
+            (Refusal::BadRequest, 400, "bad_request"),
+            (
+                Refusal::Timeout {
+                    after: Duration::from_millis(1500),
+                },
+                504,
+                "timeout",
+            ),
+            (Refusal::ComponentFailed, 500, "component_failed"),
+            (Refusal::NoResponse, 500, "no_response"),
+            (Refusal::Overloaded, 503, "overloaded"),
+        ];
+        for (refusal, status, code) in cases {
+            let message = refusal.to_string();
+            let response = refusal.into_response(None);
+            assert_eq!(response.status().as_u16(), status, "{code}");
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                "application/json",
+                "{code}"
+            );
+            let body = block_on(body_json(response));
+            assert_eq!(body["error"], code);
+            assert_eq!(body["message"], message.as_str());
+        }
+    }
+
+    #[test]
+    fn the_request_correlation_id_is_echoed() {
+        let id = HeaderValue::from_static("abc-123");
+        let response = Refusal::NotFound.into_response(Some(&id));
+        assert_eq!(response.headers()[CORRELATION_ID], "abc-123");
+    }
+
+    #[test]
+    fn a_fresh_correlation_id_is_a_uuid_v4() {
+        let response = Refusal::NotFound.into_response(None);
+        let id = response.headers()[CORRELATION_ID]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(id.len(), 36, "{id}");
+        assert_eq!(id.chars().nth(14), Some('4'), "{id}");
+        assert_ne!(id, new_correlation_id());
+    }
+
+    #[test]
+    fn uuid_layout_and_bits() {
+        assert_eq!(uuid_v4([0xff; 16]), "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert_eq!(uuid_v4([0; 16]), "00000000-0000-4000-8000-000000000000");
+    }
+
+    #[test]
+    fn timeouts_name_the_deadline() {
+        let refusal = Refusal::Timeout {
+            after: Duration::from_millis(250),
+        };
+        assert!(refusal.to_string().contains("250 ms"));
+    }
+
+    #[test]
+    fn overloaded_asks_to_retry() {
+        let response = Refusal::Overloaded.into_response(None);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+}

@@ -1,0 +1,226 @@
+//! From the command line to a ready [`Edge`]: read the manifest and env files, resolve
+//! variables, plan, compile and link every routed component. Every failure here is a clear
+//! one-line message and a non-zero exit.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::app::{self, Defaults, PlanError};
+use crate::cli::Args;
+use crate::engine::{self, EngineError, PoolSettings};
+use crate::invoke::Served;
+use crate::link::{self, LinkError};
+use crate::log;
+use crate::manifest::{self, ManifestError};
+use crate::serve::Edge;
+use crate::variables::{AppValues, ValueSources, VariableError};
+
+/// Why the host did not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// The manifest file could not be read.
+    ReadManifest {
+        /// The path given.
+        path: PathBuf,
+        /// The OS reason.
+        reason: String,
+    },
+    /// The manifest is not one the host can serve.
+    Manifest {
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong.
+        error: ManifestError,
+    },
+    /// An env file could not be read or parsed.
+    EnvFile {
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong (never a value from the file).
+        reason: String,
+    },
+    /// A `SPIN_VARIABLE_*` environment variable is not UTF-8.
+    Environment {
+        /// The variable.
+        name: String,
+    },
+    /// Variables could not be resolved.
+    Variables(VariableError),
+    /// The application could not be planned.
+    Plan(PlanError),
+    /// No trigger routes to anything.
+    NoRoutes,
+    /// Engine or compilation failure.
+    Engine(EngineError),
+    /// A component could not be linked.
+    Link {
+        /// The component id.
+        component: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: LinkError,
+    },
+}
+
+impl fmt::Display for StartupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ReadManifest { path, reason } => {
+                write!(f, "cannot read the manifest {}: {reason}", path.display())
+            }
+            Self::Manifest { path, error } => write!(f, "{}: {error}", path.display()),
+            Self::EnvFile { path, reason } => {
+                write!(f, "env file {}: {reason}", path.display())
+            }
+            Self::Environment { name } => {
+                write!(f, "environment variable {name} is not valid UTF-8")
+            }
+            Self::Variables(error) => error.fmt(f),
+            Self::Plan(error) => error.fmt(f),
+            Self::NoRoutes => f.write_str(
+                "the manifest has no [[trigger.http]] route to serve (private routes are not served)",
+            ),
+            Self::Engine(error) => error.fmt(f),
+            Self::Link {
+                component,
+                path,
+                error,
+            } => write!(f, "component `{component}` ({}): {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+/// Reads, resolves, compiles and links everything `args` names.
+///
+/// # Errors
+/// [`StartupError`] for the first problem found.
+pub fn load(args: &Args) -> Result<Edge, StartupError> {
+    let text = std::fs::read_to_string(&args.manifest).map_err(|e| StartupError::ReadManifest {
+        path: args.manifest.clone(),
+        reason: e.to_string(),
+    })?;
+    let manifest = manifest::parse(&text).map_err(|error| StartupError::Manifest {
+        path: args.manifest.clone(),
+        error,
+    })?;
+
+    let mut sources = ValueSources::from_environment(spin_variables_from_environment()?);
+    for path in &args.env_files {
+        sources.add_env_file(read_env_file(path)?);
+    }
+    let values = AppValues::resolve(&manifest, &sources).map_err(StartupError::Variables)?;
+    let defaults = Defaults {
+        max_body_bytes: args.max_body_bytes,
+        timeout: args.request_timeout,
+    };
+    let plan = app::plan(&manifest, &values, &args.components_dir(), defaults)
+        .map_err(StartupError::Plan)?;
+    if plan.components.is_empty() {
+        return Err(StartupError::NoRoutes);
+    }
+    for duplicate in &plan.duplicates {
+        log::event(
+            log::Level::Warn,
+            "route given twice; the later trigger wins",
+            &[("route", &duplicate.route)],
+        );
+    }
+
+    let engine = engine::new(PoolSettings {
+        max_instances: args.max_instances,
+        max_memory_bytes: usize::try_from(args.max_memory_mb)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(1024 * 1024),
+    })
+    .map_err(StartupError::Engine)?;
+
+    let mut served = Vec::with_capacity(plan.components.len());
+    let mut ready = Vec::with_capacity(plan.components.len());
+    for component in plan.components {
+        let started = Instant::now();
+        let compiled = engine::compile(&engine, &component.wasm).map_err(StartupError::Engine)?;
+        let pre = link::prepare(&engine, &compiled).map_err(|error| StartupError::Link {
+            component: component.id.clone(),
+            path: component.wasm.clone(),
+            error,
+        })?;
+        let names: Vec<&str> = component.environment.names().collect();
+        ready.push([
+            ("component", component.id.clone()),
+            ("file", component.wasm.display().to_string()),
+            ("compile_ms", started.elapsed().as_millis().to_string()),
+            ("environment", names.join(",")),
+        ]);
+        served.push(Served {
+            id: Arc::from(component.id.as_str()),
+            environment: component.environment,
+            allowed_hosts: Arc::new(component.allowed_hosts),
+            max_body_bytes: component.max_body_bytes,
+            timeout: component.timeout,
+            pre,
+        });
+    }
+    // Reported only once everything loaded, so a failed start-up prints its one error line.
+    for fields in &ready {
+        let fields = fields.each_ref().map(|(key, value)| (*key, value.as_str()));
+        log::event(log::Level::Info, "component ready", &fields);
+    }
+    for (route, index) in plan.router.routes() {
+        let component = served.get(*index).map_or("", |s| &*s.id);
+        log::event(
+            log::Level::Info,
+            "route",
+            &[("route", route), ("component", component)],
+        );
+    }
+    Ok(Edge::new(engine, served, plan.router, args.max_instances))
+}
+
+/// `SPIN_VARIABLE_*` from the process environment.
+fn spin_variables_from_environment() -> Result<Vec<(String, String)>, StartupError> {
+    let mut vars = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if !key.starts_with(crate::variables::ENV_PREFIX) {
+            continue;
+        }
+        let value = value.into_string().map_err(|_| StartupError::Environment {
+            name: key.to_owned(),
+        })?;
+        vars.push((key.to_owned(), value));
+    }
+    Ok(vars)
+}
+
+/// One dotenv file, parsed as Spin parses them (dotenvy).
+fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, StartupError> {
+    let env_file_error = |reason: String| StartupError::EnvFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let entries = dotenvy::from_path_iter(path).map_err(|e| env_file_error(describe(&e)))?;
+    entries
+        .enumerate()
+        .map(|(position, entry)| {
+            entry.map_err(|e| env_file_error(format!("entry {}: {}", position + 1, describe(&e))))
+        })
+        .collect()
+}
+
+/// A dotenvy error without the offending line, which may hold a secret.
+fn describe(error: &dotenvy::Error) -> String {
+    match error {
+        dotenvy::Error::LineParse(_, index) => {
+            format!("cannot parse the line (at character {index})")
+        }
+        dotenvy::Error::Io(e) => e.to_string(),
+        dotenvy::Error::EnvVar(e) => e.to_string(),
+        _ => "cannot be read".to_owned(),
+    }
+}

@@ -1,0 +1,871 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The edge host (`edge`, crate edge/) driven over HTTP with the conformance probe as its
+//! component: routing, 404, body limits, deadlines, the outbound allow-list, trap isolation,
+//! variables, the access log, start-up failures and graceful shutdown.
+//!
+//! Each test writes its own spin.toml into a temporary directory, copies the probe's WASI
+//! build under the file names the manifest's `source` paths use, and starts `edge` on a free
+//! port. `PULSER_EDGE_BIN` and `PULSER_PROBE_DIST` come from `cargo xtask test`.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pulser_tests::{
+    Exchange, RecordingServer, Service, free_port, probe_artifact, request, required_path,
+};
+
+const MIB: usize = 1024 * 1024;
+
+/// A temporary application directory: spin.toml plus dist/wasi/<name>.wasm copies of the
+/// probe.
+struct App {
+    dir: PathBuf,
+}
+
+impl App {
+    /// Writes `manifest` and one probe copy per name in `components`.
+    fn new(manifest: &str, components: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(format!("pulser-edge-app-{}", free_port()));
+        let wasi = dir.join("dist/wasi");
+        std::fs::create_dir_all(&wasi).unwrap();
+        for name in components {
+            std::fs::copy(
+                probe_artifact("wasi/probe.wasm"),
+                wasi.join(format!("{name}.wasm")),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.join("spin.toml"), manifest).unwrap();
+        Self { dir }
+    }
+
+    fn manifest(&self) -> PathBuf {
+        self.dir.join("spin.toml")
+    }
+
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// The edge command for this app on `port`, with no inherited `SPIN_VARIABLE_*`.
+    fn command(&self, port: u16) -> Command {
+        let mut cmd = Command::new(required_path("PULSER_EDGE_BIN"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("SPIN_VARIABLE_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.arg("--manifest")
+            .arg(self.manifest())
+            .args(["--listen", &format!("127.0.0.1:{port}")]);
+        cmd
+    }
+
+    /// Starts the edge and waits until it accepts connections.
+    fn start(&self, configure: impl FnOnce(&mut Command)) -> Service {
+        let port = free_port();
+        let mut cmd = self.command(port);
+        configure(&mut cmd);
+        let service = Service::start(cmd, port, "edge");
+        assert!(
+            wait_for(|| service
+                .logs()
+                .contains("edge: listening on http://127.0.0.1:")),
+            "no listening line:\n{}",
+            service.logs()
+        );
+        service
+    }
+
+    /// Runs the edge expecting it to fail at start-up.
+    fn fail_to_start(&self, configure: impl FnOnce(&mut Command)) -> Output {
+        let mut cmd = self.command(free_port());
+        configure(&mut cmd);
+        let output = cmd.stdin(Stdio::null()).output().unwrap();
+        assert!(
+            !output.status.success(),
+            "edge started although it should not have:\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        output
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Polls `condition` for up to 30 s: for output that is written just after an event.
+fn wait_for(condition: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    condition()
+}
+
+fn get(service: &Service, path: &str) -> Exchange {
+    request("GET", &service.url(path), &[], b"")
+}
+
+fn body_text(exchange: &Exchange) -> String {
+    String::from_utf8_lossy(&exchange.body).into_owned()
+}
+
+/// Asserts the host's JSON error shape and returns the body.
+fn assert_json_error(exchange: &Exchange, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(exchange.status, status, "{}", body_text(exchange));
+    assert_eq!(exchange.header("content-type"), Some("application/json"));
+    assert!(
+        exchange.header("x-correlation-id").is_some(),
+        "every response carries x-correlation-id"
+    );
+    let body = exchange.json();
+    assert_eq!(body["error"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body
+}
+
+/// The access-log lines the edge wrote so far.
+fn access_lines(service: &Service) -> Vec<serde_json::Value> {
+    service
+        .logs()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["msg"] == "request")
+        .collect()
+}
+
+/// The access-log line for the request to `path` (there must be exactly one).
+fn access_line(service: &Service, path: &str) -> serde_json::Value {
+    let lines: Vec<_> = access_lines(service)
+        .into_iter()
+        .filter(|line| line["path"] == path)
+        .collect();
+    assert_eq!(lines.len(), 1, "access lines for {path}: {lines:?}");
+    lines.into_iter().next().unwrap()
+}
+
+/// Two probe copies: `alpha` on an exact route, `beta` on a wildcard route.
+const TWO_ROUTES: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "edge-test"
+
+[variables]
+greeting = { default = "hello" }
+
+[[trigger.http]]
+route = "/alpha"
+component = "alpha"
+
+[[trigger.http]]
+route = "/beta/..."
+component = "beta"
+
+[component.alpha]
+source = "dist/spin/alpha.wasm"
+variables = { probe_message = "alpha says {{ greeting }}" }
+
+[component.beta]
+source = "dist/spin/beta.wasm"
+variables = { probe_message = "beta says {{ greeting }}" }
+"#;
+
+#[test]
+fn exact_and_wildcard_routes_reach_their_components() {
+    let app = App::new(TWO_ROUTES, &["alpha", "beta"]);
+    let edge = app.start(|_| {});
+
+    let alpha = get(&edge, "/alpha");
+    assert_eq!(alpha.status, 200, "{}", body_text(&alpha));
+    assert_eq!(alpha.json()["message"], "alpha says hello");
+    assert_eq!(alpha.json()["path"], "/alpha");
+
+    for path in ["/beta", "/beta/drain", "/beta/a/b"] {
+        let beta = get(&edge, path);
+        assert_eq!(beta.status, 200, "{path}: {}", body_text(&beta));
+        assert_eq!(beta.json()["message"], "beta says hello", "{path}");
+        assert_eq!(
+            beta.json()["path"],
+            path,
+            "the component sees the full path"
+        );
+    }
+
+    let query = get(&edge, "/beta/x?config=PROBE_MESSAGE");
+    assert_eq!(query.json()["config"], "beta says hello");
+
+    for path in ["/alpha/x", "/alphabet", "/betamax", "/"] {
+        assert_json_error(&get(&edge, path), 404, "not_found");
+    }
+}
+
+#[test]
+fn an_unknown_route_gets_404_json_with_the_correlation_id() {
+    let app = App::new(TWO_ROUTES, &["alpha", "beta"]);
+    let edge = app.start(|_| {});
+    let response = request(
+        "POST",
+        &edge.url("/nowhere"),
+        &[("x-correlation-id", "test-404")],
+        b"{}",
+    );
+    assert_json_error(&response, 404, "not_found");
+    assert_eq!(response.header("x-correlation-id"), Some("test-404"));
+    let line = access_line(&edge, "/nowhere");
+    assert_eq!(line["status"], 404);
+    assert_eq!(line["route"], serde_json::Value::Null);
+    assert_eq!(line["outcome"], "not_found");
+    assert_eq!(line["correlation_id"], "test-404");
+}
+
+#[test]
+fn bodies_over_the_default_limit_get_413_from_the_host() {
+    let app = App::new(TWO_ROUTES, &["alpha", "beta"]);
+    let edge = app.start(|_| {});
+
+    let at_limit = request("POST", &edge.url("/alpha"), &[], &vec![b'x'; MIB]);
+    assert_eq!(at_limit.status, 200, "{}", body_text(&at_limit));
+    assert_eq!(at_limit.json()["body_len"], MIB);
+
+    let over = request("POST", &edge.url("/beta/big"), &[], &vec![b'x'; MIB + 1]);
+    let body = assert_json_error(&over, 413, "payload_too_large");
+    assert!(
+        body["message"].as_str().unwrap().contains("1048576"),
+        "{body}"
+    );
+    let line = access_line(&edge, "/beta/big");
+    assert_eq!(line["outcome"], "payload_too_large", "the host refused it");
+    assert_eq!(line["component"], "beta");
+}
+
+#[test]
+fn a_streamed_body_over_the_limit_gets_413() {
+    let app = App::new(TWO_ROUTES, &["alpha", "beta"]);
+    let edge = app.start(|_| {});
+    let response = chunked_post(&edge, "/alpha", MIB + 10);
+    assert!(
+        response.starts_with("HTTP/1.1 413"),
+        "expected 413, got: {}",
+        response.lines().next().unwrap_or_default()
+    );
+    assert!(response.contains("payload_too_large"), "{response}");
+    let small = chunked_post(&edge, "/beta/small", 10);
+    assert!(small.starts_with("HTTP/1.1 200"), "{small}");
+    assert!(small.contains(r#""body_len":10"#), "{small}");
+}
+
+/// POSTs `len` bytes with `transfer-encoding: chunked` (no content-length) and returns the
+/// raw response text.
+fn chunked_post(service: &Service, path: &str, len: usize) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", service.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let size = left.min(chunk.len());
+        let sent = write!(stream, "{size:x}\r\n")
+            .and_then(|()| stream.write_all(&chunk[..size]))
+            .and_then(|()| stream.write_all(b"\r\n"));
+        if sent.is_err() {
+            break; // the host may answer and close before the whole body is sent
+        }
+        left -= size;
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[test]
+fn per_component_tool_edge_limits_lower_and_raise_the_default() {
+    let manifest = r#"
+spin_manifest_version = 2
+[[trigger.http]]
+route = "/small"
+component = "small"
+[[trigger.http]]
+route = "/large"
+component = "large"
+
+[component.small]
+source = "dist/spin/small.wasm"
+[component.small.tool.edge]
+max_body_bytes = 100
+
+[component.large]
+source = "dist/spin/large.wasm"
+[component.large.tool.edge]
+max_body_bytes = 2097152
+"#;
+    let app = App::new(manifest, &["small", "large"]);
+    let edge = app.start(|_| {});
+
+    assert_eq!(
+        request("POST", &edge.url("/small"), &[], &[b'x'; 100]).status,
+        200
+    );
+    let over = request("POST", &edge.url("/small"), &[], &[b'x'; 101]);
+    let body = assert_json_error(&over, 413, "payload_too_large");
+    assert!(
+        body["message"].as_str().unwrap().contains("100 bytes"),
+        "{body}"
+    );
+
+    // Raised above the default: the host lets 1.5 MiB through, so the component's own
+    // 1 MiB limit (the probe's export!) is what answers, not the host.
+    let big = request("POST", &edge.url("/large"), &[], &vec![b'x'; MIB + MIB / 2]);
+    assert_eq!(big.status, 413, "{}", body_text(&big));
+    let line = access_line(&edge, "/large");
+    assert_eq!(
+        line.get("outcome"),
+        None,
+        "the component answered, not the host: {line}"
+    );
+}
+
+#[test]
+fn a_component_busy_on_the_cpu_gets_504_and_the_host_keeps_serving() {
+    let manifest = TWO_ROUTES.replace(
+        "[component.beta]",
+        "[component.alpha.tool.edge]\ntimeout_ms = 500\n\n[component.beta]",
+    );
+    let manifest = manifest.replace("route = \"/alpha\"", "route = \"/alpha/...\"");
+    let app = App::new(&manifest, &["alpha", "beta"]);
+    let edge = app.start(|_| {});
+
+    let busy = get(&edge, "/alpha/busy");
+    let body = assert_json_error(&busy, 504, "timeout");
+    assert!(
+        body["message"].as_str().unwrap().contains("500 ms"),
+        "{body}"
+    );
+    assert_eq!(access_line(&edge, "/alpha/busy")["outcome"], "timeout");
+
+    assert_eq!(get(&edge, "/alpha").status, 200, "the same component again");
+    assert_eq!(get(&edge, "/beta").status, 200, "another component");
+}
+
+#[test]
+fn the_request_timeout_flag_applies_to_components_without_their_own() {
+    let manifest = TWO_ROUTES.replace("route = \"/alpha\"", "route = \"/alpha/...\"");
+    let app = App::new(&manifest, &["alpha", "beta"]);
+    let edge = app.start(|cmd| {
+        cmd.args(["--request-timeout", "0.5"]);
+    });
+    assert_json_error(&get(&edge, "/alpha/busy"), 504, "timeout");
+    assert_eq!(get(&edge, "/alpha").status, 200);
+}
+
+/// Accepts connections and never answers.
+struct SilentServer {
+    port: u16,
+}
+
+impl SilentServer {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream);
+            }
+        });
+        Self { port }
+    }
+}
+
+#[test]
+fn a_component_waiting_on_a_silent_upstream_gets_504() {
+    let silent = SilentServer::start();
+    let manifest = format!(
+        r#"
+spin_manifest_version = 2
+[[trigger.http]]
+route = "/wait"
+component = "wait"
+
+[component.wait]
+source = "dist/spin/wait.wasm"
+allowed_outbound_hosts = ["http://127.0.0.1:{port}"]
+variables = {{ probe_upstream = "http://127.0.0.1:{port}/hang" }}
+[component.wait.tool.edge]
+timeout_ms = 700
+"#,
+        port = silent.port
+    );
+    let app = App::new(&manifest, &["wait"]);
+    let edge = app.start(|_| {});
+    // The probe gives its upstream 5 s; the host's 700 ms deadline ends the wait first.
+    assert_json_error(&get(&edge, "/wait"), 504, "timeout");
+}
+
+#[test]
+fn outbound_requests_follow_each_components_allow_list() {
+    let upstream = RecordingServer::start(200, "pong");
+    let manifest = format!(
+        r#"
+spin_manifest_version = 2
+[variables]
+upstream = {{ required = true }}
+
+[[trigger.http]]
+route = "/allowed"
+component = "allowed"
+[[trigger.http]]
+route = "/wildcard"
+component = "wildcard"
+[[trigger.http]]
+route = "/other-port"
+component = "other-port"
+[[trigger.http]]
+route = "/none"
+component = "none"
+
+[component.allowed]
+source = "dist/spin/allowed.wasm"
+allowed_outbound_hosts = ["{{{{ upstream }}}}"]
+variables = {{ probe_upstream = "{{{{ upstream }}}}/echo" }}
+
+[component.wildcard]
+source = "dist/spin/wildcard.wasm"
+allowed_outbound_hosts = ["http://127.0.0.1:*"]
+variables = {{ probe_upstream = "{{{{ upstream }}}}/echo" }}
+
+[component.other-port]
+source = "dist/spin/other-port.wasm"
+allowed_outbound_hosts = ["http://127.0.0.1:{other}", "https://*.supabase.co"]
+variables = {{ probe_upstream = "{{{{ upstream }}}}/echo" }}
+
+[component.none]
+source = "dist/spin/none.wasm"
+variables = {{ probe_upstream = "{{{{ upstream }}}}/echo" }}
+"#,
+        other = free_port()
+    );
+    let app = App::new(&manifest, &["allowed", "wildcard", "other-port", "none"]);
+    let edge = app.start(|cmd| {
+        cmd.env(
+            "SPIN_VARIABLE_UPSTREAM",
+            format!("http://127.0.0.1:{}", upstream.port),
+        );
+    });
+
+    for path in ["/allowed", "/wildcard"] {
+        let report = get(&edge, path).json();
+        assert_eq!(report["upstream"]["status"], 200, "{path}: {report}");
+        assert_eq!(report["upstream"]["body"], "pong", "{path}");
+    }
+    for path in ["/other-port", "/none"] {
+        let response = get(&edge, path);
+        assert_eq!(
+            response.status,
+            200,
+            "the component handles the refusal: {}",
+            body_text(&response)
+        );
+        let error = response.json()["upstream"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            error.contains("not allowed"),
+            "{path}: the component sees a refusal, got {error:?}"
+        );
+    }
+    assert_eq!(
+        upstream.recorded().len(),
+        2,
+        "only the allowed components reached the upstream"
+    );
+    let denied: Vec<_> = edge
+        .logs()
+        .lines()
+        .filter(|l| l.contains(r#""msg":"outbound request denied""#))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert!(denied.iter().any(|l| l.contains(r#""component":"none""#)));
+    assert!(
+        denied
+            .iter()
+            .all(|l| l.contains(&format!("http://127.0.0.1:{}", upstream.port))),
+        "{denied:?}"
+    );
+    assert!(
+        denied.iter().all(|l| !l.contains("/echo")),
+        "paths are not logged"
+    );
+}
+
+#[test]
+fn a_trapping_component_gets_500_and_the_next_request_succeeds() {
+    let manifest = TWO_ROUTES.replace("route = \"/alpha\"", "route = \"/alpha/...\"");
+    let app = App::new(&manifest, &["alpha", "beta"]);
+    let edge = app.start(|_| {});
+
+    for _ in 0..3 {
+        assert_json_error(&get(&edge, "/alpha/trap"), 500, "component_failed");
+        let next = get(&edge, "/alpha");
+        assert_eq!(next.status, 200, "{}", body_text(&next));
+        assert_eq!(next.json()["message"], "alpha says hello");
+    }
+    assert!(
+        edge.logs()
+            .lines()
+            .any(|l| l.contains(r#""msg":"component failed""#)
+                && l.contains(r#""component":"alpha""#)),
+        "{}",
+        edge.logs()
+    );
+}
+
+const VARIABLES: &str = r#"
+spin_manifest_version = 2
+[variables]
+greeting = { default = "hello" }
+target = { required = true }
+service_key = { required = true, secret = true }
+suffix = { default = "!" }
+
+[[trigger.http]]
+route = "/vars/..."
+component = "vars"
+
+[component.vars]
+source = "dist/spin/vars.wasm"
+[component.vars.variables]
+probe_message = "{{ greeting }}, {{target}}{{ suffix }}"
+service_key = "{{ service_key }}"
+plain = "no templates here"
+"#;
+
+#[test]
+fn variables_resolve_templates_defaults_and_the_environment() {
+    let app = App::new(VARIABLES, &["vars"]);
+    let edge = app.start(|cmd| {
+        cmd.env("SPIN_VARIABLE_TARGET", "world")
+            .env("SPIN_VARIABLE_SERVICE_KEY", "s3cr3t-from-env")
+            .env("SPIN_VARIABLE_SUFFIX", "?");
+    });
+    let report = get(&edge, "/vars/x?config=PLAIN").json();
+    assert_eq!(report["message"], "hello, world?");
+    assert_eq!(report["config"], "no templates here");
+    assert_eq!(
+        get(&edge, "/vars/x?config=SERVICE_KEY").json()["config"],
+        "s3cr3t-from-env"
+    );
+    assert_eq!(
+        get(&edge, "/vars/x?config=TARGET").json()["config"],
+        serde_json::Value::Null,
+        "application variables reach a component only through its own variables"
+    );
+    assert!(
+        !edge.logs().contains("s3cr3t-from-env"),
+        "a secret reached the host's output:\n{}",
+        edge.logs()
+    );
+}
+
+#[test]
+fn env_files_supply_variables_and_the_environment_wins() {
+    let app = App::new(VARIABLES, &["vars"]);
+    let first = app.write(
+        "first.env",
+        "# comment\nSPIN_VARIABLE_TARGET=file-world\nSPIN_VARIABLE_SERVICE_KEY=first\nSPIN_VARIABLE_GREETING=hi\n",
+    );
+    let second = app.write(
+        "second.env",
+        "SPIN_VARIABLE_SERVICE_KEY='second file'\nSPIN_VARIABLE_SUFFIX=\"...\"\n",
+    );
+    let edge = app.start(|cmd| {
+        cmd.arg("--env-file")
+            .arg(&first)
+            .arg("--env-file")
+            .arg(&second)
+            .env("SPIN_VARIABLE_GREETING", "hey");
+    });
+    let report = get(&edge, "/vars/x?config=SERVICE_KEY").json();
+    assert_eq!(
+        report["message"], "hey, file-world...",
+        "env beats the files"
+    );
+    assert_eq!(
+        report["config"], "second file",
+        "a later file beats an earlier one"
+    );
+}
+
+#[test]
+fn a_required_variable_without_value_stops_startup_naming_it() {
+    let app = App::new(VARIABLES, &["vars"]);
+    let output = app.fail_to_start(|cmd| {
+        cmd.env("SPIN_VARIABLE_TARGET", "world");
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`service_key`"), "{stderr}");
+    assert!(stderr.contains("SPIN_VARIABLE_SERVICE_KEY"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one clear line, no backtrace: {stderr}"
+    );
+}
+
+#[test]
+fn startup_failures_are_one_clear_line() {
+    let one_line = |output: &Output| {
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(stderr.starts_with("edge: error: "), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        stderr
+    };
+
+    let missing_file = App::new(TWO_ROUTES, &["alpha"]);
+    let stderr = one_line(&missing_file.fail_to_start(|_| {}));
+    assert!(stderr.contains("beta.wasm"), "{stderr}");
+    assert!(stderr.contains("cargo xtask build"), "{stderr}");
+
+    let spin_flavour = App::new(TWO_ROUTES, &["beta"]);
+    std::fs::copy(
+        probe_artifact("spin/probe.wasm"),
+        spin_flavour.dir.join("dist/wasi/alpha.wasm"),
+    )
+    .unwrap();
+    let stderr = one_line(&spin_flavour.fail_to_start(|_| {}));
+    assert!(stderr.contains("Spin-flavour"), "{stderr}");
+    assert!(stderr.contains("fermyon:spin/variables"), "{stderr}");
+
+    let bad_manifest = App::new("spin_manifest_version = 1\n", &[]);
+    let stderr = one_line(&bad_manifest.fail_to_start(|_| {}));
+    assert!(stderr.contains("spin_manifest_version"), "{stderr}");
+
+    let bad_host = App::new(
+        &TWO_ROUTES.replace(
+            "[component.beta]\n",
+            "[component.beta]\nallowed_outbound_hosts = [\"example.com\"]\n",
+        ),
+        &["alpha", "beta"],
+    );
+    let stderr = one_line(&bad_host.fail_to_start(|_| {}));
+    assert!(stderr.contains("component `beta`"), "{stderr}");
+    assert!(stderr.contains("example.com"), "{stderr}");
+}
+
+#[test]
+fn the_components_flag_points_at_another_directory() {
+    let app = App::new(TWO_ROUTES, &[]);
+    let elsewhere = app.dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    for name in ["alpha", "beta"] {
+        std::fs::copy(
+            probe_artifact("wasi/probe.wasm"),
+            elsewhere.join(format!("{name}.wasm")),
+        )
+        .unwrap();
+    }
+    let edge = app.start(|cmd| {
+        cmd.arg("--components").arg(&elsewhere);
+    });
+    assert_eq!(get(&edge, "/alpha").status, 200);
+}
+
+#[test]
+fn the_access_log_has_one_line_per_request_and_no_headers_or_bodies() {
+    let app = App::new(TWO_ROUTES, &["alpha", "beta"]);
+    let edge = app.start(|_| {});
+    let response = request(
+        "POST",
+        &edge.url("/beta/logged?token=query-secret"),
+        &[
+            ("x-correlation-id", "corr-42"),
+            ("authorization", "Bearer header-secret"),
+        ],
+        b"body-secret",
+    );
+    assert_eq!(response.status, 200);
+    let line = access_line(&edge, "/beta/logged");
+    let fields: Vec<&str> = line
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            "component",
+            "correlation_id",
+            "duration_ms",
+            "level",
+            "method",
+            "msg",
+            "path",
+            "route",
+            "status"
+        ]
+    );
+    assert_eq!(line["method"], "POST");
+    assert_eq!(line["route"], "/beta/...");
+    assert_eq!(line["component"], "beta");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["correlation_id"], "corr-42");
+    assert!(line["duration_ms"].is_u64());
+    let logs = edge.logs();
+    for secret in ["query-secret", "header-secret", "body-secret"] {
+        assert!(!logs.contains(secret), "{secret} reached the logs:\n{logs}");
+    }
+    assert!(
+        logs.contains(r#""msg":"probe answered""#),
+        "component stderr is passed through:\n{logs}"
+    );
+}
+
+#[test]
+fn concurrent_requests_all_succeed() {
+    let app = App::new(TWO_ROUTES, &["alpha", "beta"]);
+    let edge = app.start(|cmd| {
+        cmd.args(["--max-instances", "2"]);
+    });
+    let url = edge.url("/beta/concurrent");
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            thread::spawn(move || request("GET", &url, &[], b"").status)
+        })
+        .collect();
+    for handle in handles {
+        assert_eq!(handle.join().unwrap(), 200);
+    }
+}
+
+/// An upstream that tells the test when a request arrived and answers only when released.
+struct GatedServer {
+    port: u16,
+    arrived: mpsc::Receiver<()>,
+    release: mpsc::Sender<()>,
+}
+
+impl GatedServer {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (arrived_tx, arrived) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let _ = arrived_tx.send(());
+                let _ = release_rx.recv();
+                let mut out = stream;
+                let _ = out.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nlate",
+                );
+            }
+        });
+        Self {
+            port,
+            arrived,
+            release,
+        }
+    }
+}
+
+#[test]
+fn sigterm_stops_accepting_and_finishes_the_request_in_flight() {
+    let upstream = GatedServer::start();
+    let manifest = format!(
+        r#"
+spin_manifest_version = 2
+[[trigger.http]]
+route = "/slow"
+component = "slow"
+[component.slow]
+source = "dist/spin/slow.wasm"
+allowed_outbound_hosts = ["http://127.0.0.1:{port}"]
+variables = {{ probe_upstream = "http://127.0.0.1:{port}/gate" }}
+"#,
+        port = upstream.port
+    );
+    let app = App::new(&manifest, &["slow"]);
+    let port = free_port();
+    let log = app.dir.join("edge.log");
+    let mut child = app
+        .command(port)
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(|| TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        "edge did not listen"
+    );
+
+    let url = format!("http://127.0.0.1:{port}/slow");
+    let in_flight = thread::spawn(move || request("GET", &url, &[], b""));
+    upstream
+        .arrived
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the component reached the upstream");
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert!(
+        wait_for(|| TcpStream::connect(("127.0.0.1", port)).is_err()),
+        "the edge still accepts connections after SIGTERM"
+    );
+
+    upstream.release.send(()).unwrap();
+    let response = in_flight.join().unwrap();
+    assert_eq!(response.status, 200, "{}", body_text(&response));
+    assert_eq!(response.json()["upstream"]["body"], "late");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "edge did not exit after SIGTERM");
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
+}
