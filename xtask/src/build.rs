@@ -126,6 +126,41 @@ struct Size {
     gzip: u64,
 }
 
+/// Cargo `--config` overrides for the wasm32-wasip2 builds: link a core module (rustc's
+/// linker would componentize it right away) so binaryen can shrink it before
+/// `wasm-tools component new`; and no symbol names (wasm-bindgen, which needs the
+/// target_features section that stripping symbols removes, never sees these builds).
+pub const WASIP2_CORE_MODULE_CONFIG: &[&str] = &[
+    "--config",
+    "profile.release.strip=\"symbols\"",
+    "--config",
+    "target.wasm32-wasip2.rustflags=[\"-C\", \"link-arg=--skip-wit-component\"]",
+];
+
+/// wasm-opt -Oz on the core module, then `wasm-tools component new` (the WIT travels in the
+/// module's `component-type` custom sections, which wasm-opt keeps).
+fn componentize(tools: &Tools, core: &Path, out: &Path) -> Result {
+    let optimized = core.with_extension("opt.wasm");
+    run(std::process::Command::new(tools.npm_tool("wasm-opt"))
+        .arg("-Oz")
+        .args([
+            "--enable-bulk-memory",
+            "--enable-nontrapping-float-to-int",
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+            "--enable-multivalue",
+            "--enable-reference-types",
+        ])
+        .arg(core)
+        .arg("-o")
+        .arg(&optimized))?;
+    run(std::process::Command::new(tools.cargo_tool("wasm-tools"))
+        .args(["component", "new"])
+        .arg(&optimized)
+        .arg("-o")
+        .arg(out))
+}
+
 fn build_flavours(
     root: &Path,
     tools: &Tools,
@@ -152,12 +187,14 @@ fn build_flavours(
             ])
             .args(["--features", flavour, "--target-dir"])
             .arg(&target_dir)
-            // Components need no symbol names (wasm-bindgen, which needs the target_features
-            // section, never sees these builds), so strip them here rather than in the profile.
-            .args(["--config", "profile.release.strip=\"symbols\""]))?;
-        let built = target_dir
+            .args(WASIP2_CORE_MODULE_CONFIG))?;
+        let core = target_dir
             .join("wasm32-wasip2/release")
             .join(krate.artifact());
+        let built = target_dir
+            .join("wasm32-wasip2/release")
+            .join(format!("{name}.component.wasm"));
+        componentize(tools, &core, &built)?;
         let dest = out.join(flavour).join(format!("{name}.wasm"));
         copy(&built, &dest)?;
         sizes.push(size_of(&dest, format!("{flavour}/{name}.wasm"))?);
