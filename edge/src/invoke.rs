@@ -40,6 +40,48 @@ pub struct Served {
     pub pre: ProxyPre<HostState>,
 }
 
+impl Served {
+    /// A store for one instance: the component's WASI context, and an epoch callback that
+    /// interrupts guest code once `deadline` has passed and yields to the executor every tick
+    /// before that.
+    fn new_store(&self, engine: &Engine, deadline: Instant) -> Store<HostState> {
+        let state = HostState::new(
+            Arc::clone(&self.id),
+            self.environment.pairs(),
+            Arc::clone(&self.allowed_hosts),
+        );
+        let mut store = Store::new(engine, state);
+        let cpu_deadline = deadline.into_std();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if std::time::Instant::now() >= cpu_deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    /// Instantiates the component once without handling a request, so that a component the
+    /// instance pool cannot hold fails at start-up rather than on every request.
+    ///
+    /// # Errors
+    /// Wasmtime's reason, or a timeout after the component's deadline.
+    pub async fn check_instantiation(&self, engine: &Engine) -> Result<(), String> {
+        let deadline = Instant::now() + self.timeout;
+        let mut store = self.new_store(engine, deadline);
+        match tokio::time::timeout_at(deadline, self.pre.instantiate_async(&mut store)).await {
+            Ok(Ok(_proxy)) => Ok(()),
+            Ok(Err(error)) => Err(format!("{error:#}")),
+            Err(_elapsed) => Err(format!(
+                "instantiation took longer than {} ms",
+                self.timeout.as_millis()
+            )),
+        }
+    }
+}
+
 /// How a guest call ended when it produced no response.
 enum Failure {
     Timeout,
@@ -58,22 +100,7 @@ pub async fn invoke(
     deadline: Instant,
     permit: OwnedSemaphorePermit,
 ) -> Result<hyper::Response<HyperOutgoingBody>, Refusal> {
-    let state = HostState::new(
-        Arc::clone(&served.id),
-        served.environment.pairs(),
-        Arc::clone(&served.allowed_hosts),
-    );
-    let mut store = Store::new(engine, state);
-    let cpu_deadline = deadline.into_std();
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        if std::time::Instant::now() >= cpu_deadline {
-            Ok(UpdateDeadline::Interrupt)
-        } else {
-            Ok(UpdateDeadline::Yield(1))
-        }
-    });
-
+    let mut store = served.new_store(engine, deadline);
     let (sender, receiver) = oneshot::channel();
     let setup = store
         .data_mut()
@@ -93,7 +120,6 @@ pub async fn invoke(
 
     let pre = served.pre.clone();
     let task = tokio::spawn(async move {
-        let _permit = permit;
         let call = async {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy
@@ -101,15 +127,19 @@ pub async fn invoke(
                 .call_handle(&mut store, req, out)
                 .await
         };
-        match tokio::time::timeout_at(deadline, call).await {
+        let outcome = match tokio::time::timeout_at(deadline, call).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
                 Err(Failure::Timeout)
             }
             Ok(Err(error)) => Err(Failure::Guest(error)),
             Err(_elapsed) => Err(Failure::Timeout),
-        }
-        // The store, and with it the response sender, is dropped here.
+        };
+        // Dropping the store drops the response sender (if unused) and returns the instance
+        // to the pool; only then may another request take the slot.
+        drop(store);
+        drop(permit);
+        outcome
     });
 
     match receiver.await {

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
 async fn run(args: cli::Args) -> ExitCode {
     // Compiling is CPU-bound; keep it off the async workers.
     let (args, result) = match tokio::task::spawn_blocking(move || {
-        let result = startup::load(&args);
+        let result = startup::load(&args, &tokio::runtime::Handle::current());
         (args, result)
     })
     .await
@@ -56,7 +56,6 @@ async fn run(args: cli::Args) -> ExitCode {
         Err(error) => return fail(&format!("cannot listen on {}: {error}", args.listen)),
     };
     let address = listener.local_addr().unwrap_or(args.listen);
-    engine::start_epoch_ticker(edge.engine());
     {
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "edge: listening on http://{address}");

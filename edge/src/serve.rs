@@ -3,7 +3,9 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,12 +50,6 @@ impl Edge {
             router,
             slots: Arc::new(Semaphore::new(slots)),
         }
-    }
-
-    /// The engine the components were compiled with.
-    #[must_use]
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 
     /// Answers one request and writes its access-log line.
@@ -128,7 +124,9 @@ impl Edge {
             return Err(too_large);
         }
 
-        let bytes = match tokio::time::timeout_at(deadline, read_capped(&mut body, limit)).await {
+        let expected = content_length(&parts.headers).unwrap_or(0);
+        let reading = read_capped(&mut body, limit, expected);
+        let bytes = match tokio::time::timeout_at(deadline, reading).await {
             Err(_elapsed) => {
                 return Err(Refusal::Timeout {
                     after: served.timeout,
@@ -188,9 +186,10 @@ enum BodyRead {
     Unreadable,
 }
 
-/// Reads a whole body, stopping as soon as it grows past `limit`.
-async fn read_capped(body: &mut Incoming, limit: u64) -> BodyRead {
-    let mut bytes = Vec::new();
+/// Reads a whole body, stopping as soon as it grows past `limit`; `expected` (the
+/// content-length, at most `limit`) sizes the buffer.
+async fn read_capped(body: &mut Incoming, limit: u64, expected: u64) -> BodyRead {
+    let mut bytes = Vec::with_capacity(usize::try_from(expected.min(limit)).unwrap_or(0));
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
             return BodyRead::Unreadable;
@@ -237,6 +236,8 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
+                    // Responses go out as head + streamed body; don't let Nagle hold them back.
+                    let _ = stream.set_nodelay(true);
                     let local = stream.local_addr().unwrap_or_else(|_| {
                         listener.local_addr().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
                     });
@@ -287,6 +288,8 @@ async fn connection(
         async move { Ok::<_, Infallible>(edge.handle(request, local).await) }
     });
     let conn = http1::Builder::new()
+        .timer(TokioTimer)
+        .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
@@ -301,6 +304,37 @@ async fn connection(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+/// A client gets this long to send a request head (slow-loris protection).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// hyper's timer on tokio's clock (hyper needs one for `header_read_timeout`).
+#[derive(Clone, Copy)]
+struct TokioTimer;
+
+struct TokioSleep(Pin<Box<tokio::time::Sleep>>);
+
+impl Future for TokioSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for TokioSleep {}
+
+impl hyper::rt::Timer for TokioTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(TokioSleep(Box::pin(tokio::time::sleep(duration))))
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(TokioSleep(Box::pin(tokio::time::sleep_until(
+            Instant::from_std(deadline),
+        ))))
     }
 }
 

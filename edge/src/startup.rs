@@ -51,10 +51,15 @@ pub enum StartupError {
     Variables(VariableError),
     /// The application could not be planned.
     Plan(PlanError),
-    /// No trigger routes to anything.
-    NoRoutes,
     /// Engine or compilation failure.
     Engine(EngineError),
+    /// A component could not be instantiated (for example, it does not fit the pool).
+    Instantiate {
+        /// The component id.
+        component: String,
+        /// Wasmtime's reason.
+        reason: String,
+    },
     /// A component could not be linked.
     Link {
         /// The component id.
@@ -81,10 +86,11 @@ impl fmt::Display for StartupError {
             }
             Self::Variables(error) => error.fmt(f),
             Self::Plan(error) => error.fmt(f),
-            Self::NoRoutes => f.write_str(
-                "the manifest has no [[trigger.http]] route to serve (private routes are not served)",
-            ),
             Self::Engine(error) => error.fmt(f),
+            Self::Instantiate { component, reason } => write!(
+                f,
+                "component `{component}` cannot be instantiated: {reason} (--max-memory-mb and --max-instances size the pool)"
+            ),
             Self::Link {
                 component,
                 path,
@@ -100,7 +106,7 @@ impl std::error::Error for StartupError {}
 ///
 /// # Errors
 /// [`StartupError`] for the first problem found.
-pub fn load(args: &Args) -> Result<Edge, StartupError> {
+pub fn load(args: &Args, runtime: &tokio::runtime::Handle) -> Result<Edge, StartupError> {
     let text = std::fs::read_to_string(&args.manifest).map_err(|e| StartupError::ReadManifest {
         path: args.manifest.clone(),
         reason: e.to_string(),
@@ -122,7 +128,11 @@ pub fn load(args: &Args) -> Result<Edge, StartupError> {
     let plan = app::plan(&manifest, &values, &args.components_dir(), defaults)
         .map_err(StartupError::Plan)?;
     if plan.components.is_empty() {
-        return Err(StartupError::NoRoutes);
+        log::event(
+            log::Level::Warn,
+            "the manifest routes no component; every request gets 404",
+            &[("manifest", &args.manifest.display().to_string())],
+        );
     }
     for duplicate in &plan.duplicates {
         log::event(
@@ -139,6 +149,7 @@ pub fn load(args: &Args) -> Result<Edge, StartupError> {
             .saturating_mul(1024 * 1024),
     })
     .map_err(StartupError::Engine)?;
+    engine::start_epoch_ticker(&engine);
 
     let mut served = Vec::with_capacity(plan.components.len());
     let mut ready = Vec::with_capacity(plan.components.len());
@@ -157,14 +168,21 @@ pub fn load(args: &Args) -> Result<Edge, StartupError> {
             ("compile_ms", started.elapsed().as_millis().to_string()),
             ("environment", names.join(",")),
         ]);
-        served.push(Served {
+        let ready_to_serve = Served {
             id: Arc::from(component.id.as_str()),
             environment: component.environment,
             allowed_hosts: Arc::new(component.allowed_hosts),
             max_body_bytes: component.max_body_bytes,
             timeout: component.timeout,
             pre,
-        });
+        };
+        runtime
+            .block_on(ready_to_serve.check_instantiation(&engine))
+            .map_err(|reason| StartupError::Instantiate {
+                component: component.id.clone(),
+                reason,
+            })?;
+        served.push(ready_to_serve);
     }
     // Reported only once everything loaded, so a failed start-up prints its one error line.
     for fields in &ready {

@@ -682,6 +682,14 @@ fn startup_failures_are_one_clear_line() {
     let stderr = one_line(&bad_host.fail_to_start(|_| {}));
     assert!(stderr.contains("component `beta`"), "{stderr}");
     assert!(stderr.contains("example.com"), "{stderr}");
+
+    // The probe's memory starts above 1 MiB, so a 1 MiB pool slot cannot hold it.
+    let small_pool = App::new(TWO_ROUTES, &["alpha", "beta"]);
+    let stderr = one_line(&small_pool.fail_to_start(|cmd| {
+        cmd.args(["--max-memory-mb", "1"]);
+    }));
+    assert!(stderr.contains("alpha.wasm"), "{stderr}");
+    assert!(stderr.contains("pooling allocator"), "{stderr}");
 }
 
 #[test]
