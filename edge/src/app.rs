@@ -63,6 +63,9 @@ pub enum PlanError {
     },
     /// A route the edge cannot serve.
     Route(RouteError),
+    /// A trigger names a component the manifest does not declare (the manifest parser already
+    /// refuses this; kept so planning never assumes it).
+    UnknownComponent(String),
     /// A component `source` without a file name.
     Source {
         /// The component id.
@@ -80,6 +83,7 @@ impl fmt::Display for PlanError {
                 write!(f, "component `{component}`: {error}")
             }
             Self::Route(error) => error.fmt(f),
+            Self::UnknownComponent(id) => write!(f, "no [component.{id}] table"),
             Self::Source { component, source } => write!(
                 f,
                 "component `{component}`: source {source:?} does not name a .wasm file"
@@ -143,13 +147,10 @@ fn plan_component(
     components_dir: &Path,
     defaults: Defaults,
 ) -> Result<ComponentPlan, PlanError> {
-    // The manifest parser checked that every trigger names a declared component.
-    let Some(component) = manifest.components.get(id) else {
-        return Err(PlanError::Source {
-            component: id.to_owned(),
-            source: String::new(),
-        });
-    };
+    let component = manifest
+        .components
+        .get(id)
+        .ok_or_else(|| PlanError::UnknownComponent(id.to_owned()))?;
     let file_name = Path::new(&component.source)
         .file_name()
         .filter(|name| Path::new(name).extension().is_some_and(|e| e == "wasm"))

@@ -57,6 +57,11 @@ pub struct Args {
     #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_memory_mb: u32,
 
+    /// Keep compiled components in this directory and reuse them on the next start (Wasmtime's
+    /// compilation cache; safe to share between processes). Without it every start compiles.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
     /// On Ctrl-C or SIGTERM: stop accepting, then give in-flight requests this many seconds
     /// (fractions allowed) to finish before closing their connections.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
@@ -149,6 +154,7 @@ mod tests {
             "--max-instances",
             "--max-memory-mb",
             "--shutdown-grace",
+            "--cache-dir",
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");
         }

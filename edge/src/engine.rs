@@ -3,23 +3,27 @@
 //! deadline, see `invoke`).
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 /// How often the epoch advances: the granularity of CPU deadlines and of yielding a busy
 /// guest back to the executor.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Pool sizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolSettings {
+/// Engine settings from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSettings {
     /// Concurrent instances (one per in-flight request).
     pub max_instances: u32,
     /// Largest linear memory an instance may grow to.
     pub max_memory_bytes: usize,
+    /// Where compiled components are cached, if anywhere.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Core instances, memories and tables a component instance may need: a wasm32-wasip2 Rust
@@ -34,6 +38,13 @@ const TABLES_PER_COMPONENT: u32 = 4;
 pub enum EngineError {
     /// The engine (and its instance pool) could not be created.
     Engine(String),
+    /// The compilation cache directory cannot be used.
+    Cache {
+        /// The directory given.
+        dir: String,
+        /// Wasmtime's reason.
+        reason: String,
+    },
     /// A component file could not be read or compiled.
     Compile {
         /// The file.
@@ -50,6 +61,9 @@ impl fmt::Display for EngineError {
                 f,
                 "cannot create the Wasmtime engine: {reason} (a smaller --max-instances or --max-memory-mb needs less address space)"
             ),
+            Self::Cache { dir, reason } => {
+                write!(f, "cannot use {dir} as the compilation cache: {reason}")
+            }
             Self::Compile { path, reason } => write!(f, "cannot compile {path}: {reason}"),
         }
     }
@@ -57,12 +71,13 @@ impl fmt::Display for EngineError {
 
 impl std::error::Error for EngineError {}
 
-/// An engine with the pooling allocator and epoch interruption.
+/// An engine with the pooling allocator, epoch interruption and, if asked for, the
+/// compilation cache.
 ///
 /// # Errors
-/// [`EngineError::Engine`] when the pool cannot be reserved.
-pub fn new(pool: PoolSettings) -> Result<Engine, EngineError> {
-    let n = pool.max_instances.max(1);
+/// [`EngineError::Engine`] when the pool cannot be reserved or the cache directory not used.
+pub fn new(settings: &EngineSettings) -> Result<Engine, EngineError> {
+    let n = settings.max_instances.max(1);
     let mut pooling = PoolingAllocationConfig::new();
     pooling
         .total_component_instances(n)
@@ -70,19 +85,28 @@ pub fn new(pool: PoolSettings) -> Result<Engine, EngineError> {
         .total_memories(n.saturating_mul(MEMORIES_PER_COMPONENT))
         .total_tables(n.saturating_mul(TABLES_PER_COMPONENT))
         .total_stacks(n)
-        .max_memory_size(pool.max_memory_bytes);
+        .max_memory_size(settings.max_memory_bytes);
     let mut config = Config::new();
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    if let Some(dir) = &settings.cache_dir {
+        let mut cache = CacheConfig::new();
+        cache.with_directory(dir);
+        let cache = Cache::new(cache).map_err(|e| EngineError::Cache {
+            dir: dir.display().to_string(),
+            reason: format!("{e:#}"),
+        })?;
+        config.cache(Some(cache));
+    }
     Engine::new(&config).map_err(|e| EngineError::Engine(format!("{e:#}")))
 }
 
 /// Advances `engine`'s epoch every [`EPOCH_TICK`] until the engine is dropped.
 pub fn start_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
-    std::thread::Builder::new()
+    let ticker = std::thread::Builder::new()
         .name("edge-epoch".to_owned())
         .spawn(move || {
             while let Some(engine) = weak.upgrade() {
@@ -90,16 +114,16 @@ pub fn start_epoch_ticker(engine: &Engine) {
                 drop(engine);
                 std::thread::sleep(EPOCH_TICK);
             }
-        })
-        .map(drop)
-        .unwrap_or_else(|e| {
-            // Without the ticker CPU-bound guests are stopped only by the async timeout.
-            crate::log::event(
-                crate::log::Level::Error,
-                "cannot start the epoch ticker",
-                &[("error", &e.to_string())],
-            );
         });
+    if let Err(error) = ticker {
+        // Without the ticker a guest busy on the CPU is stopped only by the async timeout,
+        // which it never yields to.
+        crate::log::event(
+            crate::log::Level::Error,
+            "cannot start the epoch ticker",
+            &[("error", &error.to_string())],
+        );
+    }
 }
 
 /// Compiles one component file.

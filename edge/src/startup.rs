@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::app::{self, Defaults, PlanError};
 use crate::cli::Args;
-use crate::engine::{self, EngineError, PoolSettings};
+use crate::engine::{self, EngineError, EngineSettings};
 use crate::invoke::Served;
 use crate::link::{self, LinkError};
 use crate::log;
@@ -142,11 +142,12 @@ pub fn load(args: &Args, runtime: &tokio::runtime::Handle) -> Result<Edge, Start
         );
     }
 
-    let engine = engine::new(PoolSettings {
+    let engine = engine::new(&EngineSettings {
         max_instances: args.max_instances,
         max_memory_bytes: usize::try_from(args.max_memory_mb)
             .unwrap_or(usize::MAX)
             .saturating_mul(1024 * 1024),
+        cache_dir: args.cache_dir.clone(),
     })
     .map_err(StartupError::Engine)?;
     engine::start_epoch_ticker(&engine);

@@ -779,6 +779,84 @@ fn concurrent_requests_all_succeed() {
     }
 }
 
+#[test]
+fn requests_beyond_max_instances_wait_for_a_slot_then_get_503() {
+    let manifest = r#"
+spin_manifest_version = 2
+[[trigger.http]]
+route = "/hog/..."
+component = "hog"
+[[trigger.http]]
+route = "/quick"
+component = "quick"
+
+[component.hog]
+source = "dist/spin/hog.wasm"
+[component.hog.tool.edge]
+timeout_ms = 5000
+
+[component.quick]
+source = "dist/spin/quick.wasm"
+[component.quick.tool.edge]
+timeout_ms = 300
+"#;
+    let app = App::new(manifest, &["hog", "quick"]);
+    let edge = app.start(|cmd| {
+        cmd.args(["--max-instances", "1"]);
+    });
+    let hog_url = edge.url("/hog/busy");
+    let hog = thread::spawn(move || request("GET", &hog_url, &[], b""));
+
+    // Until the hog holds the only slot a quick request may still get in; after that it
+    // waits out its own 300 ms deadline and is turned away.
+    let mut refused = None;
+    for _ in 0..100 {
+        let quick = get(&edge, "/quick");
+        if quick.status == 503 {
+            refused = Some(quick);
+            break;
+        }
+        assert_eq!(quick.status, 200, "{}", body_text(&quick));
+    }
+    let refused = refused.expect("no request was turned away while the only slot was busy");
+    assert_json_error(&refused, 503, "overloaded");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+
+    assert_json_error(&hog.join().unwrap(), 504, "timeout");
+    assert_eq!(get(&edge, "/quick").status, 200, "the slot is free again");
+}
+
+#[test]
+fn the_cache_dir_keeps_compiled_components_for_the_next_start() {
+    let app = App::new(TWO_ROUTES, &["alpha", "beta"]);
+    let cache = app.dir.join("cache");
+    for start in ["first", "second"] {
+        let edge = app.start(|cmd| {
+            cmd.arg("--cache-dir").arg(&cache);
+        });
+        assert_eq!(get(&edge, "/alpha").status, 200, "{start} start");
+    }
+    let cached = walk_files(&cache);
+    assert!(
+        !cached.is_empty(),
+        "nothing was cached in {}",
+        cache.display()
+    );
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk_files(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// An upstream that tells the test when a request arrived and answers only when released.
 struct GatedServer {
     port: u16,
