@@ -1,0 +1,228 @@
+#![warn(missing_docs)]
+//! `POST /odoo_event_ingest`: Odoo's signed business events into `audit_event`.
+//!
+//! 1. `POST` only (405), `application/json` only (415), at most 1 MiB (413).
+//! 2. The raw body is authenticated before anything parses it, with the secrets of
+//!    `EDGE_HMAC_SECRET` (a rotation list): the Standard Webhooks headers when any is present
+//!    (±300 s window; `webhook-id` becomes the idempotency key), else the hex HMAC in
+//!    `x-signature`. Missing or wrong: 401.
+//! 3. The body is one event or an array of up to 500 ([`event`]); a bad field is a 422 naming
+//!    it and, in a batch, its index.
+//! 4. One PostgREST insert stores the batch ([`audit`]); a repeated `event_id` writes nothing
+//!    and is reported as `{"duplicate": true, ...}`. PostgREST down or 5xx: 503 with
+//!    `retry-after`, nothing reported as stored.
+//! 5. With `REALTIME_CHANNEL` set, the stored events are broadcast through Supabase Realtime
+//!    ([`broadcast`]); a failed broadcast is logged and never fails the request.
+//!
+//! Answers: 201 `{"id", "correlation_id"}` (an array of those for a batch, with
+//! `{"duplicate": true, "event_id", "correlation_id"}` for repeats); 200 when every event
+//! was a repeat. Errors are mapped in one place, [`error::IngestError::into_response`].
+
+use core::time::Duration;
+
+use pulser_runtime::{Level, Platform, Request, Response, reply};
+use pulser_signing::SecretSet;
+use pulser_supabase::{Outcome, Postgrest, config};
+use serde_json::{Value, json};
+
+pub mod audit;
+pub mod auth;
+pub mod broadcast;
+pub mod error;
+pub mod event;
+mod timestamp;
+
+use audit::Stored;
+use error::IngestError;
+use event::{Defaults, Event, Events, Shape};
+
+pulser_runtime::export!(handle);
+
+/// Largest request body accepted (bytes).
+pub const MAX_BODY_BYTES: usize = pulser_runtime::DEFAULT_MAX_BODY_BYTES;
+/// Setting: the HMAC secrets Odoo signs with (comma-separated; any verifies).
+pub const EDGE_HMAC_SECRET: &str = "EDGE_HMAC_SECRET";
+/// Setting: the Realtime channel to broadcast stored events on (unset: no broadcast).
+pub const REALTIME_CHANNEL: &str = "REALTIME_CHANNEL";
+/// How long PostgREST gets to store a batch.
+pub const POSTGREST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the Realtime broadcast gets.
+pub const BROADCAST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The endpoint: verifies, stores and answers; every answer carries `x-correlation-id`.
+pub async fn handle(request: Request, platform: &impl Platform) -> Response {
+    let correlation_id = reply::correlation_id(&request, platform);
+    let response = match ingest(&request, platform, &correlation_id).await {
+        Ok(response) => response,
+        Err(error) => {
+            platform.log(
+                error.level(),
+                "odoo_event_ingest refused a request",
+                &[
+                    ("error", error.code()),
+                    ("message", &error.to_string()),
+                    ("correlation_id", &correlation_id),
+                ],
+            );
+            error.into_response()
+        }
+    };
+    reply::with_correlation_id(response, &correlation_id)
+}
+
+async fn ingest(
+    request: &Request,
+    platform: &impl Platform,
+    correlation_id: &str,
+) -> Result<Response, IngestError> {
+    if request.method() != http::Method::POST {
+        return Err(IngestError::MethodNotAllowed);
+    }
+    if !reply::is_json(request) {
+        return Err(IngestError::UnsupportedMediaType);
+    }
+    if request.body().len() > MAX_BODY_BYTES {
+        return Err(IngestError::TooLarge(MAX_BODY_BYTES));
+    }
+    let secrets = platform
+        .config(EDGE_HMAC_SECRET)
+        .ok_or(IngestError::MissingConfig(EDGE_HMAC_SECRET))?;
+    let secrets = SecretSet::parse(&secrets).map_err(|e| IngestError::InvalidConfig {
+        name: EDGE_HMAC_SECRET,
+        reason: e.to_string(),
+    })?;
+    let verified = auth::verify(request.headers(), request.body(), &secrets, platform.now())
+        .map_err(IngestError::Unauthorized)?;
+    let db = Postgrest::from_platform(platform).map_err(|e| IngestError::MissingConfig(e.0))?;
+
+    let body: Value = serde_json::from_slice(request.body())
+        .map_err(|e| IngestError::InvalidJson(e.to_string()))?;
+    let default_correlation = if reply::is_uuid(correlation_id) {
+        correlation_id.to_ascii_lowercase()
+    } else {
+        reply::uuid_v4(platform)
+    };
+    let events = event::parse(
+        body,
+        Defaults {
+            correlation_id: &default_correlation,
+            webhook_id: verified.webhook_id.as_deref(),
+        },
+    )
+    .map_err(IngestError::InvalidEvents)?;
+
+    let insert = audit::insert(&db, &events.events).map_err(|e| IngestError::InvalidConfig {
+        name: config::SUPABASE_URL,
+        reason: e.to_string(),
+    })?;
+    let answer = platform
+        .send(insert, POSTGREST_TIMEOUT)
+        .await
+        .map_err(|e| IngestError::StoreUnavailable(format!("PostgREST: {e}")))?;
+    match Outcome::of(&answer) {
+        Outcome::Ok => {}
+        Outcome::Unavailable(status) => {
+            return Err(IngestError::StoreUnavailable(format!(
+                "PostgREST answered {status}"
+            )));
+        }
+        Outcome::Conflict(message) | Outcome::Rejected(_, message) => {
+            return Err(IngestError::StoreRejected(message));
+        }
+        _ => {
+            return Err(IngestError::StoreRejected(format!(
+                "PostgREST answered {}",
+                answer.status()
+            )));
+        }
+    }
+    let stored = audit::outcomes(&events.events, answer.body())
+        .map_err(|e| IngestError::StoreRejected(e.to_string()))?;
+
+    let new = stored
+        .iter()
+        .filter(|s| matches!(s, Stored::New(_)))
+        .count();
+    platform.log(
+        Level::Info,
+        "odoo events ingested",
+        &[
+            ("stored", &new.to_string()),
+            ("duplicates", &(stored.len() - new).to_string()),
+            ("correlation_id", correlation_id),
+        ],
+    );
+    announce(platform, &events.events, &stored).await;
+    Ok(answer_for(&events, &stored))
+}
+
+/// The success answer, shaped like the request (one object or an array).
+fn answer_for(events: &Events, stored: &[Stored]) -> Response {
+    let items: Vec<Value> = events
+        .events
+        .iter()
+        .zip(stored)
+        .map(|(event, outcome)| match outcome {
+            Stored::New(id) => json!({"id": id, "correlation_id": event.correlation_id}),
+            Stored::Duplicate => json!({
+                "duplicate": true,
+                "event_id": event.event_id,
+                "correlation_id": event.correlation_id,
+            }),
+        })
+        .collect();
+    let status = if stored.iter().any(|s| matches!(s, Stored::New(_))) {
+        201
+    } else {
+        200
+    };
+    let body = match events.shape {
+        Shape::One => items.into_iter().next().unwrap_or(Value::Null),
+        Shape::Batch => Value::Array(items),
+    };
+    reply::json(status, &body)
+}
+
+/// Broadcasts the newly stored events when `REALTIME_CHANNEL` is set. Failures are logged,
+/// never returned: the events are already stored.
+async fn announce(platform: &impl Platform, events: &[Event], stored: &[Stored]) {
+    let Some(channel) = platform.config(REALTIME_CHANNEL) else {
+        return;
+    };
+    let new: Vec<(&Event, i64)> = events
+        .iter()
+        .zip(stored)
+        .filter_map(|(event, outcome)| match outcome {
+            Stored::New(id) => Some((event, *id)),
+            Stored::Duplicate => None,
+        })
+        .collect();
+    if new.is_empty() {
+        return;
+    }
+    let warn = |message: &str, detail: &str| {
+        platform.log(Level::Warn, message, &[("detail", detail)]);
+    };
+    let (Some(url), Some(key)) = (
+        platform.config(config::SUPABASE_URL),
+        platform.config(config::SUPABASE_SERVICE_ROLE_KEY),
+    ) else {
+        warn(
+            "realtime broadcast skipped",
+            "SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are both needed",
+        );
+        return;
+    };
+    let request = match broadcast::request(&url, &key, &channel, &new) {
+        Ok(request) => request,
+        Err(e) => return warn("realtime broadcast skipped", &e.to_string()),
+    };
+    match platform.send(request, BROADCAST_TIMEOUT).await {
+        Ok(answer) if answer.status().is_success() => {}
+        Ok(answer) => warn(
+            "realtime broadcast failed",
+            &format!("Realtime answered {}", answer.status().as_u16()),
+        ),
+        Err(e) => warn("realtime broadcast failed", &e.to_string()),
+    }
+}
