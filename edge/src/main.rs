@@ -3,6 +3,7 @@
 //! spin.toml. See `edge --help` and the README section "The edge host".
 
 mod app;
+mod body;
 mod cli;
 mod engine;
 mod host;
@@ -14,6 +15,7 @@ mod outbound;
 mod reply;
 mod routes;
 mod serve;
+mod shutdown;
 mod startup;
 mod variables;
 
@@ -65,7 +67,7 @@ async fn run(args: cli::Args) -> ExitCode {
         Arc::new(edge),
         listener,
         args.shutdown_grace,
-        serve::shutdown_signal(),
+        shutdown::signal(),
     )
     .await;
     ExitCode::SUCCESS

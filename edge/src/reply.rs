@@ -26,6 +26,11 @@ pub enum Refusal {
     },
     /// The request body could not be read.
     BadRequest,
+    /// The client did not finish sending the body before the deadline.
+    BodyTimeout {
+        /// The deadline that was hit.
+        after: Duration,
+    },
     /// The component did not answer before its deadline.
     Timeout {
         /// The deadline that was hit.
@@ -47,6 +52,7 @@ impl Refusal {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::ComponentFailed | Self::NoResponse => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
@@ -60,6 +66,7 @@ impl Refusal {
             Self::NotFound => "not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::BadRequest => "bad_request",
+            Self::BodyTimeout { .. } => "request_timeout",
             Self::Timeout { .. } => "timeout",
             Self::ComponentFailed => "component_failed",
             Self::NoResponse => "no_response",
@@ -102,6 +109,11 @@ impl fmt::Display for Refusal {
                 write!(f, "request body exceeds {limit} bytes")
             }
             Self::BadRequest => f.write_str("the request body could not be read"),
+            Self::BodyTimeout { after } => write!(
+                f,
+                "the request body did not arrive within {} ms",
+                after.as_millis()
+            ),
             Self::Timeout { after } => write!(
                 f,
                 "the component did not answer within {} ms",
@@ -177,6 +189,13 @@ mod tests {
                 "payload_too_large",
             ),
             (Refusal::BadRequest, 400, "bad_request"),
+            (
+                Refusal::BodyTimeout {
+                    after: Duration::from_millis(10),
+                },
+                408,
+                "request_timeout",
+            ),
             (
                 Refusal::Timeout {
                     after: Duration::from_millis(1500),

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{HeaderValue, header};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
@@ -21,6 +20,7 @@ use wasmtime::Engine;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::body::{self, BodyRead};
 use crate::invoke::{self, Served};
 use crate::log;
 use crate::reply::{CORRELATION_ID, Refusal};
@@ -116,25 +116,25 @@ impl Edge {
         let limit = served.max_body_bytes;
         let too_large = Refusal::PayloadTooLarge { limit };
         let (mut parts, mut body) = request.into_parts();
-        if content_length(&parts.headers).is_some_and(|length| length > limit) {
+        if body::content_length(&parts.headers).is_some_and(|length| length > limit) {
             // Refused before reading; reading the rest lets the client see the 413.
-            if !expects_continue(&parts.headers) {
-                discard(body).await;
+            if !body::expects_continue(&parts.headers) {
+                body::discard(body).await;
             }
             return Err(too_large);
         }
 
-        let expected = content_length(&parts.headers).unwrap_or(0);
-        let reading = read_capped(&mut body, limit, expected);
+        let expected = body::content_length(&parts.headers).unwrap_or(0);
+        let reading = body::read_capped(&mut body, limit, expected);
         let bytes = match tokio::time::timeout_at(deadline, reading).await {
             Err(_elapsed) => {
-                return Err(Refusal::Timeout {
+                return Err(Refusal::BodyTimeout {
                     after: served.timeout,
                 });
             }
             Ok(BodyRead::Complete(bytes)) => bytes,
             Ok(BodyRead::TooLarge) => {
-                discard(body).await;
+                body::discard(body).await;
                 return Err(too_large);
             }
             Ok(BodyRead::Unreadable) => return Err(Refusal::BadRequest),
@@ -160,65 +160,6 @@ impl Edge {
         let request = hyper::Request::from_parts(parts, Full::new(bytes));
         invoke::invoke(&self.engine, served, request, deadline, permit).await
     }
-}
-
-/// How much of a refused body the host reads and drops so that the client, still sending,
-/// gets the 413 rather than a reset connection; bigger bodies are cut off.
-const DISCARD_BYTES: usize = 8 * 1024 * 1024;
-const DISCARD_TIME: Duration = Duration::from_secs(2);
-
-async fn discard(mut body: Incoming) {
-    let drain = async {
-        let mut seen = 0usize;
-        while let Some(Ok(frame)) = body.frame().await {
-            seen = seen.saturating_add(frame.data_ref().map_or(0, Bytes::len));
-            if seen > DISCARD_BYTES {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
-}
-
-enum BodyRead {
-    Complete(Bytes),
-    TooLarge,
-    Unreadable,
-}
-
-/// Reads a whole body, stopping as soon as it grows past `limit`; `expected` (the
-/// content-length, at most `limit`) sizes the buffer.
-async fn read_capped(body: &mut Incoming, limit: u64, expected: u64) -> BodyRead {
-    let mut bytes = Vec::with_capacity(usize::try_from(expected.min(limit)).unwrap_or(0));
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else {
-            return BodyRead::Unreadable;
-        };
-        if let Ok(data) = frame.into_data() {
-            let total = u64::try_from(bytes.len().saturating_add(data.len())).unwrap_or(u64::MAX);
-            if total > limit {
-                return BodyRead::TooLarge;
-            }
-            bytes.extend_from_slice(&data);
-        }
-    }
-    BodyRead::Complete(Bytes::from(bytes))
-}
-
-/// `expect: 100-continue`: the client waits for a go-ahead, so nothing needs draining.
-fn expects_continue(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
-}
-
-fn content_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
 }
 
 /// Serves `edge` on `listener` until `shutdown` resolves, then stops accepting and gives open
@@ -335,38 +276,5 @@ impl hyper::rt::Timer for TokioTimer {
         Box::pin(TokioSleep(Box::pin(tokio::time::sleep_until(
             Instant::from_std(deadline),
         ))))
-    }
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                log::event(
-                    log::Level::Warn,
-                    "cannot listen for SIGTERM; only Ctrl-C stops the host",
-                    &[("error", &error.to_string())],
-                );
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            log::event(
-                log::Level::Warn,
-                "cannot listen for Ctrl-C; only SIGTERM stops the host",
-                &[("error", &error.to_string())],
-            );
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }
