@@ -22,7 +22,7 @@ use core::time::Duration;
 
 use pulser_runtime::{Level, Platform, Request, Response, reply};
 use pulser_signing::SecretSet;
-use pulser_supabase::{Outcome, Postgrest, config};
+use pulser_supabase::{Postgrest, StoreError, config};
 use serde_json::{Value, json};
 
 pub mod audit;
@@ -115,27 +115,12 @@ async fn ingest(
         name: config::SUPABASE_URL,
         reason: e.to_string(),
     })?;
-    let answer = platform
-        .send(insert, POSTGREST_TIMEOUT)
-        .await
-        .map_err(|e| IngestError::StoreUnavailable(format!("PostgREST: {e}")))?;
-    match Outcome::of(&answer) {
-        Outcome::Ok => {}
-        Outcome::Unavailable(status) => {
-            return Err(IngestError::StoreUnavailable(format!(
-                "PostgREST answered {status}"
-            )));
-        }
-        Outcome::Conflict(message) | Outcome::Rejected(_, message) => {
-            return Err(IngestError::StoreRejected(message));
-        }
-        _ => {
-            return Err(IngestError::StoreRejected(format!(
-                "PostgREST answered {}",
-                answer.status()
-            )));
-        }
-    }
+    let answer = pulser_supabase::succeeded(platform.send(insert, POSTGREST_TIMEOUT).await)
+        .map_err(|e| match e {
+            StoreError::Rejected(message) => IngestError::StoreRejected(message),
+            StoreError::Unavailable(reason) => IngestError::StoreUnavailable(reason),
+            other => IngestError::StoreUnavailable(other.to_string()),
+        })?;
     let stored = audit::outcomes(&events.events, answer.body())
         .map_err(|e| IngestError::StoreRejected(e.to_string()))?;
 

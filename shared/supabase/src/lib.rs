@@ -393,6 +393,49 @@ impl Outcome {
     }
 }
 
+/// Why a PostgREST call did not succeed, as a caller acts on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Not reached, timed out, or answered 5xx/429: retry later (a 503 for the caller).
+    Unavailable(String),
+    /// Answered another non-2xx status: the request itself is wrong (a bug or a schema
+    /// mismatch); carries PostgREST's `message`.
+    Rejected(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unavailable(reason) => write!(f, "PostgREST unavailable: {reason}"),
+            Self::Rejected(message) => write!(f, "PostgREST refused the request: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Classifies what [`pulser_runtime::Platform::send`] returned for a PostgREST request: the
+/// response when it is 2xx, else a [`StoreError`]. Messages never contain the request.
+///
+/// # Errors
+/// [`StoreError::Unavailable`] for a transport failure, 5xx or 429;
+/// [`StoreError::Rejected`] for any other non-2xx status (409 included).
+pub fn succeeded(
+    result: Result<http::Response<Vec<u8>>, pulser_runtime::OutboundError>,
+) -> Result<http::Response<Vec<u8>>, StoreError> {
+    let response = result.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    match Outcome::of(&response) {
+        Outcome::Ok => Ok(response),
+        Outcome::Unavailable(status) => Err(StoreError::Unavailable(format!(
+            "PostgREST answered {status}"
+        ))),
+        Outcome::Conflict(message) | Outcome::Rejected(_, message) => {
+            Err(StoreError::Rejected(message))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -489,6 +532,42 @@ mod tests {
         assert_eq!(
             body,
             serde_json::json!({"messages":[{"topic":"audit","event":"insert","payload":{"id":1}}]})
+        );
+    }
+
+    #[test]
+    fn succeeded_sorts_transport_failures_and_statuses() {
+        use pulser_runtime::OutboundError;
+        let resp = |status: u16, body: &str| {
+            Ok(http::Response::builder()
+                .status(status)
+                .body(body.as_bytes().to_vec())
+                .unwrap())
+        };
+        assert_eq!(succeeded(resp(201, "[]")).unwrap().body(), b"[]");
+        assert_eq!(
+            succeeded(Err(OutboundError::Timeout)).unwrap_err(),
+            StoreError::Unavailable("timed out".into())
+        );
+        assert_eq!(
+            succeeded(Err(OutboundError::Connection("refused".into()))).unwrap_err(),
+            StoreError::Unavailable("connection failed: refused".into())
+        );
+        assert_eq!(
+            succeeded(resp(502, "")).unwrap_err(),
+            StoreError::Unavailable("PostgREST answered 502".into())
+        );
+        assert_eq!(
+            succeeded(resp(429, "")).unwrap_err(),
+            StoreError::Unavailable("PostgREST answered 429".into())
+        );
+        assert_eq!(
+            succeeded(resp(400, r#"{"message":"bad column"}"#)).unwrap_err(),
+            StoreError::Rejected("bad column".into())
+        );
+        assert_eq!(
+            succeeded(resp(409, r#"{"message":"dup"}"#)).unwrap_err(),
+            StoreError::Rejected("dup".into())
         );
     }
 
