@@ -82,16 +82,13 @@ struct OutboundPolicy {
     allowed_hosts: Arc<AllowedHosts>,
 }
 
+/// A future reporting an error on the connection after the response head (wasi:http's shape).
+type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+
+/// What `send_request` returns: the response head and body, and the connection's future.
 type SendFuture = Box<
-    dyn Future<
-            Output = Result<
-                (
-                    http::Response<WasiBody>,
-                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                ),
-                wasmtime_wasi_http::Error,
-            >,
-        > + Send,
+    dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error>>
+        + Send,
 >;
 
 impl WasiHttpHooks for OutboundPolicy {
@@ -99,8 +96,9 @@ impl WasiHttpHooks for OutboundPolicy {
         &mut self,
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
-        fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+        fut: IoFuture,
     ) -> SendFuture {
+        // Under wasi:http 0.2 this is a no-op future (it matters for 0.3 request bodies).
         drop(fut);
         let destination = Destination::of(request.uri());
         let allowed = destination
@@ -119,17 +117,13 @@ impl WasiHttpHooks for OutboundPolicy {
             );
             // Keep accepting the body the guest may still be writing, so that what it sees
             // is the denial and not a broken body stream.
-            let (_parts, body) = request.into_parts();
-            tokio::spawn(async move {
-                let mut body = body;
-                while let Some(Ok(_frame)) = body.frame().await {}
-            });
+            let mut body = request.into_body();
+            tokio::spawn(async move { while let Some(Ok(_frame)) = body.frame().await {} });
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         Box::new(async move {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            let io: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send> =
-                Box::new(io);
+            let io: IoFuture = Box::new(io);
             Ok((response.map(|body| body.boxed_unsync()), io))
         })
     }
