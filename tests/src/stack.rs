@@ -412,7 +412,10 @@ impl Stack {
             .arg(root.join("spin.toml"))
             .arg("--components")
             .arg(dist.join("wasi"))
-            .args(["--listen", &format!("127.0.0.1:{port}")]);
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            // Compiled components are cached, so only the first stack pays for compiling.
+            .arg("--cache-dir")
+            .arg(root.join("target/edge-cache"));
         for (name, value) in &self.vars {
             cmd.env(format!("SPIN_VARIABLE_{name}"), value);
         }
