@@ -1,0 +1,224 @@
+//! Who may push: the Supabase database webhook and the drain scheduler with
+//! `Authorization: Bearer <PUSH_WEBHOOK_TOKEN>`, or a direct caller that signs the raw body
+//! like Odoo does for `odoo_event_ingest` (hex `x-signature` or Standard Webhooks).
+
+use core::fmt;
+
+use pulser_signing::{SecretSet, SignatureError, StandardWebhook, headers};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// How a request to the push route authenticates, decided by its headers alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// `authorization` is present: the database webhook.
+    DatabaseWebhook,
+    /// A signature header is present: a direct `{action, args}` call.
+    Signed,
+}
+
+/// Why a request was not authenticated. Never carries a token or signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// Neither a bearer token nor a signature.
+    NoCredentials,
+    /// The drain needs the bearer token; none was sent.
+    MissingBearer,
+    /// `authorization` is not `Bearer <token>`.
+    NotBearer,
+    /// The bearer token does not match.
+    WrongToken,
+    /// The signature did not verify.
+    Signature(SignatureError),
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoCredentials => f.write_str(
+                "send `authorization: Bearer <PUSH_WEBHOOK_TOKEN>` (database webhook) or sign the body (`x-signature` or Standard Webhooks)",
+            ),
+            Self::MissingBearer => f.write_str("missing header `authorization`: Bearer token required"),
+            Self::NotBearer => f.write_str("header `authorization` must be `Bearer <token>`"),
+            Self::WrongToken => f.write_str("the bearer token in `authorization` does not match"),
+            Self::Signature(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+impl AuthError {
+    /// The header at fault, if one is.
+    #[must_use]
+    pub fn header(&self) -> Option<&'static str> {
+        match self {
+            Self::NoCredentials => None,
+            Self::MissingBearer | Self::NotBearer | Self::WrongToken => Some("authorization"),
+            Self::Signature(e) => e.header(),
+        }
+    }
+}
+
+fn standard(request_headers: &http::HeaderMap) -> StandardWebhook<'_> {
+    let raw = |name: &str| request_headers.get(name).map(http::HeaderValue::as_bytes);
+    StandardWebhook {
+        id: raw(headers::WEBHOOK_ID),
+        timestamp: raw(headers::WEBHOOK_TIMESTAMP),
+        signature: raw(headers::WEBHOOK_SIGNATURE),
+    }
+}
+
+/// Which credentials the request carries.
+///
+/// # Errors
+/// [`AuthError::NoCredentials`] when it carries none.
+pub fn caller(request_headers: &http::HeaderMap) -> Result<Caller, AuthError> {
+    if request_headers.contains_key(http::header::AUTHORIZATION) {
+        Ok(Caller::DatabaseWebhook)
+    } else if request_headers.contains_key(headers::X_SIGNATURE)
+        || standard(request_headers).is_present()
+    {
+        Ok(Caller::Signed)
+    } else {
+        Err(AuthError::NoCredentials)
+    }
+}
+
+/// Checks `Authorization: Bearer <token>` against `expected`, in constant time (both sides
+/// are hashed first, so their lengths do not leak either).
+///
+/// # Errors
+/// [`AuthError::MissingBearer`], [`AuthError::NotBearer`] or [`AuthError::WrongToken`].
+pub fn verify_bearer(request_headers: &http::HeaderMap, expected: &[u8]) -> Result<(), AuthError> {
+    let value = request_headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or(AuthError::MissingBearer)?
+        .as_bytes();
+    let token = value
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
+        .and_then(|_| value.get(7..))
+        .map(<[u8]>::trim_ascii)
+        .filter(|token| !token.is_empty())
+        .ok_or(AuthError::NotBearer)?;
+    if bool::from(Sha256::digest(token).ct_eq(&Sha256::digest(expected))) {
+        Ok(())
+    } else {
+        Err(AuthError::WrongToken)
+    }
+}
+
+/// Verifies the body signature: the Standard Webhooks headers when any is present (±300 s
+/// at `now`), else the hex HMAC in `x-signature`.
+///
+/// # Errors
+/// [`AuthError::Signature`] naming the header at fault.
+pub fn verify_signature(
+    request_headers: &http::HeaderMap,
+    body: &[u8],
+    secrets: &SecretSet,
+    now: u64,
+) -> Result<(), AuthError> {
+    let standard = standard(request_headers);
+    let verified = if standard.is_present() {
+        secrets.verify_standard(&standard, body, i64::try_from(now).unwrap_or(i64::MAX))
+    } else {
+        secrets.verify_hex(
+            headers::X_SIGNATURE,
+            request_headers
+                .get(headers::X_SIGNATURE)
+                .map(http::HeaderValue::as_bytes),
+            body,
+        )
+    };
+    verified.map_err(AuthError::Signature)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use pulser_signing::Secret;
+
+    use super::*;
+
+    fn map(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        let mut out = http::HeaderMap::new();
+        for (name, value) in pairs {
+            out.insert(*name, value.parse().unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn bearer_matches() {
+        let h = map(&[("authorization", "Bearer tok-123")]);
+        assert_eq!(verify_bearer(&h, b"tok-123"), Ok(()));
+        let h = map(&[("authorization", "bearer   tok-123 ")]);
+        assert_eq!(verify_bearer(&h, b"tok-123"), Ok(()));
+    }
+
+    #[test]
+    fn bearer_absent() {
+        assert_eq!(
+            verify_bearer(&http::HeaderMap::new(), b"t"),
+            Err(AuthError::MissingBearer)
+        );
+    }
+
+    #[test]
+    fn bearer_wrong() {
+        let h = map(&[("authorization", "Bearer tok-124")]);
+        assert_eq!(verify_bearer(&h, b"tok-123"), Err(AuthError::WrongToken));
+    }
+
+    #[test]
+    fn bearer_prefix_of_the_token() {
+        let h = map(&[("authorization", "Bearer tok")]);
+        assert_eq!(verify_bearer(&h, b"tok-123"), Err(AuthError::WrongToken));
+    }
+
+    #[test]
+    fn basic_scheme_is_not_bearer() {
+        let h = map(&[("authorization", "Basic dG9rLTEyMw==")]);
+        assert_eq!(verify_bearer(&h, b"tok-123"), Err(AuthError::NotBearer));
+    }
+
+    #[test]
+    fn empty_bearer() {
+        let h = map(&[("authorization", "Bearer ")]);
+        assert_eq!(verify_bearer(&h, b"tok-123"), Err(AuthError::NotBearer));
+    }
+
+    #[test]
+    fn caller_is_decided_by_headers() {
+        assert_eq!(
+            caller(&map(&[("authorization", "Bearer x")])),
+            Ok(Caller::DatabaseWebhook)
+        );
+        assert_eq!(caller(&map(&[("x-signature", "ab")])), Ok(Caller::Signed));
+        assert_eq!(caller(&map(&[("webhook-id", "m")])), Ok(Caller::Signed));
+        assert_eq!(
+            caller(&http::HeaderMap::new()),
+            Err(AuthError::NoCredentials)
+        );
+    }
+
+    #[test]
+    fn signature_with_a_rotated_secret() {
+        let set = SecretSet::parse("new,old").unwrap();
+        let sig = Secret::parse("old").unwrap().sign_hex(b"{}");
+        let h = map(&[("x-signature", sig.as_str())]);
+        assert_eq!(verify_signature(&h, b"{}", &set, 0), Ok(()));
+    }
+
+    #[test]
+    fn signature_mismatch_names_the_header() {
+        let set = SecretSet::parse("s").unwrap();
+        let sig = Secret::parse("other").unwrap().sign_hex(b"{}");
+        let err =
+            verify_signature(&map(&[("x-signature", sig.as_str())]), b"{}", &set, 0).unwrap_err();
+        assert_eq!(err.header(), Some("x-signature"));
+    }
+}

@@ -1,0 +1,282 @@
+//! Delivering outbox rows: the I/O around the pure [`outbox`](crate::outbox) and
+//! [`odoo`](crate::odoo) decisions, generic over [`Platform`].
+
+use core::time::Duration;
+
+use pulser_runtime::{Level, Platform, Request, Response};
+use pulser_supabase::{InvalidRequest, config, rfc3339};
+use serde_json::{Value, json};
+
+use crate::error::PushError;
+use crate::odoo::Delivery;
+use crate::outbox::{self, Transition};
+use crate::settings::{SettingError, Settings};
+use crate::trigger::DirectCall;
+
+/// How long PostgREST gets for one request.
+pub const POSTGREST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A drain stops claiming rows once it has run this long (seconds), so that it finishes
+/// within a host's request deadline; the rest wait for the next drain.
+pub const DRAIN_BUDGET_SECS: u64 = 20;
+
+/// What became of one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The row's id.
+    pub id: i64,
+    /// Its transition, or `None` when this delivery did not claim it.
+    pub outcome: Option<Transition>,
+}
+
+impl Report {
+    /// `{"id", "claimed": false, "message"}` or `{"id", "claimed": true, "status",
+    /// "attempts", "next_attempt_at"?, "last_error"?}`.
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        let Some(transition) = &self.outcome else {
+            return json!({
+                "id": self.id,
+                "claimed": false,
+                "message": format!(
+                    "row {} was not claimed: it is not queued (another delivery has it, or it is done)",
+                    self.id
+                ),
+            });
+        };
+        let mut out = json!({
+            "id": self.id,
+            "claimed": true,
+            "status": transition.status(),
+            "attempts": transition.attempts(),
+        });
+        if let Some(fields) = out.as_object_mut() {
+            match transition {
+                Transition::Applied { .. } => {}
+                Transition::Retry {
+                    next_attempt_at,
+                    last_error,
+                    ..
+                } => {
+                    fields.insert("next_attempt_at".into(), rfc3339(*next_attempt_at).into());
+                    fields.insert("last_error".into(), last_error.as_str().into());
+                }
+                Transition::Failed { last_error, .. } => {
+                    fields.insert("last_error".into(), last_error.as_str().into());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Sends one PostgREST request; a 2xx answer or the error to report.
+async fn store(
+    platform: &impl Platform,
+    request: Result<Request, InvalidRequest>,
+) -> Result<Response, PushError> {
+    let request = request.map_err(|e| {
+        PushError::Setting(SettingError::Invalid {
+            name: config::SUPABASE_URL,
+            reason: e.to_string(),
+        })
+    })?;
+    Ok(pulser_supabase::succeeded(
+        platform.send(request, POSTGREST_TIMEOUT).await,
+    )?)
+}
+
+fn jitter(platform: &impl Platform) -> u32 {
+    let mut bytes = [0u8; 4];
+    platform
+        .fill_random(&mut bytes)
+        .map_or(0, |()| u32::from_le_bytes(bytes))
+}
+
+/// Pushes row `id` if it is still `queued` (database webhook, direct call).
+///
+/// # Errors
+/// [`PushError`] when PostgREST fails; Odoo's failures are recorded on the row instead.
+pub async fn push_queued(
+    platform: &impl Platform,
+    settings: &Settings,
+    id: i64,
+) -> Result<Report, PushError> {
+    let claim = outbox::claim_queued(&settings.db, id, platform.now());
+    deliver(platform, settings, id, claim).await
+}
+
+/// Inserts the row of a direct call, then pushes it like the database webhook would.
+///
+/// # Errors
+/// As [`push_queued`].
+pub async fn push_direct(
+    platform: &impl Platform,
+    settings: &Settings,
+    call: &DirectCall,
+    correlation_id: &str,
+) -> Result<Report, PushError> {
+    let args = Value::Object(call.args.clone());
+    let insert = outbox::insert(&settings.db, &call.action, &args, correlation_id);
+    let answer = store(platform, insert).await?;
+    let id = outbox::ids(answer.body())
+        .ok()
+        .and_then(|ids| ids.first().copied())
+        .ok_or_else(|| PushError::StoreRejected("the insert returned no row id".into()))?;
+    push_queued(platform, settings, id).await
+}
+
+/// Pushes up to `OUTBOX_DRAIN_LIMIT` due rows, oldest first, each claimed on its own.
+///
+/// # Errors
+/// [`PushError`] when PostgREST fails; rows handled before that keep their new state.
+pub async fn drain(
+    platform: &impl Platform,
+    settings: &Settings,
+) -> Result<Vec<Report>, PushError> {
+    let started = platform.now();
+    let select = outbox::select_due(
+        &settings.db,
+        started,
+        settings.lease_secs,
+        settings.drain_limit,
+    );
+    let ids = outbox::ids(store(platform, select).await?.body())
+        .map_err(|e| PushError::StoreRejected(e.to_string()))?;
+    let mut reports = Vec::with_capacity(ids.len());
+    for id in ids {
+        let now = platform.now();
+        if !within_budget(started, now) {
+            platform.log(
+                Level::Warn,
+                "drain stopped at its time budget; the remaining rows wait for the next drain",
+                &[("handled", &reports.len().to_string())],
+            );
+            break;
+        }
+        let claim = outbox::claim_due(&settings.db, id, now, settings.lease_secs);
+        reports.push(deliver(platform, settings, id, claim).await?);
+    }
+    Ok(reports)
+}
+
+/// Whether a drain that started at `started` may claim another row at `now`.
+#[must_use]
+pub fn within_budget(started: u64, now: u64) -> bool {
+    now.saturating_sub(started) < DRAIN_BUDGET_SECS
+}
+
+/// Claim, check, call Odoo, record the outcome.
+async fn deliver(
+    platform: &impl Platform,
+    settings: &Settings,
+    id: i64,
+    claim: Result<Request, InvalidRequest>,
+) -> Result<Report, PushError> {
+    let id_text = id.to_string();
+    let answer = store(platform, claim).await?;
+    let Some(row) =
+        outbox::claimed(answer.body()).map_err(|e| PushError::StoreRejected(e.to_string()))?
+    else {
+        platform.log(
+            Level::Info,
+            "outbox row not claimed; nothing sent",
+            &[("id", &id_text)],
+        );
+        return Ok(Report { id, outcome: None });
+    };
+
+    let transition = match settings.actions.check(&row.action, &row.args) {
+        Err(invalid) => Transition::refused(row.attempts, &invalid),
+        Ok(()) => {
+            let timeout = settings.odoo.timeout();
+            let delivery = match settings.odoo.request(&row) {
+                Ok(request) => Delivery::of(&platform.send(request, timeout).await, timeout),
+                Err(e) => Delivery::Transient(e.to_string()),
+            };
+            Transition::after_delivery(
+                row.attempts,
+                &delivery,
+                platform.now(),
+                settings.max_attempts,
+                jitter(platform),
+            )
+        }
+    };
+
+    let finish = outbox::finish(&settings.db, row.id, &transition);
+    let recorded = match store(platform, finish).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            platform.log(
+                Level::Error,
+                "outbox outcome not recorded; the row stays sent until its lease passes",
+                &[("id", &id_text), ("status", transition.status())],
+            );
+            return Err(e);
+        }
+    };
+    if outbox::ids(recorded.body()).map_or(true, |ids| ids.is_empty()) {
+        platform.log(
+            Level::Warn,
+            "outbox row left sent state while in flight; outcome not recorded",
+            &[("id", &id_text), ("status", transition.status())],
+        );
+    }
+    platform.log(
+        Level::Info,
+        "outbox row delivered",
+        &[
+            ("id", &id_text),
+            ("status", transition.status()),
+            ("attempts", &transition.attempts().to_string()),
+            ("correlation_id", &row.correlation_id),
+        ],
+    );
+    Ok(Report {
+        id: row.id,
+        outcome: Some(transition),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drain_budget() {
+        assert!(within_budget(100, 100));
+        assert!(within_budget(100, 119));
+        assert!(!within_budget(100, 120));
+        // A clock that went backwards does not stop the drain.
+        assert!(within_budget(100, 90));
+    }
+
+    #[test]
+    fn report_of_an_unclaimed_row() {
+        let json = Report {
+            id: 4,
+            outcome: None,
+        }
+        .to_json();
+        assert_eq!(json["claimed"], false);
+        assert_eq!(json["id"], 4);
+    }
+
+    #[test]
+    fn report_of_a_retry_names_when() {
+        let json = Report {
+            id: 4,
+            outcome: Some(Transition::Retry {
+                attempts: 2,
+                next_attempt_at: 1_795_428_000,
+                last_error: "odoo answered 502: x".into(),
+            }),
+        }
+        .to_json();
+        assert_eq!(
+            json,
+            json!({"id": 4, "claimed": true, "status": "queued", "attempts": 2,
+                   "next_attempt_at": "2026-11-23T10:00:00Z", "last_error": "odoo answered 502: x"})
+        );
+    }
+}

@@ -1,0 +1,174 @@
+#![warn(missing_docs)]
+//! `POST /push_to_odoo` and `POST /push_to_odoo/drain`: drives `odoo_action_outbox` rows to
+//! Odoo's `/api/agent/apply`, each exactly once per claim.
+//!
+//! - **Database webhook** (`authorization: Bearer <PUSH_WEBHOOK_TOKEN>`, compared in
+//!   constant time): Supabase's body for an `INSERT` on the outbox pushes that row; `UPDATE`
+//!   and `DELETE` are acknowledged and ignored; other tables or types are 422.
+//! - **Direct call** (body signed like `odoo_event_ingest`: `x-signature` or Standard
+//!   Webhooks): `{action, args, correlation_id?}` inserts a row, then pushes it the same way.
+//! - **Drain** (`/drain`, same bearer): pushes due rows, oldest first, bounded by
+//!   `OUTBOX_DRAIN_LIMIT`: `queued` rows whose `next_attempt_at` has passed and rows stuck in
+//!   `sent` longer than `OUTBOX_LEASE_SECS`.
+//!
+//! Every push claims the row first with a conditional PATCH ([`outbox`]); a row another
+//! delivery holds is reported as `"claimed": false` and nothing is sent. The action is checked
+//! against the allow-list ([`action`]), then Odoo is called with the signed body ([`odoo`])
+//! and the outcome recorded: `applied`, `error`, or back to `queued` with backoff. Answers are
+//! 200 with the row's id and final status. Errors are mapped in one place,
+//! [`error::PushError::into_response`].
+
+use pulser_runtime::{Level, Platform, Request, Response, reply};
+use serde_json::{Value, json};
+
+pub mod action;
+pub mod auth;
+pub mod delivery;
+pub mod error;
+pub mod odoo;
+pub mod outbox;
+pub mod settings;
+pub mod trigger;
+
+use auth::Caller;
+use error::PushError;
+use settings::{PUSH_WEBHOOK_TOKEN, SettingError, Settings};
+use trigger::WebhookEvent;
+
+pulser_runtime::export!(handle);
+
+/// Largest request body accepted (bytes).
+pub const MAX_BODY_BYTES: usize = pulser_runtime::DEFAULT_MAX_BODY_BYTES;
+/// The last path segment of the drain route.
+pub const DRAIN_SEGMENT: &str = "drain";
+/// The last path segment of the push route.
+pub const PUSH_SEGMENT: &str = "push_to_odoo";
+
+/// The two routes of this function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/push_to_odoo` (or `/` where the function has a host of its own, as on Workers).
+    Push,
+    /// `/push_to_odoo/drain` (or `/drain`).
+    Drain,
+}
+
+impl Route {
+    /// The route for a request path; `None` for any other path.
+    #[must_use]
+    pub fn of(path: &str) -> Option<Self> {
+        let path = path.trim_end_matches('/');
+        let last = path.rsplit('/').next().unwrap_or_default();
+        match last {
+            DRAIN_SEGMENT => Some(Self::Drain),
+            PUSH_SEGMENT | "" => Some(Self::Push),
+            _ => None,
+        }
+    }
+}
+
+/// The endpoint; every answer carries `x-correlation-id`.
+pub async fn handle(request: Request, platform: &impl Platform) -> Response {
+    let correlation_id = reply::correlation_id(&request, platform);
+    let response = match serve(&request, platform, &correlation_id).await {
+        Ok(response) => response,
+        Err(error) => {
+            platform.log(
+                error.level(),
+                "push_to_odoo refused a request",
+                &[
+                    ("error", error.code()),
+                    ("message", &error.to_string()),
+                    ("correlation_id", &correlation_id),
+                ],
+            );
+            error.into_response()
+        }
+    };
+    reply::with_correlation_id(response, &correlation_id)
+}
+
+async fn serve(
+    request: &Request,
+    platform: &impl Platform,
+    correlation_id: &str,
+) -> Result<Response, PushError> {
+    let route = Route::of(request.uri().path()).ok_or(PushError::NotFound)?;
+    if request.method() != http::Method::POST {
+        return Err(PushError::MethodNotAllowed);
+    }
+    if request.body().len() > MAX_BODY_BYTES {
+        return Err(PushError::TooLarge(MAX_BODY_BYTES));
+    }
+    if route == Route::Push && !reply::is_json(request) {
+        return Err(PushError::UnsupportedMediaType);
+    }
+    let settings = Settings::from_platform(platform)?;
+    let headers = request.headers();
+
+    if route == Route::Drain {
+        bearer(&settings, headers)?;
+        let reports = delivery::drain(platform, &settings).await?;
+        let rows: Vec<Value> = reports.iter().map(delivery::Report::to_json).collect();
+        return Ok(reply::json(
+            200,
+            &json!({"count": rows.len(), "rows": rows}),
+        ));
+    }
+
+    match auth::caller(headers).map_err(PushError::Unauthorized)? {
+        Caller::DatabaseWebhook => {
+            bearer(&settings, headers)?;
+            match trigger::database_webhook(request.body()).map_err(PushError::InvalidBody)? {
+                WebhookEvent::Ignored { kind } => {
+                    platform.log(Level::Info, "database webhook ignored", &[("type", kind)]);
+                    Ok(reply::json(200, &json!({"ignored": true, "type": kind})))
+                }
+                WebhookEvent::Insert { id } => {
+                    let report = delivery::push_queued(platform, &settings, id).await?;
+                    Ok(reply::json(200, &report.to_json()))
+                }
+            }
+        }
+        Caller::Signed => {
+            auth::verify_signature(headers, request.body(), &settings.secrets, platform.now())
+                .map_err(PushError::Unauthorized)?;
+            let call = trigger::direct_call(request.body()).map_err(PushError::InvalidBody)?;
+            let correlation = match &call.correlation_id {
+                Some(id) => id.clone(),
+                None if reply::is_uuid(correlation_id) => correlation_id.to_ascii_lowercase(),
+                None => reply::uuid_v4(platform),
+            };
+            let report = delivery::push_direct(platform, &settings, &call, &correlation).await?;
+            Ok(reply::json(200, &report.to_json()))
+        }
+    }
+}
+
+/// The bearer check shared by the webhook and the drain.
+fn bearer(settings: &Settings, headers: &http::HeaderMap) -> Result<(), PushError> {
+    let token =
+        settings
+            .webhook_token
+            .as_ref()
+            .ok_or(PushError::Setting(SettingError::Missing(
+                PUSH_WEBHOOK_TOKEN,
+            )))?;
+    auth::verify_bearer(headers, token.expose()).map_err(PushError::Unauthorized)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Route;
+
+    #[test]
+    fn routes() {
+        assert_eq!(Route::of("/push_to_odoo"), Some(Route::Push));
+        assert_eq!(Route::of("/push_to_odoo/"), Some(Route::Push));
+        assert_eq!(Route::of("/"), Some(Route::Push));
+        assert_eq!(Route::of(""), Some(Route::Push));
+        assert_eq!(Route::of("/push_to_odoo/drain"), Some(Route::Drain));
+        assert_eq!(Route::of("/drain"), Some(Route::Drain));
+        assert_eq!(Route::of("/push_to_odoo/other"), None);
+    }
+}

@@ -1,0 +1,332 @@
+//! Odoo's `POST /api/agent/apply`: the signed request for a claimed row, and what its answer
+//! means for the row.
+
+use core::fmt;
+use core::time::Duration;
+
+use pulser_runtime::{OutboundError, Response, reply};
+use pulser_signing::{SecretSet, headers};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::outbox::Claimed;
+
+/// Path of the apply endpoint under `ODOO_BASE_URL`.
+pub const APPLY_PATH: &str = "/api/agent/apply";
+/// Header carrying `ODOO_API_TOKEN`.
+pub const X_API_KEY: &str = "x-api-key";
+/// Longest excerpt of an Odoo error body kept (characters).
+pub const MAX_EXCERPT_CHARS: usize = 300;
+
+/// Where and how to call Odoo.
+#[derive(Clone)]
+pub struct Odoo {
+    apply_url: http::Uri,
+    api_key: http::HeaderValue,
+    signer: SecretSet,
+    timeout: Duration,
+}
+
+impl fmt::Debug for Odoo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Odoo")
+            .field("apply_url", &self.apply_url)
+            .field("api_key", &"[redacted]")
+            .field("signer", &self.signer)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A setting that cannot be used; names it without its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidSetting {
+    /// The setting's name.
+    pub name: &'static str,
+    /// Why.
+    pub reason: &'static str,
+}
+
+impl Odoo {
+    /// Checks the settings once, so building a request later cannot fail.
+    ///
+    /// # Errors
+    /// [`InvalidSetting`] naming `ODOO_BASE_URL` (not an absolute http(s) URL) or
+    /// `ODOO_API_TOKEN` (not a valid header value).
+    pub fn new(
+        base_url: &str,
+        api_key: &str,
+        signer: SecretSet,
+        timeout: Duration,
+    ) -> Result<Self, InvalidSetting> {
+        let apply_url: http::Uri = format!("{}{APPLY_PATH}", base_url.trim_end_matches('/'))
+            .parse()
+            .ok()
+            .filter(|uri: &http::Uri| {
+                matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
+            })
+            .ok_or(InvalidSetting {
+                name: crate::settings::ODOO_BASE_URL,
+                reason: "must be an absolute http(s) URL",
+            })?;
+        let mut api_key = http::HeaderValue::from_str(api_key).map_err(|_| InvalidSetting {
+            name: crate::settings::ODOO_API_TOKEN,
+            reason: "must be printable ASCII",
+        })?;
+        api_key.set_sensitive(true);
+        Ok(Self {
+            apply_url,
+            api_key,
+            signer,
+            timeout,
+        })
+    }
+
+    /// How long Odoo gets to answer.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// `POST {ODOO_BASE_URL}/api/agent/apply` with body
+    /// `{"action":..,"args":{..},"correlation_id":..}` and `content-type`, `x-api-key`,
+    /// `x-signature` (lower-case hex HMAC-SHA256 of exactly those body bytes, with the first
+    /// secret of `EDGE_HMAC_SECRET`) and `x-correlation-id`.
+    ///
+    /// # Errors
+    /// [`Unbuildable`] when the row's correlation id is not a valid header value.
+    pub fn request(&self, row: &Claimed) -> Result<http::Request<Vec<u8>>, Unbuildable> {
+        #[derive(Serialize)]
+        struct Apply<'a> {
+            action: &'a str,
+            args: &'a Value,
+            correlation_id: &'a str,
+        }
+        let body = serde_json::to_vec(&Apply {
+            action: &row.action,
+            args: &row.args,
+            correlation_id: &row.correlation_id,
+        })
+        .map_err(|e| Unbuildable(e.to_string()))?;
+        let signature = self.signer.signer().sign_hex(&body);
+        http::Request::post(self.apply_url.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(X_API_KEY, self.api_key.clone())
+            .header(headers::X_SIGNATURE, signature.as_str())
+            .header(reply::CORRELATION_ID, row.correlation_id.as_str())
+            .body(body)
+            .map_err(|_| Unbuildable("the row's correlation_id is not a valid header value".into()))
+    }
+}
+
+/// The request for a row could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unbuildable(pub String);
+
+impl fmt::Display for Unbuildable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot build the Odoo request: {}", self.0)
+    }
+}
+
+impl std::error::Error for Unbuildable {}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Odoo answered 2xx.
+    Applied,
+    /// Odoo refused it for good (a 4xx other than 408/425/429, or a 3xx).
+    Rejected(String),
+    /// Worth retrying: timeout, connection failure, 5xx, 408, 425, 429.
+    Transient(String),
+}
+
+impl Delivery {
+    /// Classifies the result of sending the request to Odoo with `timeout`.
+    #[must_use]
+    pub fn of(result: &Result<Response, OutboundError>, timeout: Duration) -> Self {
+        match result {
+            Ok(response) => {
+                let status = response.status();
+                if status.is_success() {
+                    return Self::Applied;
+                }
+                let reason = format!(
+                    "odoo answered {}: {}",
+                    status.as_u16(),
+                    excerpt(response.body())
+                );
+                if status.is_server_error() || matches!(status.as_u16(), 408 | 425 | 429) {
+                    Self::Transient(reason)
+                } else {
+                    Self::Rejected(reason)
+                }
+            }
+            Err(OutboundError::Timeout) => Self::Transient(format!(
+                "odoo did not answer within {} ms",
+                timeout.as_millis()
+            )),
+            Err(other) => Self::Transient(format!("odoo unreachable: {other}")),
+        }
+    }
+}
+
+/// Odoo's `message` (or `error`) when the body is JSON carrying one, else the body as text;
+/// at most [`MAX_EXCERPT_CHARS`] characters.
+fn excerpt(body: &[u8]) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let text = parsed
+        .as_ref()
+        .and_then(|v| {
+            v.get("message")
+                .or_else(|| v.get("error"))
+                .and_then(Value::as_str)
+        })
+        .map_or_else(|| String::from_utf8_lossy(body).into_owned(), str::to_owned);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    match text.char_indices().nth(MAX_EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}...", text.get(..cut).unwrap_or_default()),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+
+    fn odoo() -> Odoo {
+        Odoo::new(
+            "https://odoo.test/",
+            "odoo-token",
+            SecretSet::parse("first-secret,second-secret").unwrap(),
+            Duration::from_secs(10),
+        )
+        .unwrap()
+    }
+
+    fn row() -> Claimed {
+        Claimed {
+            id: 7,
+            action: "res.partner.update".into(),
+            args: json!({"values": {"name": "Ada"}, "id": 3}),
+            attempts: 0,
+            correlation_id: "6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11".into(),
+        }
+    }
+
+    fn answer(status: u16, body: &str) -> Result<Response, OutboundError> {
+        Ok(http::Response::builder()
+            .status(status)
+            .body(body.as_bytes().to_vec())
+            .unwrap())
+    }
+
+    #[test]
+    fn request_signs_the_exact_body_with_the_first_secret() {
+        let request = odoo().request(&row()).unwrap();
+        let body = br#"{"action":"res.partner.update","args":{"id":3,"values":{"name":"Ada"}},"correlation_id":"6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11"}"#;
+        assert_eq!(request.body().as_slice(), body);
+        assert_eq!(request.uri(), "https://odoo.test/api/agent/apply");
+        assert_eq!(request.method(), http::Method::POST);
+        assert_eq!(request.headers()["content-type"], "application/json");
+        assert_eq!(request.headers()["x-api-key"], "odoo-token");
+        assert_eq!(
+            request.headers()["x-correlation-id"],
+            "6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11"
+        );
+        // Independent of the signing crate: `printf '%s' "$body" | openssl dgst -sha256 -hmac first-secret`.
+        assert_eq!(
+            request.headers()["x-signature"],
+            "ec55f011b81ae9229f5643aaf19b4589701981ba948bb46ec976003aa8822b28"
+        );
+    }
+
+    #[test]
+    fn base_url_must_be_absolute_http() {
+        let set = || SecretSet::parse("s").unwrap();
+        let t = Duration::from_secs(1);
+        assert!(Odoo::new("odoo.test", "k", set(), t).is_err());
+        assert!(Odoo::new("ftp://odoo.test", "k", set(), t).is_err());
+        assert!(Odoo::new("http://odoo.test:8069", "k", set(), t).is_ok());
+        let err = Odoo::new("http://odoo.test", "bad\nkey", set(), t).unwrap_err();
+        assert_eq!(err.name, "ODOO_API_TOKEN");
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        assert!(!format!("{:?}", odoo()).contains("odoo-token"));
+    }
+
+    #[test]
+    fn two_hundreds_are_applied() {
+        let t = Duration::from_secs(1);
+        assert_eq!(Delivery::of(&answer(200, "{}"), t), Delivery::Applied);
+        assert_eq!(Delivery::of(&answer(204, ""), t), Delivery::Applied);
+    }
+
+    #[test]
+    fn four_hundreds_are_permanent_with_odoos_message() {
+        let t = Duration::from_secs(1);
+        assert_eq!(
+            Delivery::of(
+                &answer(
+                    422,
+                    r#"{"error":"rejected","message":"move 7 is already posted"}"#
+                ),
+                t
+            ),
+            Delivery::Rejected("odoo answered 422: move 7 is already posted".into())
+        );
+        assert_eq!(
+            Delivery::of(&answer(404, "no route"), t),
+            Delivery::Rejected("odoo answered 404: no route".into())
+        );
+        assert_eq!(
+            Delivery::of(&answer(401, ""), t),
+            Delivery::Rejected("odoo answered 401: (empty body)".into())
+        );
+    }
+
+    #[test]
+    fn five_hundreds_and_throttling_are_transient() {
+        let t = Duration::from_secs(1);
+        for status in [500, 502, 503, 408, 425, 429] {
+            assert!(
+                matches!(Delivery::of(&answer(status, ""), t), Delivery::Transient(_)),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn timeouts_and_connection_failures_are_transient() {
+        let t = Duration::from_millis(2500);
+        assert_eq!(
+            Delivery::of(&Err(OutboundError::Timeout), t),
+            Delivery::Transient("odoo did not answer within 2500 ms".into())
+        );
+        assert_eq!(
+            Delivery::of(&Err(OutboundError::Connection("refused".into())), t),
+            Delivery::Transient("odoo unreachable: connection failed: refused".into())
+        );
+    }
+
+    #[test]
+    fn long_bodies_are_cut() {
+        let long = "x".repeat(1000);
+        let Delivery::Rejected(reason) = Delivery::of(&answer(400, &long), Duration::ZERO) else {
+            unreachable!()
+        };
+        assert_eq!(
+            reason.len(),
+            "odoo answered 400: ".len() + MAX_EXCERPT_CHARS + 3
+        );
+    }
+}

@@ -1,0 +1,543 @@
+//! The `odoo_action_outbox` row lifecycle, as PostgREST requests and pure decisions:
+//!
+//! ```text
+//! queued --claim--> sent --Odoo 2xx--> applied
+//!                        --Odoo 4xx, bad action--> error
+//!                        --timeout/5xx/connection--> queued (attempts+1, backoff)
+//!                                                    or error at OUTBOX_MAX_ATTEMPTS
+//! ```
+//!
+//! A claim is a conditional PATCH (`status=eq.queued`, or "due" for the drain) returning the
+//! row, so of two deliveries racing for one row exactly one gets it back; the other gets an
+//! empty array and does nothing. Rows left in `sent` (a crash between claim and outcome)
+//! become due again once their lease has passed.
+
+use core::fmt;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use pulser_supabase::{Insert, InvalidRequest, Postgrest, Query, rfc3339};
+
+use crate::action::InvalidAction;
+use crate::odoo::Delivery;
+
+/// The table.
+pub const TABLE: &str = "odoo_action_outbox";
+/// Columns a claim reads back: everything needed to call Odoo.
+pub const CLAIMED_COLUMNS: &str = "id,action,args,attempts,correlation_id";
+/// First retry delay (seconds) before jitter; doubles with every attempt.
+pub const BACKOFF_BASE_SECS: u64 = 30;
+/// Longest retry delay (seconds).
+pub const BACKOFF_CAP_SECS: u64 = 3600;
+/// Longest `last_error` stored (characters).
+pub const MAX_LAST_ERROR_CHARS: usize = 500;
+
+/// A row this delivery owns: it is `sent`, and no other delivery will claim it before its
+/// lease passes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Claimed {
+    /// Primary key.
+    pub id: i64,
+    /// The Odoo action name.
+    pub action: String,
+    /// Its arguments (a JSON object, by the table's check constraint).
+    pub args: Value,
+    /// Delivery attempts made before this one.
+    pub attempts: u32,
+    /// The row's correlation id (a UUID).
+    pub correlation_id: String,
+}
+
+/// The answer from PostgREST was not the expected JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnexpectedRepresentation(pub &'static str);
+
+impl fmt::Display for UnexpectedRepresentation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unexpected PostgREST representation: {}", self.0)
+    }
+}
+
+impl std::error::Error for UnexpectedRepresentation {}
+
+/// `(status=queued and next_attempt_at <= now) or (status=sent and sent_at < now - lease)`,
+/// as a PostgREST `or` filter. Timestamps are quoted: `:` is reserved in that syntax.
+fn due_filter(now: u64, lease_secs: u64) -> String {
+    format!(
+        "(and(status.eq.queued,next_attempt_at.lte.\"{}\"),and(status.eq.sent,sent_at.lt.\"{}\"))",
+        rfc3339(now),
+        rfc3339(now.saturating_sub(lease_secs))
+    )
+}
+
+fn claim_body(now: u64) -> Vec<u8> {
+    json!({"status": "sent", "sent_at": rfc3339(now)})
+        .to_string()
+        .into_bytes()
+}
+
+/// Claims row `id` if it is still `queued` (the database webhook and direct calls).
+///
+/// # Errors
+/// [`InvalidRequest`] when the REST URL makes no valid URI.
+pub fn claim_queued(
+    db: &Postgrest,
+    id: i64,
+    now: u64,
+) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
+    let mut filter = Query::default();
+    filter
+        .push("id", &format!("eq.{id}"))
+        .push("status", "eq.queued")
+        .push("select", CLAIMED_COLUMNS);
+    db.update(TABLE, &filter, claim_body(now))
+}
+
+/// Claims row `id` if it is due: `queued` with `next_attempt_at <= now`, or `sent` longer
+/// than `lease_secs` ago (the drain).
+///
+/// # Errors
+/// [`InvalidRequest`] when the REST URL makes no valid URI.
+pub fn claim_due(
+    db: &Postgrest,
+    id: i64,
+    now: u64,
+    lease_secs: u64,
+) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
+    let mut filter = Query::default();
+    filter
+        .push("id", &format!("eq.{id}"))
+        .push("or", &due_filter(now, lease_secs))
+        .push("select", CLAIMED_COLUMNS);
+    db.update(TABLE, &filter, claim_body(now))
+}
+
+/// The ids of up to `limit` due rows, oldest first.
+///
+/// # Errors
+/// [`InvalidRequest`] when the REST URL makes no valid URI.
+pub fn select_due(
+    db: &Postgrest,
+    now: u64,
+    lease_secs: u64,
+    limit: usize,
+) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
+    let mut query = Query::default();
+    query
+        .push("select", "id")
+        .push("or", &due_filter(now, lease_secs))
+        .push("order", "id.asc")
+        .push("limit", &limit.to_string());
+    db.select(TABLE, &query)
+}
+
+/// Inserts a `queued` row for a direct call, returning its id.
+///
+/// # Errors
+/// [`InvalidRequest`] when the REST URL makes no valid URI.
+pub fn insert(
+    db: &Postgrest,
+    action: &str,
+    args: &Value,
+    correlation_id: &str,
+) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
+    let body = json!({"action": action, "args": args, "correlation_id": correlation_id});
+    db.insert(
+        TABLE,
+        body.to_string().into_bytes(),
+        &Insert::plain().returning("id"),
+    )
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: i64,
+}
+
+/// The row a claim returned, or `None` when nothing was claimed.
+///
+/// # Errors
+/// When the body is not an array of claimed rows.
+pub fn claimed(body: &[u8]) -> Result<Option<Claimed>, UnexpectedRepresentation> {
+    let rows: Vec<Claimed> = serde_json::from_slice(body)
+        .map_err(|_| UnexpectedRepresentation("a claim must return [] or [row]"))?;
+    Ok(rows.into_iter().next())
+}
+
+/// The ids from [`select_due`] or the one from [`insert`].
+///
+/// # Errors
+/// When the body is not an array of `{id}`.
+pub fn ids(body: &[u8]) -> Result<Vec<i64>, UnexpectedRepresentation> {
+    let rows: Vec<Id> = serde_json::from_slice(body)
+        .map_err(|_| UnexpectedRepresentation("expected an array of {id}"))?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
+}
+
+/// Where a claimed row goes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// Odoo applied it.
+    Applied {
+        /// Attempts including this one.
+        attempts: u32,
+        /// Unix seconds.
+        at: u64,
+    },
+    /// A transient failure with attempts left: back to `queued`.
+    Retry {
+        /// Attempts including this one.
+        attempts: u32,
+        /// Unix seconds when it is due again.
+        next_attempt_at: u64,
+        /// What went wrong.
+        last_error: String,
+    },
+    /// A permanent failure, or the last attempt failed.
+    Failed {
+        /// Attempts including this one (unchanged when nothing was sent).
+        attempts: u32,
+        /// What went wrong.
+        last_error: String,
+    },
+}
+
+impl Transition {
+    /// The outcome of one delivery attempt of a row that had `attempts_before` attempts,
+    /// at `now`, with `jitter` from the random port.
+    #[must_use]
+    pub fn after_delivery(
+        attempts_before: u32,
+        delivery: &Delivery,
+        now: u64,
+        max_attempts: u32,
+        jitter: u32,
+    ) -> Self {
+        let attempts = attempts_before.saturating_add(1);
+        match delivery {
+            Delivery::Applied => Self::Applied { attempts, at: now },
+            Delivery::Rejected(reason) => Self::Failed {
+                attempts,
+                last_error: clip(reason),
+            },
+            Delivery::Transient(reason) if attempts >= max_attempts => Self::Failed {
+                attempts,
+                last_error: clip(&format!("gave up after {attempts} attempts: {reason}")),
+            },
+            Delivery::Transient(reason) => Self::Retry {
+                attempts,
+                next_attempt_at: now.saturating_add(backoff_secs(attempts, jitter)),
+                last_error: clip(reason),
+            },
+        }
+    }
+
+    /// A row whose action or args are refused: `error`, nothing sent, attempts unchanged.
+    #[must_use]
+    pub fn refused(attempts: u32, reason: &InvalidAction) -> Self {
+        Self::Failed {
+            attempts,
+            last_error: clip(&reason.to_string()),
+        }
+    }
+
+    /// The row's new `status`.
+    #[must_use]
+    pub fn status(&self) -> &'static str {
+        match self {
+            Self::Applied { .. } => "applied",
+            Self::Retry { .. } => "queued",
+            Self::Failed { .. } => "error",
+        }
+    }
+
+    /// The row's new `attempts`.
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Self::Applied { attempts, .. }
+            | Self::Retry { attempts, .. }
+            | Self::Failed { attempts, .. } => *attempts,
+        }
+    }
+
+    /// The PATCH body.
+    fn body(&self) -> Value {
+        match self {
+            Self::Applied { attempts, at } => json!({
+                "status": "applied", "attempts": attempts, "applied_at": rfc3339(*at), "last_error": null,
+            }),
+            Self::Retry {
+                attempts,
+                next_attempt_at,
+                last_error,
+            } => json!({
+                "status": "queued", "attempts": attempts,
+                "next_attempt_at": rfc3339(*next_attempt_at), "last_error": last_error,
+            }),
+            Self::Failed {
+                attempts,
+                last_error,
+            } => json!({"status": "error", "attempts": attempts, "last_error": last_error}),
+        }
+    }
+}
+
+/// Records `transition` on row `id`, only while this delivery still owns it (`sent`).
+///
+/// # Errors
+/// [`InvalidRequest`] when the REST URL makes no valid URI.
+pub fn finish(
+    db: &Postgrest,
+    id: i64,
+    transition: &Transition,
+) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
+    let mut filter = Query::default();
+    filter
+        .push("id", &format!("eq.{id}"))
+        .push("status", "eq.sent")
+        .push("select", "id");
+    db.update(TABLE, &filter, transition.body().to_string().into_bytes())
+}
+
+/// Seconds until retry number `attempts` (1-based): "equal jitter" over an exponential
+/// delay, `d/2 + jitter mod (d/2 + 1)` with `d = min(cap, base * 2^(attempts-1))`, so it lies
+/// in `[d/2, d]` and never exceeds [`BACKOFF_CAP_SECS`].
+#[must_use]
+pub fn backoff_secs(attempts: u32, jitter: u32) -> u64 {
+    let doublings = attempts.saturating_sub(1).min(32);
+    let delay = BACKOFF_BASE_SECS
+        .saturating_mul(1u64 << doublings)
+        .min(BACKOFF_CAP_SECS);
+    let half = delay / 2;
+    half + u64::from(jitter) % (half + 1)
+}
+
+/// Truncates to [`MAX_LAST_ERROR_CHARS`] characters.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_LAST_ERROR_CHARS) {
+        Some((cut, _)) => format!("{}...", text.get(..cut).unwrap_or_default()),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const NOW: u64 = 1_795_428_000; // 2026-11-23T10:00:00Z
+
+    fn db() -> Postgrest {
+        Postgrest::new("http://db.test/rest/v1", "k")
+    }
+
+    fn body(request: &http::Request<Vec<u8>>) -> String {
+        String::from_utf8(request.body().clone()).unwrap()
+    }
+
+    #[test]
+    fn claim_queued_is_a_conditional_patch() {
+        let r = claim_queued(&db(), 7, NOW).unwrap();
+        assert_eq!(r.method(), http::Method::PATCH);
+        assert_eq!(
+            r.uri(),
+            "http://db.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.queued&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id"
+        );
+        assert_eq!(r.headers()["prefer"], "return=representation");
+        assert_eq!(
+            body(&r),
+            r#"{"sent_at":"2026-11-23T10:00:00Z","status":"sent"}"#
+        );
+    }
+
+    #[test]
+    fn claim_due_takes_queued_due_rows_and_expired_leases() {
+        let r = claim_due(&db(), 7, NOW, 300).unwrap();
+        assert_eq!(
+            r.uri(),
+            concat!(
+                "http://db.test/rest/v1/odoo_action_outbox?id=eq.7",
+                "&or=(and(status.eq.queued%2Cnext_attempt_at.lte.%222026-11-23T10%3A00%3A00Z%22)",
+                "%2Cand(status.eq.sent%2Csent_at.lt.%222026-11-23T09%3A55%3A00Z%22))",
+                "&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id"
+            )
+        );
+        assert_eq!(
+            body(&r),
+            r#"{"sent_at":"2026-11-23T10:00:00Z","status":"sent"}"#
+        );
+    }
+
+    #[test]
+    fn select_due_is_bounded_and_oldest_first() {
+        let r = select_due(&db(), NOW, 60, 10).unwrap();
+        assert_eq!(r.method(), http::Method::GET);
+        assert_eq!(
+            r.uri(),
+            concat!(
+                "http://db.test/rest/v1/odoo_action_outbox?select=id",
+                "&or=(and(status.eq.queued%2Cnext_attempt_at.lte.%222026-11-23T10%3A00%3A00Z%22)",
+                "%2Cand(status.eq.sent%2Csent_at.lt.%222026-11-23T09%3A59%3A00Z%22))",
+                "&order=id.asc&limit=10"
+            )
+        );
+    }
+
+    #[test]
+    fn insert_returns_the_id() {
+        let r = insert(
+            &db(),
+            "account.move.post",
+            &json!({"id": 7}),
+            "c0ffee00-0000-4000-8000-000000000000",
+        )
+        .unwrap();
+        assert_eq!(r.method(), http::Method::POST);
+        assert_eq!(
+            r.uri(),
+            "http://db.test/rest/v1/odoo_action_outbox?select=id"
+        );
+        assert_eq!(
+            body(&r),
+            r#"{"action":"account.move.post","args":{"id":7},"correlation_id":"c0ffee00-0000-4000-8000-000000000000"}"#
+        );
+    }
+
+    #[test]
+    fn claimed_reads_the_row_or_nothing() {
+        let row = claimed(
+            br#"[{"id":7,"action":"a","args":{"id":1},"attempts":2,"correlation_id":"c"}]"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((row.id, row.attempts), (7, 2));
+        assert_eq!(claimed(b"[]").unwrap(), None);
+        assert!(claimed(br#"{"id":7}"#).is_err());
+    }
+
+    #[test]
+    fn ids_of_rows() {
+        assert_eq!(ids(br#"[{"id":3},{"id":9}]"#).unwrap(), [3, 9]);
+        assert!(ids(b"null").is_err());
+    }
+
+    #[test]
+    fn applied_on_2xx() {
+        let t = Transition::after_delivery(0, &Delivery::Applied, NOW, 8, 0);
+        assert_eq!(
+            t,
+            Transition::Applied {
+                attempts: 1,
+                at: NOW
+            }
+        );
+        let r = finish(&db(), 7, &t).unwrap();
+        assert_eq!(
+            r.uri(),
+            "http://db.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.sent&select=id"
+        );
+        assert_eq!(
+            body(&r),
+            r#"{"applied_at":"2026-11-23T10:00:00Z","attempts":1,"last_error":null,"status":"applied"}"#
+        );
+    }
+
+    #[test]
+    fn rejected_is_permanent() {
+        let t = Transition::after_delivery(
+            3,
+            &Delivery::Rejected("odoo answered 422: no".into()),
+            NOW,
+            8,
+            0,
+        );
+        assert_eq!(
+            t,
+            Transition::Failed {
+                attempts: 4,
+                last_error: "odoo answered 422: no".into()
+            }
+        );
+        assert_eq!(
+            body(&finish(&db(), 7, &t).unwrap()),
+            r#"{"attempts":4,"last_error":"odoo answered 422: no","status":"error"}"#
+        );
+    }
+
+    #[test]
+    fn transient_goes_back_to_queued_with_backoff() {
+        let t = Transition::after_delivery(0, &Delivery::Transient("timed out".into()), NOW, 8, 7);
+        assert_eq!(
+            t,
+            Transition::Retry {
+                attempts: 1,
+                next_attempt_at: NOW + 15 + 7,
+                last_error: "timed out".into()
+            }
+        );
+        assert_eq!(
+            body(&finish(&db(), 7, &t).unwrap()),
+            r#"{"attempts":1,"last_error":"timed out","next_attempt_at":"2026-11-23T10:00:22Z","status":"queued"}"#
+        );
+    }
+
+    #[test]
+    fn transient_at_max_attempts_is_an_error() {
+        let t = Transition::after_delivery(
+            7,
+            &Delivery::Transient("odoo answered 503".into()),
+            NOW,
+            8,
+            0,
+        );
+        assert_eq!(
+            t,
+            Transition::Failed {
+                attempts: 8,
+                last_error: "gave up after 8 attempts: odoo answered 503".into()
+            }
+        );
+        let before = Transition::after_delivery(6, &Delivery::Transient("x".into()), NOW, 8, 0);
+        assert_eq!(before.status(), "queued");
+    }
+
+    #[test]
+    fn max_attempts_of_one_never_retries() {
+        let t = Transition::after_delivery(0, &Delivery::Transient("x".into()), NOW, 1, 0);
+        assert_eq!(t.status(), "error");
+    }
+
+    #[test]
+    fn refused_rows_keep_their_attempts() {
+        let t = Transition::refused(2, &InvalidAction::NotAllowed("x.y".into()));
+        assert_eq!((t.status(), t.attempts()), ("error", 2));
+    }
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_is_capped() {
+        assert_eq!(backoff_secs(1, 0), 15);
+        assert_eq!(backoff_secs(1, 15), 30);
+        assert_eq!(backoff_secs(1, 16), 15);
+        assert_eq!(backoff_secs(2, 0), 30);
+        assert_eq!(backoff_secs(3, 0), 60);
+        assert_eq!(backoff_secs(7, 0), 960);
+        assert_eq!(backoff_secs(8, 0), 1800);
+        assert_eq!(backoff_secs(8, u32::MAX), 1800 + u64::from(u32::MAX) % 1801);
+        for attempts in [0, 1, 5, 8, 9, 40, u32::MAX] {
+            for jitter in [0, 1, 12345, u32::MAX] {
+                assert!(backoff_secs(attempts, jitter) <= BACKOFF_CAP_SECS);
+            }
+        }
+    }
+
+    #[test]
+    fn long_errors_are_clipped() {
+        let t = Transition::after_delivery(0, &Delivery::Rejected("é".repeat(900)), NOW, 8, 0);
+        let Transition::Failed { last_error, .. } = t else {
+            unreachable!()
+        };
+        assert_eq!(last_error.chars().count(), MAX_LAST_ERROR_CHARS + 3);
+    }
+}

@@ -1,0 +1,382 @@
+//! What asks for a push: the Supabase database webhook for an outbox row, or a direct
+//! `{action, args}` call.
+
+use core::fmt;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::outbox::TABLE;
+
+/// Schema of the outbox table.
+pub const SCHEMA: &str = "public";
+/// Longest action name (characters), as the table's check constraint allows.
+pub const MAX_ACTION_CHARS: usize = 200;
+
+/// The database webhook body:
+/// `{"type":"INSERT","table":"odoo_action_outbox","schema":"public","record":{...},"old_record":null}`.
+#[derive(Deserialize)]
+struct WireWebhook {
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    table: Option<Value>,
+    schema: Option<Value>,
+    record: Option<Value>,
+}
+
+/// A direct call: `{"action": "...", "args": {...}, "correlation_id"?: "<uuid>"}`.
+#[derive(Deserialize)]
+struct WireDirectCall {
+    action: Option<Value>,
+    args: Option<Value>,
+    correlation_id: Option<Value>,
+}
+
+/// What a database webhook asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookEvent {
+    /// A new row: push it.
+    Insert {
+        /// The row's id.
+        id: i64,
+    },
+    /// `UPDATE` or `DELETE`: acknowledged, nothing to do.
+    Ignored {
+        /// The event type.
+        kind: &'static str,
+    },
+}
+
+/// A checked direct call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirectCall {
+    /// The action name.
+    pub action: String,
+    /// Its arguments.
+    pub args: Map<String, Value>,
+    /// The caller's correlation id (a lower-case UUID), if sent.
+    pub correlation_id: Option<String>,
+}
+
+/// Why a body was refused (422, or 400 for JSON that does not parse).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidBody {
+    /// Not JSON at all; serde's position, never the content.
+    Json(String),
+    /// Not a JSON object.
+    NotAnObject,
+    /// A required field is absent or null.
+    Missing {
+        /// The field.
+        field: &'static str,
+    },
+    /// A field has the wrong value.
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+}
+
+impl InvalidBody {
+    /// The field at fault (`body` for the body as a whole).
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Json(_) | Self::NotAnObject => "body",
+            Self::Missing { field } | Self::Invalid { field, .. } => field,
+        }
+    }
+}
+
+impl fmt::Display for InvalidBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Json(e) => write!(f, "body is not valid JSON: {e}"),
+            Self::NotAnObject => f.write_str("body must be a JSON object"),
+            Self::Missing { field } => write!(f, "`{field}` is required"),
+            Self::Invalid { field, expected } => write!(f, "`{field}` must be {expected}"),
+        }
+    }
+}
+
+impl std::error::Error for InvalidBody {}
+
+fn object(body: &[u8]) -> Result<Value, InvalidBody> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| InvalidBody::Json(e.to_string()))?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(InvalidBody::NotAnObject)
+    }
+}
+
+fn string_field(
+    value: Option<&Value>,
+    field: &'static str,
+    expected_value: &'static str,
+    expected: &'static str,
+) -> Result<(), InvalidBody> {
+    match value {
+        None => Err(InvalidBody::Missing { field }),
+        Some(Value::String(s)) if s == expected_value => Ok(()),
+        Some(_) => Err(InvalidBody::Invalid { field, expected }),
+    }
+}
+
+/// Parses a database webhook body. Table and schema must be the outbox's; `INSERT` yields
+/// the row id; `UPDATE` and `DELETE` are ignored.
+///
+/// # Errors
+/// [`InvalidBody`] naming the field at fault.
+pub fn database_webhook(body: &[u8]) -> Result<WebhookEvent, InvalidBody> {
+    let wire = WireWebhook::deserialize(object(body)?).map_err(|_| InvalidBody::NotAnObject)?;
+    string_field(
+        wire.table.as_ref(),
+        "table",
+        TABLE,
+        "\"odoo_action_outbox\"",
+    )?;
+    string_field(wire.schema.as_ref(), "schema", SCHEMA, "\"public\"")?;
+    let kind = match wire.kind {
+        None => return Err(InvalidBody::Missing { field: "type" }),
+        Some(Value::String(kind)) => kind,
+        Some(_) => return Err(invalid_type()),
+    };
+    match kind.as_str() {
+        "INSERT" => {}
+        "UPDATE" => return Ok(WebhookEvent::Ignored { kind: "UPDATE" }),
+        "DELETE" => return Ok(WebhookEvent::Ignored { kind: "DELETE" }),
+        _ => return Err(invalid_type()),
+    }
+    let record = wire
+        .record
+        .ok_or(InvalidBody::Missing { field: "record" })?;
+    let id = record
+        .get("id")
+        .ok_or(InvalidBody::Missing { field: "record.id" })?;
+    id.as_i64()
+        .filter(|id| *id > 0)
+        .map(|id| WebhookEvent::Insert { id })
+        .ok_or(InvalidBody::Invalid {
+            field: "record.id",
+            expected: "a positive integer",
+        })
+}
+
+fn invalid_type() -> InvalidBody {
+    InvalidBody::Invalid {
+        field: "type",
+        expected: "\"INSERT\", \"UPDATE\" or \"DELETE\"",
+    }
+}
+
+/// Parses a direct call.
+///
+/// # Errors
+/// [`InvalidBody`] naming the field at fault.
+pub fn direct_call(body: &[u8]) -> Result<DirectCall, InvalidBody> {
+    let wire = WireDirectCall::deserialize(object(body)?).map_err(|_| InvalidBody::NotAnObject)?;
+    let action = match wire
+        .action
+        .ok_or(InvalidBody::Missing { field: "action" })?
+    {
+        Value::String(s) if !s.is_empty() && s.chars().count() <= MAX_ACTION_CHARS => s,
+        _ => {
+            return Err(InvalidBody::Invalid {
+                field: "action",
+                expected: "a non-empty string of at most 200 characters",
+            });
+        }
+    };
+    let args = match wire.args.ok_or(InvalidBody::Missing { field: "args" })? {
+        Value::Object(map) => map,
+        _ => {
+            return Err(InvalidBody::Invalid {
+                field: "args",
+                expected: "a JSON object",
+            });
+        }
+    };
+    let correlation_id = match wire.correlation_id {
+        None => None,
+        Some(Value::String(s)) if pulser_runtime::reply::is_uuid(&s) => {
+            Some(s.to_ascii_lowercase())
+        }
+        Some(_) => {
+            return Err(InvalidBody::Invalid {
+                field: "correlation_id",
+                expected: "a UUID",
+            });
+        }
+    };
+    Ok(DirectCall {
+        action,
+        args,
+        correlation_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn webhook(json: &str) -> Result<WebhookEvent, InvalidBody> {
+        database_webhook(json.as_bytes())
+    }
+
+    const INSERT: &str = r#"{"type":"INSERT","table":"odoo_action_outbox","schema":"public","record":{"id":7,"action":"account.move.post","args":{"id":1},"status":"queued"},"old_record":null}"#;
+
+    #[test]
+    fn insert_yields_the_row_id() {
+        assert_eq!(webhook(INSERT), Ok(WebhookEvent::Insert { id: 7 }));
+    }
+
+    #[test]
+    fn update_and_delete_are_ignored() {
+        let update = INSERT.replace("INSERT", "UPDATE");
+        assert_eq!(
+            webhook(&update),
+            Ok(WebhookEvent::Ignored { kind: "UPDATE" })
+        );
+        let delete = r#"{"type":"DELETE","table":"odoo_action_outbox","schema":"public","record":null,"old_record":{"id":7}}"#;
+        assert_eq!(
+            webhook(delete),
+            Ok(WebhookEvent::Ignored { kind: "DELETE" })
+        );
+    }
+
+    #[test]
+    fn other_table() {
+        let err = webhook(&INSERT.replace("odoo_action_outbox", "audit_event")).unwrap_err();
+        assert_eq!(err.field(), "table");
+        assert_eq!(err.to_string(), "`table` must be \"odoo_action_outbox\"");
+    }
+
+    #[test]
+    fn other_schema() {
+        assert_eq!(
+            webhook(&INSERT.replace("public", "private"))
+                .unwrap_err()
+                .field(),
+            "schema"
+        );
+    }
+
+    #[test]
+    fn truncate_type() {
+        assert_eq!(
+            webhook(&INSERT.replace("INSERT", "TRUNCATE"))
+                .unwrap_err()
+                .field(),
+            "type"
+        );
+    }
+
+    #[test]
+    fn missing_type() {
+        assert_eq!(
+            webhook(r#"{"table":"odoo_action_outbox","schema":"public","record":{"id":1}}"#),
+            Err(InvalidBody::Missing { field: "type" })
+        );
+    }
+
+    #[test]
+    fn missing_record_id() {
+        assert_eq!(
+            webhook(&INSERT.replace(r#""id":7,"#, "")),
+            Err(InvalidBody::Missing { field: "record.id" })
+        );
+    }
+
+    #[test]
+    fn string_record_id() {
+        assert_eq!(
+            webhook(&INSERT.replace(r#""id":7,"#, r#""id":"7","#))
+                .unwrap_err()
+                .field(),
+            "record.id"
+        );
+    }
+
+    #[test]
+    fn zero_record_id() {
+        assert_eq!(
+            webhook(&INSERT.replace(r#""id":7,"#, r#""id":0,"#))
+                .unwrap_err()
+                .field(),
+            "record.id"
+        );
+    }
+
+    #[test]
+    fn array_body() {
+        assert_eq!(webhook("[]"), Err(InvalidBody::NotAnObject));
+    }
+
+    #[test]
+    fn broken_json() {
+        assert!(matches!(webhook("{"), Err(InvalidBody::Json(_))));
+    }
+
+    #[test]
+    fn direct_call_minimal() {
+        let call = direct_call(br#"{"action":"account.move.post","args":{"id":7}}"#).unwrap();
+        assert_eq!(call.action, "account.move.post");
+        assert_eq!(call.correlation_id, None);
+    }
+
+    #[test]
+    fn direct_call_with_correlation_id() {
+        let call = direct_call(
+            br#"{"action":"a","args":{},"correlation_id":"6F1C1F64-0C5B-4D8E-9A57-0A5B7D1D1A11"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            call.correlation_id.as_deref(),
+            Some("6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11")
+        );
+    }
+
+    #[test]
+    fn direct_call_without_action() {
+        assert_eq!(
+            direct_call(br#"{"args":{}}"#),
+            Err(InvalidBody::Missing { field: "action" })
+        );
+    }
+
+    #[test]
+    fn direct_call_with_empty_action() {
+        assert_eq!(
+            direct_call(br#"{"action":"","args":{}}"#)
+                .unwrap_err()
+                .field(),
+            "action"
+        );
+    }
+
+    #[test]
+    fn direct_call_with_list_args() {
+        assert_eq!(
+            direct_call(br#"{"action":"a","args":[7]}"#)
+                .unwrap_err()
+                .field(),
+            "args"
+        );
+    }
+
+    #[test]
+    fn direct_call_with_bad_correlation_id() {
+        assert_eq!(
+            direct_call(br#"{"action":"a","args":{},"correlation_id":"c-1"}"#)
+                .unwrap_err()
+                .field(),
+            "correlation_id"
+        );
+    }
+}

@@ -1,0 +1,899 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+//! The whole handler on a scripted platform: fixed clock, counter randomness, exact
+//! PostgREST and Odoo requests, captured logs.
+
+use core::time::Duration;
+
+use pulser_runtime::OutboundError;
+use pulser_runtime::testing::{FakePlatform, Sent, block_on};
+use pulser_signing::Secret;
+use push_to_odoo::handle;
+use serde_json::{Value, json};
+
+const NOW: u64 = 1_795_428_000; // 2026-11-23T10:00:00Z
+const SIGN_SECRET: &str = "sign-secret";
+const OLD_SECRET: &str = "old-secret";
+const ODOO_TOKEN: &str = "odoo-token";
+const SERVICE_KEY: &str = "service-role-key";
+const WEBHOOK_TOKEN: &str = "webhook-token";
+const ROW_CORRELATION: &str = "6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11";
+/// What FakePlatform's counter randomness yields as the first UUID (bytes 1..=16).
+const FIRST_UUID: &str = "01020304-0506-4708-890a-0b0c0d0e0f10";
+const REST: &str = "http://supabase.test/rest/v1";
+const CLAIM_QUEUED_7: &str = "http://supabase.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.queued&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id";
+const FINISH_7: &str =
+    "http://supabase.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.sent&select=id";
+const CLAIM_BODY: &str = r#"{"sent_at":"2026-11-23T10:00:00Z","status":"sent"}"#;
+/// The Odoo body for [`row`] and its signature, computed independently:
+/// `printf '%s' "$body" | openssl dgst -sha256 -hmac sign-secret`.
+const ODOO_BODY: &str = r#"{"action":"account.move.post","args":{"id":42},"correlation_id":"6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11"}"#;
+const ODOO_SIGNATURE: &str = "2201c3b48752cc8e85e9a1c84fc5088dd8eb28373df2e76eacac35c495ac9f3b";
+
+fn platform() -> FakePlatform {
+    FakePlatform::new(NOW)
+        .with_config("EDGE_HMAC_SECRET", &format!("{SIGN_SECRET},{OLD_SECRET}"))
+        .with_config("ODOO_BASE_URL", "http://odoo.test")
+        .with_config("ODOO_API_TOKEN", ODOO_TOKEN)
+        .with_config("SUPABASE_URL", "http://supabase.test")
+        .with_config("SUPABASE_SERVICE_ROLE_KEY", SERVICE_KEY)
+        .with_config("PUSH_WEBHOOK_TOKEN", WEBHOOK_TOKEN)
+}
+
+fn row(action: &str, args: Value, attempts: u32) -> String {
+    json!([{"id": 7, "action": action, "args": args, "attempts": attempts, "correlation_id": ROW_CORRELATION}])
+        .to_string()
+}
+
+fn claimable() -> String {
+    row("account.move.post", json!({"id": 42}), 0)
+}
+
+fn webhook_body(kind: &str, id: i64) -> String {
+    json!({
+        "type": kind, "table": "odoo_action_outbox", "schema": "public",
+        "record": {"id": id, "action": "account.move.post", "args": {"id": 42}, "status": "queued", "attempts": 0},
+        "old_record": null
+    })
+    .to_string()
+}
+
+fn request(path: &str, headers: &[(&str, &str)], body: &str) -> pulser_runtime::Request {
+    let mut builder = http::Request::post(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(body.as_bytes().to_vec()).unwrap()
+}
+
+fn webhook(body: &str) -> pulser_runtime::Request {
+    request(
+        "/push_to_odoo",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &format!("Bearer {WEBHOOK_TOKEN}")),
+        ],
+        body,
+    )
+}
+
+fn insert_webhook() -> pulser_runtime::Request {
+    webhook(&webhook_body("INSERT", 7))
+}
+
+fn drain_request() -> pulser_runtime::Request {
+    request(
+        "/push_to_odoo/drain",
+        &[("authorization", &format!("Bearer {WEBHOOK_TOKEN}"))],
+        "",
+    )
+}
+
+fn signed(body: &str) -> pulser_runtime::Request {
+    let signature = Secret::parse(SIGN_SECRET)
+        .unwrap()
+        .sign_hex(body.as_bytes());
+    request(
+        "/push_to_odoo",
+        &[
+            ("content-type", "application/json"),
+            ("x-signature", signature.as_str()),
+        ],
+        body,
+    )
+}
+
+fn run(p: &FakePlatform, request: pulser_runtime::Request) -> (u16, Value, http::HeaderMap) {
+    let response = block_on(handle(request, p));
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = serde_json::from_slice(response.body()).expect("every answer is JSON");
+    (status, body, headers)
+}
+
+fn text(sent: &Sent) -> String {
+    String::from_utf8(sent.request.body().clone()).unwrap()
+}
+
+fn assert_postgrest_headers(sent: &Sent) {
+    assert_eq!(sent.header("apikey"), Some(SERVICE_KEY));
+    assert_eq!(
+        sent.header("authorization"),
+        Some("Bearer service-role-key")
+    );
+    assert_eq!(sent.timeout, push_to_odoo::delivery::POSTGREST_TIMEOUT);
+}
+
+fn assert_odoo_call(sent: &Sent) {
+    assert_eq!(sent.request.method(), http::Method::POST);
+    assert_eq!(sent.url(), "http://odoo.test/api/agent/apply");
+    assert_eq!(text(sent), ODOO_BODY);
+    assert_eq!(sent.header("x-signature"), Some(ODOO_SIGNATURE));
+    assert_eq!(sent.header("x-api-key"), Some(ODOO_TOKEN));
+    assert_eq!(sent.header("x-correlation-id"), Some(ROW_CORRELATION));
+    assert_eq!(sent.header("content-type"), Some("application/json"));
+    assert_eq!(sent.timeout, Duration::from_secs(10));
+}
+
+/// An error answer, and not one outbound request.
+fn assert_refused(
+    p: &FakePlatform,
+    request: pulser_runtime::Request,
+    status: u16,
+    code: &str,
+) -> Value {
+    let (got, body, headers) = run(p, request);
+    assert_eq!(
+        (got, body["error"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+    assert!(body["message"].is_string());
+    assert!(headers.contains_key("x-correlation-id"));
+    assert!(
+        p.sent().is_empty(),
+        "nothing may be written or sent: {:?}",
+        p.sent()
+    );
+    body
+}
+
+// ---- database webhook ------------------------------------------------------------------
+
+#[test]
+fn insert_webhook_claims_calls_odoo_and_records_applied() {
+    let p = platform()
+        .reply(200, &claimable())
+        .reply(200, r#"{"ok":true}"#)
+        .reply(200, r#"[{"id":7}]"#);
+    let (status, body, headers) = run(&p, insert_webhook());
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"id": 7, "claimed": true, "status": "applied", "attempts": 1})
+    );
+    assert_eq!(headers["x-correlation-id"], FIRST_UUID);
+
+    let sent = p.sent();
+    assert_eq!(sent.len(), 3);
+    let claim = &sent[0];
+    assert_eq!(claim.request.method(), http::Method::PATCH);
+    assert_eq!(claim.url(), CLAIM_QUEUED_7);
+    assert_eq!(claim.header("prefer"), Some("return=representation"));
+    assert_eq!(text(claim), CLAIM_BODY);
+    assert_postgrest_headers(claim);
+
+    assert_odoo_call(&sent[1]);
+
+    let finish = &sent[2];
+    assert_eq!(finish.request.method(), http::Method::PATCH);
+    assert_eq!(finish.url(), FINISH_7);
+    assert_eq!(
+        text(finish),
+        r#"{"applied_at":"2026-11-23T10:00:00Z","attempts":1,"last_error":null,"status":"applied"}"#
+    );
+    assert_postgrest_headers(finish);
+}
+
+#[test]
+fn partner_update_is_sent_with_its_values() {
+    let p = platform()
+        .reply(
+            200,
+            &row(
+                "res.partner.update",
+                json!({"id": 3, "values": {"email": "a@b.c"}}),
+                0,
+            ),
+        )
+        .reply(200, "{}")
+        .reply(200, r#"[{"id":7}]"#);
+    let (status, body, _) = run(&p, insert_webhook());
+    assert_eq!((status, body["status"].as_str()), (200, Some("applied")));
+    assert_eq!(
+        p.sent()[1].json(),
+        json!({"action": "res.partner.update", "args": {"id": 3, "values": {"email": "a@b.c"}}, "correlation_id": ROW_CORRELATION})
+    );
+}
+
+#[test]
+fn a_duplicate_webhook_claims_nothing_and_calls_nobody() {
+    let p = platform().reply(200, "[]");
+    let (status, body, _) = run(&p, insert_webhook());
+    assert_eq!(status, 200);
+    assert_eq!(body["claimed"], false);
+    assert_eq!(body["id"], 7);
+    assert_eq!(p.sent().len(), 1, "only the claim");
+}
+
+#[test]
+fn update_and_delete_events_are_acknowledged_and_ignored() {
+    for kind in ["UPDATE", "DELETE"] {
+        let p = platform();
+        let (status, body, _) = run(&p, webhook(&webhook_body(kind, 7)));
+        assert_eq!(
+            (status, body),
+            (200, json!({"ignored": true, "type": kind}))
+        );
+        assert!(p.sent().is_empty());
+    }
+}
+
+#[test]
+fn odoo_500_puts_the_row_back_with_backoff() {
+    let p = platform()
+        .reply(200, &claimable())
+        .reply(500, r#"{"error":"boom","message":"database locked"}"#)
+        .reply(200, r#"[{"id":7}]"#);
+    let (status, body, _) = run(&p, insert_webhook());
+    assert_eq!(status, 200);
+    // Jitter comes from the counter randomness after the correlation id's 16 bytes:
+    // bytes 17..=20 little-endian, mod 16, on top of 15 s.
+    assert_eq!(
+        body,
+        json!({"id": 7, "claimed": true, "status": "queued", "attempts": 1,
+               "next_attempt_at": "2026-11-23T10:00:16Z", "last_error": "odoo answered 500: database locked"})
+    );
+    assert_eq!(
+        text(&p.sent()[2]),
+        r#"{"attempts":1,"last_error":"odoo answered 500: database locked","next_attempt_at":"2026-11-23T10:00:16Z","status":"queued"}"#
+    );
+}
+
+#[test]
+fn odoo_timeout_puts_the_row_back() {
+    let p = platform()
+        .reply(200, &claimable())
+        .fail(OutboundError::Timeout)
+        .reply(200, r#"[{"id":7}]"#);
+    let (_, body, _) = run(&p, insert_webhook());
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["last_error"], "odoo did not answer within 10000 ms");
+}
+
+#[test]
+fn odoo_unreachable_puts_the_row_back() {
+    let p = platform()
+        .reply(200, &claimable())
+        .fail(OutboundError::Connection("connection refused".into()))
+        .reply(200, r#"[{"id":7}]"#);
+    let (_, body, _) = run(&p, insert_webhook());
+    assert_eq!(body["status"], "queued");
+}
+
+#[test]
+fn odoo_4xx_is_a_permanent_error() {
+    let p = platform()
+        .reply(200, &claimable())
+        .reply(
+            422,
+            r#"{"error":"rejected","message":"move 42 is already posted"}"#,
+        )
+        .reply(200, r#"[{"id":7}]"#);
+    let (_, body, _) = run(&p, insert_webhook());
+    assert_eq!(
+        body,
+        json!({"id": 7, "claimed": true, "status": "error", "attempts": 1,
+               "last_error": "odoo answered 422: move 42 is already posted"})
+    );
+    assert_eq!(
+        text(&p.sent()[2]),
+        r#"{"attempts":1,"last_error":"odoo answered 422: move 42 is already posted","status":"error"}"#
+    );
+}
+
+#[test]
+fn the_eighth_transient_failure_is_final() {
+    let p = platform()
+        .reply(200, &row("account.move.post", json!({"id": 42}), 7))
+        .reply(503, "")
+        .reply(200, r#"[{"id":7}]"#);
+    let (_, body, _) = run(&p, insert_webhook());
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["attempts"], 8);
+    assert_eq!(
+        body["last_error"],
+        "gave up after 8 attempts: odoo answered 503: (empty body)"
+    );
+}
+
+#[test]
+fn max_attempts_is_configurable() {
+    let p = platform()
+        .with_config("OUTBOX_MAX_ATTEMPTS", "2")
+        .reply(200, &row("account.move.post", json!({"id": 42}), 1))
+        .reply(502, "")
+        .reply(200, r#"[{"id":7}]"#);
+    let (_, body, _) = run(&p, insert_webhook());
+    assert_eq!(
+        (body["status"].as_str(), body["attempts"].as_u64()),
+        (Some("error"), Some(2))
+    );
+}
+
+#[test]
+fn odoo_timeout_is_configurable() {
+    let p = platform()
+        .with_config("ODOO_TIMEOUT_MS", "1500")
+        .reply(200, &claimable())
+        .reply(200, "{}")
+        .reply(200, r#"[{"id":7}]"#);
+    run(&p, insert_webhook());
+    assert_eq!(p.sent()[1].timeout, Duration::from_millis(1500));
+}
+
+#[test]
+fn an_unknown_action_is_an_error_and_odoo_is_not_called() {
+    let p = platform()
+        .reply(200, &row("res.users.unlink", json!({"id": 1}), 0))
+        .reply(200, r#"[{"id":7}]"#);
+    let (_, body, _) = run(&p, insert_webhook());
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["attempts"], 0);
+    let sent = p.sent();
+    assert_eq!(sent.len(), 2, "claim and finish, no Odoo call");
+    assert_eq!(sent[1].url(), FINISH_7);
+    assert_eq!(
+        sent[1].json()["last_error"],
+        "action `res.users.unlink` is not allowed (built in: account.move.post, res.partner.update; more through ODOO_ALLOWED_ACTIONS)"
+    );
+}
+
+#[test]
+fn bad_args_are_an_error_and_odoo_is_not_called() {
+    let p = platform()
+        .reply(200, &row("account.move.post", json!({"id": "42"}), 0))
+        .reply(200, r#"[{"id":7}]"#);
+    let (_, body, _) = run(&p, insert_webhook());
+    assert_eq!(
+        body["last_error"],
+        "account.move.post: args.id must be a positive integer"
+    );
+    assert_eq!(p.sent().len(), 2);
+}
+
+#[test]
+fn configured_actions_are_pushed() {
+    let p = platform()
+        .with_config("ODOO_ALLOWED_ACTIONS", "sale.order.confirm")
+        .reply(200, &row("sale.order.confirm", json!({"order": 5}), 0))
+        .reply(200, "{}")
+        .reply(200, r#"[{"id":7}]"#);
+    let (_, body, _) = run(&p, insert_webhook());
+    assert_eq!(body["status"], "applied");
+}
+
+// ---- PostgREST failures ----------------------------------------------------------------
+
+#[test]
+fn postgrest_down_at_claim_is_503_and_odoo_is_not_called() {
+    let p = platform().fail(OutboundError::Connection("refused".into()));
+    let (status, body, headers) = run(&p, insert_webhook());
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("store_unavailable"))
+    );
+    assert_eq!(headers["retry-after"], "5");
+    assert_eq!(p.sent().len(), 1);
+}
+
+#[test]
+fn postgrest_500_at_claim_is_503() {
+    let p = platform().reply(500, "");
+    assert_eq!(run(&p, insert_webhook()).0, 503);
+}
+
+#[test]
+fn postgrest_refusing_the_claim_is_502() {
+    let p = platform().reply(400, r#"{"message":"failed to parse filter"}"#);
+    let (status, body, _) = run(&p, insert_webhook());
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (502, Some("store_rejected"))
+    );
+}
+
+#[test]
+fn postgrest_down_when_recording_the_outcome_is_503_and_logged() {
+    let p = platform()
+        .reply(200, &claimable())
+        .reply(200, "{}")
+        .fail(OutboundError::Timeout);
+    let (status, _, _) = run(&p, insert_webhook());
+    assert_eq!(status, 503);
+    assert!(
+        p.logs()
+            .iter()
+            .any(|l| l.contains("stays sent until its lease")),
+        "{:?}",
+        p.logs()
+    );
+}
+
+// ---- direct calls ----------------------------------------------------------------------
+
+#[test]
+fn a_direct_call_inserts_the_row_then_pushes_it() {
+    let call = r#"{"action":"account.move.post","args":{"id":42}}"#;
+    let p = platform()
+        .reply(201, r#"[{"id":7}]"#)
+        .reply(200, &claimable())
+        .reply(200, "{}")
+        .reply(200, r#"[{"id":7}]"#);
+    let (status, body, _) = run(&p, signed(call));
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "applied");
+    let sent = p.sent();
+    assert_eq!(sent.len(), 4);
+    let insert = &sent[0];
+    assert_eq!(insert.request.method(), http::Method::POST);
+    assert_eq!(insert.url(), format!("{REST}/odoo_action_outbox?select=id"));
+    assert_eq!(insert.header("prefer"), Some("return=representation"));
+    assert_eq!(
+        text(insert),
+        format!(
+            r#"{{"action":"account.move.post","args":{{"id":42}},"correlation_id":"{FIRST_UUID}"}}"#
+        )
+    );
+    assert_postgrest_headers(insert);
+    assert_eq!(sent[1].url(), CLAIM_QUEUED_7);
+    assert_odoo_call(&sent[2]);
+}
+
+#[test]
+fn a_direct_call_keeps_its_correlation_id() {
+    let call = format!(
+        r#"{{"action":"account.move.post","args":{{"id":42}},"correlation_id":"{ROW_CORRELATION}"}}"#
+    );
+    let p = platform().reply(201, r#"[{"id":7}]"#).reply(200, "[]");
+    run(&p, signed(&call));
+    assert_eq!(p.sent()[0].json()["correlation_id"], ROW_CORRELATION);
+}
+
+#[test]
+fn a_direct_call_signed_with_the_old_secret_is_accepted() {
+    let call = r#"{"action":"account.move.post","args":{"id":42}}"#;
+    let signature = Secret::parse(OLD_SECRET).unwrap().sign_hex(call.as_bytes());
+    let p = platform().reply(201, r#"[{"id":7}]"#).reply(200, "[]");
+    let request = request(
+        "/push_to_odoo",
+        &[
+            ("content-type", "application/json"),
+            ("x-signature", &signature.prefixed()),
+        ],
+        call,
+    );
+    assert_eq!(run(&p, request).0, 200);
+}
+
+#[test]
+fn a_direct_call_with_standard_webhooks_is_accepted() {
+    use base64::Engine as _;
+    let call = r#"{"action":"account.move.post","args":{"id":42}}"#;
+    let mac = Secret::parse(SIGN_SECRET)
+        .unwrap()
+        .sign(format!("msg_1.{NOW}.{call}").as_bytes());
+    let signature = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac)
+    );
+    let p = platform().reply(201, r#"[{"id":7}]"#).reply(200, "[]");
+    let request = request(
+        "/push_to_odoo",
+        &[
+            ("content-type", "application/json"),
+            ("webhook-id", "msg_1"),
+            ("webhook-timestamp", &NOW.to_string()),
+            ("webhook-signature", &signature),
+        ],
+        call,
+    );
+    assert_eq!(run(&p, request).0, 200);
+}
+
+// ---- drain -----------------------------------------------------------------------------
+
+const DUE: &str = concat!(
+    "or=(and(status.eq.queued%2Cnext_attempt_at.lte.%222026-11-23T10%3A00%3A00Z%22)",
+    "%2Cand(status.eq.sent%2Csent_at.lt.%222026-11-23T09%3A55%3A00Z%22))"
+);
+
+#[test]
+fn drain_pushes_due_rows_oldest_first() {
+    let p = platform()
+        .reply(200, r#"[{"id":3},{"id":7}]"#)
+        .reply(200, "[]")
+        .reply(200, &claimable())
+        .reply(200, "{}")
+        .reply(200, r#"[{"id":7}]"#);
+    let (status, body, _) = run(&p, drain_request());
+    assert_eq!(status, 200);
+    assert_eq!(body["count"], 2);
+    assert_eq!(body["rows"][0]["claimed"], false);
+    assert_eq!(
+        body["rows"][1],
+        json!({"id": 7, "claimed": true, "status": "applied", "attempts": 1})
+    );
+
+    let sent = p.sent();
+    assert_eq!(sent.len(), 5);
+    assert_eq!(sent[0].request.method(), http::Method::GET);
+    assert_eq!(
+        sent[0].url(),
+        format!("{REST}/odoo_action_outbox?select=id&{DUE}&order=id.asc&limit=10")
+    );
+    assert_postgrest_headers(&sent[0]);
+    assert_eq!(
+        sent[1].url(),
+        format!(
+            "{REST}/odoo_action_outbox?id=eq.3&{DUE}&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id"
+        )
+    );
+    assert_eq!(text(&sent[1]), CLAIM_BODY);
+    assert_odoo_call(&sent[3]);
+    assert_eq!(sent[4].url(), FINISH_7);
+}
+
+#[test]
+fn drain_limit_and_lease_are_configurable() {
+    let p = platform()
+        .with_config("OUTBOX_DRAIN_LIMIT", "3")
+        .with_config("OUTBOX_LEASE_SECS", "60")
+        .reply(200, "[]");
+    let (status, body, _) = run(&p, drain_request());
+    assert_eq!((status, body), (200, json!({"count": 0, "rows": []})));
+    let url = p.sent()[0].url();
+    assert!(url.ends_with("&order=id.asc&limit=3"), "{url}");
+    assert!(
+        url.contains("sent_at.lt.%222026-11-23T09%3A59%3A00Z%22"),
+        "{url}"
+    );
+}
+
+#[test]
+fn drain_with_postgrest_down_is_503() {
+    let p = platform().fail(OutboundError::Connection("refused".into()));
+    let (status, body, headers) = run(&p, drain_request());
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("store_unavailable"))
+    );
+    assert_eq!(headers["retry-after"], "5");
+}
+
+// ---- refused requests: each its own test, nothing written or sent ----------------------
+
+#[test]
+fn get_is_405_with_allow() {
+    let p = platform();
+    let request = http::Request::get("/push_to_odoo")
+        .body(Vec::new())
+        .unwrap();
+    let response = block_on(handle(request, &p));
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    assert!(p.sent().is_empty());
+}
+
+#[test]
+fn unknown_sub_route_is_404() {
+    let mut r = insert_webhook();
+    *r.uri_mut() = "/push_to_odoo/retry".parse().unwrap();
+    assert_refused(&platform(), r, 404, "not_found");
+}
+
+#[test]
+fn text_plain_is_415() {
+    let r = request(
+        "/push_to_odoo",
+        &[
+            ("content-type", "text/plain"),
+            ("authorization", "Bearer webhook-token"),
+        ],
+        &webhook_body("INSERT", 7),
+    );
+    assert_refused(&platform(), r, 415, "unsupported_media_type");
+}
+
+#[test]
+fn body_over_one_mebibyte_is_413() {
+    let body = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1024 * 1024));
+    assert_refused(&platform(), webhook(&body), 413, "payload_too_large");
+}
+
+#[test]
+fn unset_webhook_token_is_500_missing_config() {
+    let p = FakePlatform::new(NOW)
+        .with_config("EDGE_HMAC_SECRET", SIGN_SECRET)
+        .with_config("ODOO_BASE_URL", "http://odoo.test")
+        .with_config("ODOO_API_TOKEN", ODOO_TOKEN)
+        .with_config("SUPABASE_URL", "http://supabase.test")
+        .with_config("SUPABASE_SERVICE_ROLE_KEY", SERVICE_KEY);
+    let body = assert_refused(&p, insert_webhook(), 500, "missing_config");
+    assert_eq!(body["name"], "PUSH_WEBHOOK_TOKEN");
+}
+
+#[test]
+fn unset_odoo_base_url_is_500_missing_config() {
+    let p = platform().with_config("ODOO_BASE_URL", "");
+    let body = assert_refused(&p, insert_webhook(), 500, "missing_config");
+    assert_eq!(body["name"], "ODOO_BASE_URL");
+}
+
+#[test]
+fn unset_hmac_secret_is_500_missing_config() {
+    let p = platform().with_config("EDGE_HMAC_SECRET", "");
+    let body = assert_refused(&p, insert_webhook(), 500, "missing_config");
+    assert_eq!(body["name"], "EDGE_HMAC_SECRET");
+}
+
+#[test]
+fn invalid_max_attempts_is_500_invalid_config() {
+    let p = platform().with_config("OUTBOX_MAX_ATTEMPTS", "many");
+    let body = assert_refused(&p, insert_webhook(), 500, "invalid_config");
+    assert_eq!(body["name"], "OUTBOX_MAX_ATTEMPTS");
+}
+
+#[test]
+fn no_credentials_is_401() {
+    let r = request(
+        "/push_to_odoo",
+        &[("content-type", "application/json")],
+        &webhook_body("INSERT", 7),
+    );
+    let body = assert_refused(&platform(), r, 401, "unauthorized");
+    assert_eq!(body["header"], Value::Null);
+}
+
+#[test]
+fn wrong_bearer_is_401() {
+    let r = request(
+        "/push_to_odoo",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer webhook-tokem"),
+        ],
+        &webhook_body("INSERT", 7),
+    );
+    let body = assert_refused(&platform(), r, 401, "unauthorized");
+    assert_eq!(body["header"], "authorization");
+}
+
+#[test]
+fn basic_authorization_is_401() {
+    let r = request(
+        "/push_to_odoo",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Basic d2ViaG9vay10b2tlbg=="),
+        ],
+        &webhook_body("INSERT", 7),
+    );
+    assert_refused(&platform(), r, 401, "unauthorized");
+}
+
+#[test]
+fn drain_without_bearer_is_401() {
+    let r = request("/push_to_odoo/drain", &[], "");
+    let body = assert_refused(&platform(), r, 401, "unauthorized");
+    assert_eq!(body["header"], "authorization");
+}
+
+#[test]
+fn drain_with_a_signature_instead_of_the_bearer_is_401() {
+    let signature = Secret::parse(SIGN_SECRET).unwrap().sign_hex(b"{}");
+    let r = request(
+        "/push_to_odoo/drain",
+        &[("x-signature", signature.as_str())],
+        "{}",
+    );
+    assert_refused(&platform(), r, 401, "unauthorized");
+}
+
+#[test]
+fn drain_with_a_wrong_bearer_is_401() {
+    let r = request(
+        "/push_to_odoo/drain",
+        &[("authorization", "Bearer nope")],
+        "",
+    );
+    assert_refused(&platform(), r, 401, "unauthorized");
+}
+
+#[test]
+fn direct_call_signed_with_an_unknown_secret_is_401() {
+    let call = r#"{"action":"account.move.post","args":{"id":42}}"#;
+    let signature = Secret::parse("stranger").unwrap().sign_hex(call.as_bytes());
+    let r = request(
+        "/push_to_odoo",
+        &[
+            ("content-type", "application/json"),
+            ("x-signature", signature.as_str()),
+        ],
+        call,
+    );
+    let body = assert_refused(&platform(), r, 401, "unauthorized");
+    assert_eq!(body["header"], "x-signature");
+}
+
+#[test]
+fn direct_call_signature_over_another_body_is_401() {
+    let signature = Secret::parse(SIGN_SECRET).unwrap().sign_hex(b"{}");
+    let r = request(
+        "/push_to_odoo",
+        &[
+            ("content-type", "application/json"),
+            ("x-signature", signature.as_str()),
+        ],
+        r#"{"action":"account.move.post","args":{"id":42}}"#,
+    );
+    assert_refused(&platform(), r, 401, "unauthorized");
+}
+
+#[test]
+fn direct_call_with_a_half_standard_webhook_is_401() {
+    let r = request(
+        "/push_to_odoo",
+        &[
+            ("content-type", "application/json"),
+            ("webhook-id", "msg_1"),
+        ],
+        r#"{"action":"account.move.post","args":{"id":42}}"#,
+    );
+    let body = assert_refused(&platform(), r, 401, "unauthorized");
+    assert_eq!(body["header"], "webhook-timestamp");
+}
+
+#[test]
+fn webhook_with_broken_json_is_400() {
+    assert_refused(&platform(), webhook("{\"type\":"), 400, "invalid_json");
+}
+
+fn assert_invalid(request: pulser_runtime::Request, field: &str) {
+    let body = assert_refused(&platform(), request, 422, "invalid_body");
+    assert_eq!(body["field"], field, "{body}");
+}
+
+#[test]
+fn webhook_for_another_table_is_422() {
+    let body = webhook_body("INSERT", 7).replace("odoo_action_outbox", "audit_event");
+    assert_invalid(webhook(&body), "table");
+}
+
+#[test]
+fn webhook_for_another_schema_is_422() {
+    let body = webhook_body("INSERT", 7).replace("\"public\"", "\"auth\"");
+    assert_invalid(webhook(&body), "schema");
+}
+
+#[test]
+fn webhook_of_another_type_is_422() {
+    assert_invalid(webhook(&webhook_body("TRUNCATE", 7)), "type");
+}
+
+#[test]
+fn webhook_without_record_is_422() {
+    let body = r#"{"type":"INSERT","table":"odoo_action_outbox","schema":"public","record":null}"#;
+    assert_invalid(webhook(body), "record");
+}
+
+#[test]
+fn webhook_with_a_negative_record_id_is_422() {
+    assert_invalid(webhook(&webhook_body("INSERT", -7)), "record.id");
+}
+
+#[test]
+fn webhook_that_is_an_array_is_422() {
+    assert_invalid(webhook("[]"), "body");
+}
+
+#[test]
+fn direct_call_without_action_is_422() {
+    assert_invalid(signed(r#"{"args":{"id":42}}"#), "action");
+}
+
+#[test]
+fn direct_call_with_string_args_is_422() {
+    assert_invalid(
+        signed(r#"{"action":"account.move.post","args":"id=42"}"#),
+        "args",
+    );
+}
+
+#[test]
+fn direct_call_with_a_bad_correlation_id_is_422() {
+    assert_invalid(
+        signed(r#"{"action":"account.move.post","args":{"id":42},"correlation_id":"x"}"#),
+        "correlation_id",
+    );
+}
+
+// ---- secrets ---------------------------------------------------------------------------
+
+#[test]
+fn secrets_never_appear_in_answers_or_logs() {
+    let secrets = [
+        SIGN_SECRET,
+        OLD_SECRET,
+        ODOO_TOKEN,
+        SERVICE_KEY,
+        WEBHOOK_TOKEN,
+    ];
+    let cases: Vec<(FakePlatform, pulser_runtime::Request)> = vec![
+        (
+            platform()
+                .reply(200, &claimable())
+                .reply(200, "{}")
+                .reply(200, r#"[{"id":7}]"#),
+            insert_webhook(),
+        ),
+        (
+            platform()
+                .reply(200, &claimable())
+                .reply(401, r#"{"message":"x-api-key missing or wrong"}"#)
+                .reply(200, "[]"),
+            insert_webhook(),
+        ),
+        (
+            platform()
+                .reply(200, &claimable())
+                .fail(OutboundError::Timeout)
+                .fail(OutboundError::Timeout),
+            insert_webhook(),
+        ),
+        (
+            platform(),
+            request(
+                "/push_to_odoo",
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", "Bearer wrong"),
+                ],
+                "{}",
+            ),
+        ),
+        (
+            platform(),
+            request(
+                "/push_to_odoo/drain",
+                &[("authorization", "Bearer wrong")],
+                "",
+            ),
+        ),
+        (
+            platform().with_config("OUTBOX_LEASE_SECS", "1"),
+            insert_webhook(),
+        ),
+        (platform(), signed(r#"{"action":1}"#)),
+    ];
+    for (p, request) in cases {
+        let response = block_on(handle(request, &p));
+        let mut seen = String::from_utf8_lossy(response.body()).into_owned();
+        for (name, value) in response.headers() {
+            seen.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or_default()));
+        }
+        seen.push_str(&p.logs().join("\n"));
+        for secret in secrets {
+            assert!(!seen.contains(secret), "{secret} leaked in:\n{seen}");
+        }
+    }
+}
