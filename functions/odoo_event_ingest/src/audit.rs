@@ -1,7 +1,7 @@
 //! The `audit_event` table: the one PostgREST insert for a batch, and what its answer says
 //! about each event (stored with an id, or a repeat that wrote nothing).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use pulser_supabase::{Insert, InvalidRequest, Postgrest};
@@ -31,10 +31,33 @@ struct Row<'a> {
 }
 
 /// One row of the returned representation.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct Returned {
     id: i64,
     event_id: Option<String>,
+}
+
+impl Returned {
+    /// `[{"id": 1, "event_id": "e" | null}, ...]`, read from the parsed JSON by hand (see
+    /// `event::WireEvent` for why not serde's derive).
+    fn rows(body: &[u8]) -> Option<Vec<Self>> {
+        let Ok(Value::Array(items)) = serde_json::from_slice(body) else {
+            return None;
+        };
+        items
+            .iter()
+            .map(|item| {
+                Some(Self {
+                    id: item.get("id")?.as_i64()?,
+                    event_id: match item.get("event_id")? {
+                        Value::Null => None,
+                        Value::String(id) => Some(id.clone()),
+                        _ => return None,
+                    },
+                })
+            })
+            .collect()
+    }
 }
 
 /// `POST /audit_event?on_conflict=source,event_id&select=id,event_id` with
@@ -91,8 +114,8 @@ impl std::error::Error for UnexpectedRepresentation {}
 /// # Errors
 /// When the body is not the expected array, or an event without `event_id` has no row.
 pub fn outcomes(events: &[Event], body: &[u8]) -> Result<Vec<Stored>, UnexpectedRepresentation> {
-    let rows: Vec<Returned> = serde_json::from_slice(body)
-        .map_err(|_| UnexpectedRepresentation("not an array of {id, event_id}"))?;
+    let rows = Returned::rows(body)
+        .ok_or(UnexpectedRepresentation("not an array of {id, event_id}"))?;
     let mut without_key = rows.iter().filter(|r| r.event_id.is_none());
     events
         .iter()

@@ -2,7 +2,6 @@
 
 use core::fmt;
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::timestamp;
@@ -15,8 +14,8 @@ pub const MAX_EVENT_TYPE_CHARS: usize = 200;
 pub const MAX_EVENT_ID_CHARS: usize = 200;
 
 /// An event as Odoo sends it; absent and `null` fields are both `None`. Unknown fields are
-/// ignored.
-#[derive(Deserialize)]
+/// ignored. Taken out of the parsed object by hand rather than with serde's derive, which
+/// would link float formatting for its type-mismatch messages (~20 KB of wasm).
 struct WireEvent {
     event_type: Option<Value>,
     resource_id: Option<Value>,
@@ -24,6 +23,32 @@ struct WireEvent {
     correlation_id: Option<Value>,
     event_id: Option<Value>,
     occurred_at: Option<Value>,
+}
+
+impl WireEvent {
+    fn from_object(object: Map<String, Value>) -> Self {
+        let mut wire = Self {
+            event_type: None,
+            resource_id: None,
+            payload: None,
+            correlation_id: None,
+            event_id: None,
+            occurred_at: None,
+        };
+        for (name, value) in object {
+            let slot = match name.as_str() {
+                "event_type" => &mut wire.event_type,
+                "resource_id" => &mut wire.resource_id,
+                "payload" => &mut wire.payload,
+                "correlation_id" => &mut wire.correlation_id,
+                "event_id" => &mut wire.event_id,
+                "occurred_at" => &mut wire.occurred_at,
+                _ => continue,
+            };
+            *slot = Some(value).filter(|v| !v.is_null());
+        }
+        wire
+    }
 }
 
 /// One checked event, ready to store.
@@ -204,15 +229,12 @@ fn event(
     index: Option<usize>,
     defaults: Defaults<'_>,
 ) -> Result<Event, InvalidEvents> {
-    if !item.is_object() {
+    let Value::Object(object) = item else {
         return Err(InvalidEvents::NotAnObject {
             index: index.unwrap_or_default(),
         });
-    }
-    // Every field is an optional JSON value, so an object always deserializes.
-    let wire = WireEvent::deserialize(item).map_err(|_| InvalidEvents::NotAnObject {
-        index: index.unwrap_or_default(),
-    })?;
+    };
+    let wire = WireEvent::from_object(object);
     let missing = |field| InvalidEvents::Missing { index, field };
     let invalid = |field, expected| InvalidEvents::Invalid {
         index,
@@ -298,20 +320,18 @@ fn id_text(value: Value, max_chars: usize) -> Option<String> {
 }
 
 fn reject_repeated_ids(events: &[Event]) -> Result<(), InvalidEvents> {
-    let mut seen: Vec<(&str, usize)> = events
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| e.event_id.as_deref().map(|id| (id, i)))
-        .collect();
-    seen.sort_unstable();
-    for pair in seen.windows(2) {
-        if let [(a, first), (b, index)] = pair
-            && a == b
+    // A batch is at most 500 events, so comparing each id with the earlier ones is cheap and
+    // links no sorting or hashing code into the component.
+    for (index, event) in events.iter().enumerate() {
+        let Some(id) = event.event_id.as_deref() else {
+            continue;
+        };
+        let earlier = events.iter().take(index);
+        if let Some(first) = earlier
+            .enumerate()
+            .find_map(|(i, e)| (e.event_id.as_deref() == Some(id)).then_some(i))
         {
-            return Err(InvalidEvents::DuplicateEventId {
-                index: *index,
-                first: *first,
-            });
+            return Err(InvalidEvents::DuplicateEventId { index, first });
         }
     }
     Ok(())

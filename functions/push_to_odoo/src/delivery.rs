@@ -115,8 +115,7 @@ pub async fn push_direct(
     call: &DirectCall,
     correlation_id: &str,
 ) -> Result<Report, PushError> {
-    let args = Value::Object(call.args.clone());
-    let insert = outbox::insert(&settings.db, &call.action, &args, correlation_id);
+    let insert = outbox::insert(&settings.db, &call.action, &call.args, correlation_id);
     let answer = store(platform, insert).await?;
     let id = outbox::ids(answer.body())
         .ok()

@@ -14,8 +14,7 @@
 
 use core::fmt;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use pulser_supabase::{Insert, InvalidRequest, Postgrest, Query, rfc3339};
 
@@ -35,7 +34,7 @@ pub const MAX_LAST_ERROR_CHARS: usize = 500;
 
 /// A row this delivery owns: it is `sent`, and no other delivery will claim it before its
 /// lease passes.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Claimed {
     /// Primary key.
     pub id: i64,
@@ -139,7 +138,7 @@ pub fn select_due(
 pub fn insert(
     db: &Postgrest,
     action: &str,
-    args: &Value,
+    args: &Map<String, Value>,
     correlation_id: &str,
 ) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
     let body = json!({"action": action, "args": args, "correlation_id": correlation_id});
@@ -150,9 +149,46 @@ pub fn insert(
     )
 }
 
-#[derive(Deserialize)]
-struct Id {
-    id: i64,
+impl Claimed {
+    /// Reads a returned row by hand: serde's derive would link float formatting for its
+    /// type-mismatch messages (~20 KB of wasm).
+    fn from_row(row: Map<String, Value>) -> Option<Self> {
+        let (mut id, mut action, mut args, mut attempts, mut correlation_id) =
+            (None, None, None, None, None);
+        for (name, value) in row {
+            match (name.as_str(), value) {
+                ("id", Value::Number(n)) => id = n.as_i64(),
+                ("action", Value::String(s)) => action = Some(s),
+                ("args", value) => args = Some(value),
+                ("attempts", Value::Number(n)) => {
+                    attempts = n.as_u64().and_then(|a| u32::try_from(a).ok());
+                }
+                ("correlation_id", Value::String(s)) => correlation_id = Some(s),
+                _ => {}
+            }
+        }
+        Some(Self {
+            id: id?,
+            action: action?,
+            args: args?,
+            attempts: attempts?,
+            correlation_id: correlation_id?,
+        })
+    }
+}
+
+/// The JSON array PostgREST returns, as objects.
+fn rows(body: &[u8]) -> Option<Vec<Map<String, Value>>> {
+    let Ok(Value::Array(items)) = serde_json::from_slice(body) else {
+        return None;
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::Object(row) => Some(row),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The row a claim returned, or `None` when nothing was claimed.
@@ -160,9 +196,11 @@ struct Id {
 /// # Errors
 /// When the body is not an array of claimed rows.
 pub fn claimed(body: &[u8]) -> Result<Option<Claimed>, UnexpectedRepresentation> {
-    let rows: Vec<Claimed> = serde_json::from_slice(body)
-        .map_err(|_| UnexpectedRepresentation("a claim must return [] or [row]"))?;
-    Ok(rows.into_iter().next())
+    let unexpected = UnexpectedRepresentation("a claim must return [] or [row]");
+    match rows(body).ok_or(unexpected.clone())?.into_iter().next() {
+        None => Ok(None),
+        Some(row) => Claimed::from_row(row).map(Some).ok_or(unexpected),
+    }
 }
 
 /// The ids from [`select_due`] or the one from [`insert`].
@@ -170,9 +208,9 @@ pub fn claimed(body: &[u8]) -> Result<Option<Claimed>, UnexpectedRepresentation>
 /// # Errors
 /// When the body is not an array of `{id}`.
 pub fn ids(body: &[u8]) -> Result<Vec<i64>, UnexpectedRepresentation> {
-    let rows: Vec<Id> = serde_json::from_slice(body)
-        .map_err(|_| UnexpectedRepresentation("expected an array of {id}"))?;
-    Ok(rows.into_iter().map(|row| row.id).collect())
+    rows(body)
+        .and_then(|rows| rows.iter().map(|row| row.get("id")?.as_i64()).collect())
+        .ok_or(UnexpectedRepresentation("expected an array of {id}"))
 }
 
 /// Where a claimed row goes next.
@@ -390,7 +428,7 @@ mod tests {
         let r = insert(
             &db(),
             "account.move.post",
-            &json!({"id": 7}),
+            json!({"id": 7}).as_object().unwrap(),
             "c0ffee00-0000-4000-8000-000000000000",
         )
         .unwrap();
