@@ -139,10 +139,10 @@ pub async fn drain(
         settings.lease_secs,
         settings.drain_limit,
     );
-    let ids = outbox::ids(store(platform, select).await?.body())
+    let due = outbox::due_rows(store(platform, select).await?.body())
         .map_err(|e| PushError::StoreRejected(e.to_string()))?;
-    let mut reports = Vec::with_capacity(ids.len());
-    for id in ids {
+    let mut reports = Vec::with_capacity(due.len());
+    for row in due {
         let now = platform.now();
         if !within_budget(started, now) {
             platform.log(
@@ -152,8 +152,8 @@ pub async fn drain(
             );
             break;
         }
-        let claim = outbox::claim_due(&settings.db, id, now, settings.lease_secs);
-        reports.push(deliver(platform, settings, id, claim).await?);
+        let claim = outbox::claim_due(&settings.db, row, now, settings.lease_secs);
+        reports.push(deliver(platform, settings, row.id, claim).await?);
     }
     Ok(reports)
 }

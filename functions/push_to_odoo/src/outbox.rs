@@ -61,7 +61,8 @@ impl fmt::Display for UnexpectedRepresentation {
 impl std::error::Error for UnexpectedRepresentation {}
 
 /// `(status=queued and next_attempt_at <= now) or (status=sent and sent_at < now - lease)`,
-/// as a PostgREST `or` filter. Timestamps are quoted: `:` is reserved in that syntax.
+/// as a PostgREST `or` filter for reads. Timestamps are quoted: `:` is reserved in that
+/// syntax.
 fn due_filter(now: u64, lease_secs: u64) -> String {
     format!(
         "(and(status.eq.queued,next_attempt_at.lte.\"{}\"),and(status.eq.sent,sent_at.lt.\"{}\"))",
@@ -93,26 +94,55 @@ pub fn claim_queued(
     db.update(TABLE, &filter, claim_body(now))
 }
 
-/// Claims row `id` if it is due: `queued` with `next_attempt_at <= now`, or `sent` longer
-/// than `lease_secs` ago (the drain).
+/// Why the drain found a row due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// `queued` and `next_attempt_at` has passed.
+    Queued,
+    /// `sent` longer than the lease: its delivery never recorded an outcome.
+    LeaseExpired,
+}
+
+/// A row the drain found due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueRow {
+    /// Primary key.
+    pub id: i64,
+    /// Which condition made it due.
+    pub due: Due,
+}
+
+/// Claims a due row (the drain), repeating the condition it was found under, so a row that
+/// another delivery claimed meanwhile is not claimed again.
+///
+/// The condition is a plain filter per kind rather than one PostgREST `or=(...)` tree:
+/// PostgREST 12 applies logic trees to the returned representation too, after the update,
+/// where a just-claimed row no longer matches, so a successful claim would come back empty.
 ///
 /// # Errors
 /// [`InvalidRequest`] when the REST URL makes no valid URI.
 pub fn claim_due(
     db: &Postgrest,
-    id: i64,
+    row: DueRow,
     now: u64,
     lease_secs: u64,
 ) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
     let mut filter = Query::default();
-    filter
-        .push("id", &format!("eq.{id}"))
-        .push("or", &due_filter(now, lease_secs))
-        .push("select", CLAIMED_COLUMNS);
+    filter.push("id", &format!("eq.{}", row.id));
+    match row.due {
+        Due::Queued => filter
+            .push("status", "eq.queued")
+            .push("next_attempt_at", &format!("lte.{}", rfc3339(now))),
+        Due::LeaseExpired => filter.push("status", "eq.sent").push(
+            "sent_at",
+            &format!("lt.{}", rfc3339(now.saturating_sub(lease_secs))),
+        ),
+    };
+    filter.push("select", CLAIMED_COLUMNS);
     db.update(TABLE, &filter, claim_body(now))
 }
 
-/// The ids of up to `limit` due rows, oldest first.
+/// Up to `limit` due rows, oldest first, with their status.
 ///
 /// # Errors
 /// [`InvalidRequest`] when the REST URL makes no valid URI.
@@ -124,11 +154,37 @@ pub fn select_due(
 ) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
     let mut query = Query::default();
     query
-        .push("select", "id")
+        .push("select", "id,status")
         .push("or", &due_filter(now, lease_secs))
         .push("order", "id.asc")
         .push("limit", &limit.to_string());
     db.select(TABLE, &query)
+}
+
+/// The rows [`select_due`] returned.
+///
+/// # Errors
+/// When the body is not an array of `{id, status}` with status `queued` or `sent`.
+pub fn due_rows(body: &[u8]) -> Result<Vec<DueRow>, UnexpectedRepresentation> {
+    rows(body)
+        .and_then(|rows| {
+            rows.iter()
+                .map(|row| {
+                    let due = match row.get("status")?.as_str()? {
+                        "queued" => Due::Queued,
+                        "sent" => Due::LeaseExpired,
+                        _ => return None,
+                    };
+                    Some(DueRow {
+                        id: row.get("id")?.as_i64()?,
+                        due,
+                    })
+                })
+                .collect()
+        })
+        .ok_or(UnexpectedRepresentation(
+            "expected an array of {id, status: queued|sent}",
+        ))
 }
 
 /// Inserts a `queued` row for a direct call, returning its id.
@@ -203,7 +259,7 @@ pub fn claimed(body: &[u8]) -> Result<Option<Claimed>, UnexpectedRepresentation>
     }
 }
 
-/// The ids from [`select_due`] or the one from [`insert`].
+/// The ids from [`insert`] or [`finish`].
 ///
 /// # Errors
 /// When the body is not an array of `{id}`.
@@ -391,14 +447,18 @@ mod tests {
     }
 
     #[test]
-    fn claim_due_takes_queued_due_rows_and_expired_leases() {
-        let r = claim_due(&db(), 7, NOW, 300).unwrap();
+    fn claim_due_repeats_the_queued_condition() {
+        let row = DueRow {
+            id: 7,
+            due: Due::Queued,
+        };
+        let r = claim_due(&db(), row, NOW, 300).unwrap();
+        assert_eq!(r.method(), http::Method::PATCH);
         assert_eq!(
             r.uri(),
             concat!(
-                "http://db.test/rest/v1/odoo_action_outbox?id=eq.7",
-                "&or=(and(status.eq.queued%2Cnext_attempt_at.lte.%222026-11-23T10%3A00%3A00Z%22)",
-                "%2Cand(status.eq.sent%2Csent_at.lt.%222026-11-23T09%3A55%3A00Z%22))",
+                "http://db.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.queued",
+                "&next_attempt_at=lte.2026-11-23T10%3A00%3A00Z",
                 "&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id"
             )
         );
@@ -409,18 +469,54 @@ mod tests {
     }
 
     #[test]
+    fn claim_due_repeats_the_expired_lease_condition() {
+        let row = DueRow {
+            id: 8,
+            due: Due::LeaseExpired,
+        };
+        let r = claim_due(&db(), row, NOW, 300).unwrap();
+        assert_eq!(
+            r.uri(),
+            concat!(
+                "http://db.test/rest/v1/odoo_action_outbox?id=eq.8&status=eq.sent",
+                "&sent_at=lt.2026-11-23T09%3A55%3A00Z",
+                "&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id"
+            )
+        );
+    }
+
+    #[test]
     fn select_due_is_bounded_and_oldest_first() {
         let r = select_due(&db(), NOW, 60, 10).unwrap();
         assert_eq!(r.method(), http::Method::GET);
         assert_eq!(
             r.uri(),
             concat!(
-                "http://db.test/rest/v1/odoo_action_outbox?select=id",
+                "http://db.test/rest/v1/odoo_action_outbox?select=id%2Cstatus",
                 "&or=(and(status.eq.queued%2Cnext_attempt_at.lte.%222026-11-23T10%3A00%3A00Z%22)",
                 "%2Cand(status.eq.sent%2Csent_at.lt.%222026-11-23T09%3A59%3A00Z%22))",
                 "&order=id.asc&limit=10"
             )
         );
+    }
+
+    #[test]
+    fn due_rows_know_why_they_are_due() {
+        assert_eq!(
+            due_rows(br#"[{"id":3,"status":"queued"},{"id":4,"status":"sent"}]"#).unwrap(),
+            [
+                DueRow {
+                    id: 3,
+                    due: Due::Queued
+                },
+                DueRow {
+                    id: 4,
+                    due: Due::LeaseExpired
+                }
+            ]
+        );
+        assert!(due_rows(br#"[{"id":3,"status":"applied"}]"#).is_err());
+        assert!(due_rows(br#"[{"id":3}]"#).is_err());
     }
 
     #[test]

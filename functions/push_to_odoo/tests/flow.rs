@@ -520,7 +520,10 @@ const DUE: &str = concat!(
 #[test]
 fn drain_pushes_due_rows_oldest_first() {
     let p = platform()
-        .reply(200, r#"[{"id":3},{"id":7}]"#)
+        .reply(
+            200,
+            r#"[{"id":3,"status":"queued"},{"id":7,"status":"sent"}]"#,
+        )
         .reply(200, "[]")
         .reply(200, &claimable())
         .reply(200, "{}")
@@ -539,18 +542,36 @@ fn drain_pushes_due_rows_oldest_first() {
     assert_eq!(sent[0].request.method(), http::Method::GET);
     assert_eq!(
         sent[0].url(),
-        format!("{REST}/odoo_action_outbox?select=id&{DUE}&order=id.asc&limit=10")
+        format!("{REST}/odoo_action_outbox?select=id%2Cstatus&{DUE}&order=id.asc&limit=10")
     );
     assert_postgrest_headers(&sent[0]);
+    // Each claim repeats the condition its row was found under.
     assert_eq!(
         sent[1].url(),
         format!(
-            "{REST}/odoo_action_outbox?id=eq.3&{DUE}&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id"
+            "{REST}/odoo_action_outbox?id=eq.3&status=eq.queued&next_attempt_at=lte.2026-11-23T10%3A00%3A00Z&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id"
         )
     );
     assert_eq!(text(&sent[1]), CLAIM_BODY);
+    assert_eq!(
+        sent[2].url(),
+        format!(
+            "{REST}/odoo_action_outbox?id=eq.7&status=eq.sent&sent_at=lt.2026-11-23T09%3A55%3A00Z&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id"
+        )
+    );
     assert_odoo_call(&sent[3]);
     assert_eq!(sent[4].url(), FINISH_7);
+}
+
+#[test]
+fn drain_refuses_an_unexpected_listing() {
+    let p = platform().reply(200, r#"[{"id":3,"status":"applied"}]"#);
+    let (status, body, _) = run(&p, drain_request());
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (502, Some("store_rejected"))
+    );
+    assert_eq!(p.sent().len(), 1);
 }
 
 #[test]
