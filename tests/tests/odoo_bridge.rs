@@ -1257,3 +1257,50 @@ fn workers_push_refuses_a_wrong_bearer() {
     );
     assert_push_refused(&stack, &row, &r, 401, "unauthorized");
 }
+
+// ---- the README's signing example -------------------------------------------------------
+
+/// The Python block that follows the `odoo-signing-example` marker in README.md.
+fn readme_signing_example() -> String {
+    let readme = std::fs::read_to_string(stack::project_root().join("README.md")).unwrap();
+    let after = readme
+        .split_once("<!-- odoo-signing-example")
+        .expect("README.md has the odoo-signing-example marker")
+        .1;
+    let code = after
+        .split_once("```python\n")
+        .expect("a python block follows the marker")
+        .1;
+    code.split_once("```")
+        .expect("the block is closed")
+        .0
+        .to_owned()
+}
+
+#[test]
+fn readme_signing_example_is_accepted() {
+    let stack = stack::shared();
+    let event_id = unique("readme");
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(readme_signing_example())
+        .env("EDGE_URL", stack.edge_url(""))
+        .env("EDGE_HMAC_SECRET", stack.var("EDGE_HMAC_SECRET"))
+        .env("EVENT_ID", &event_id)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("python3 is needed for this test (apt-get install python3): {e}")
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.starts_with("201 "),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stack.sql(&format!(
+            "select count(*) from audit_event where event_id = '{event_id}'"
+        )),
+        "1"
+    );
+}
