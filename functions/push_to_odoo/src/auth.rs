@@ -8,6 +8,9 @@ use pulser_signing::{SecretSet, SignatureError, StandardWebhook, headers};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// The header carrying the bearer token (the name `http::header::AUTHORIZATION` matches).
+pub const AUTHORIZATION: &str = "authorization";
+
 /// How a request to the push route authenticates, decided by its headers alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
@@ -55,7 +58,7 @@ impl AuthError {
     pub fn header(&self) -> Option<&'static str> {
         match self {
             Self::NoCredentials => None,
-            Self::MissingBearer | Self::NotBearer | Self::WrongToken => Some("authorization"),
+            Self::MissingBearer | Self::NotBearer | Self::WrongToken => Some(AUTHORIZATION),
             Self::Signature(e) => e.header(),
         }
     }
@@ -75,7 +78,7 @@ fn standard(request_headers: &http::HeaderMap) -> StandardWebhook<'_> {
 /// # Errors
 /// [`AuthError::NoCredentials`] when it carries none.
 pub fn caller(request_headers: &http::HeaderMap) -> Result<Caller, AuthError> {
-    if request_headers.contains_key(http::header::AUTHORIZATION) {
+    if request_headers.contains_key(AUTHORIZATION) {
         Ok(Caller::DatabaseWebhook)
     } else if request_headers.contains_key(headers::X_SIGNATURE)
         || standard(request_headers).is_present()
@@ -93,7 +96,7 @@ pub fn caller(request_headers: &http::HeaderMap) -> Result<Caller, AuthError> {
 /// [`AuthError::MissingBearer`], [`AuthError::NotBearer`] or [`AuthError::WrongToken`].
 pub fn verify_bearer(request_headers: &http::HeaderMap, expected: &[u8]) -> Result<(), AuthError> {
     let value = request_headers
-        .get(http::header::AUTHORIZATION)
+        .get(AUTHORIZATION)
         .ok_or(AuthError::MissingBearer)?
         .as_bytes();
     let token = value
