@@ -114,8 +114,8 @@ impl std::error::Error for UnexpectedRepresentation {}
 /// # Errors
 /// When the body is not the expected array, or an event without `event_id` has no row.
 pub fn outcomes(events: &[Event], body: &[u8]) -> Result<Vec<Stored>, UnexpectedRepresentation> {
-    let rows = Returned::rows(body)
-        .ok_or(UnexpectedRepresentation("not an array of {id, event_id}"))?;
+    let rows =
+        Returned::rows(body).ok_or(UnexpectedRepresentation("not an array of {id, event_id}"))?;
     let mut without_key = rows.iter().filter(|r| r.event_id.is_none());
     events
         .iter()
