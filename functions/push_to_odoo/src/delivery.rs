@@ -223,7 +223,7 @@ async fn deliver(
     }
     platform.log(
         Level::Info,
-        "outbox row delivered",
+        "outbox row handled",
         &[
             ("id", &id_text),
             ("status", transition.status()),
