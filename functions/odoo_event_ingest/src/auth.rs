@@ -1,7 +1,7 @@
 //! Who may send events: whoever holds a secret of `EDGE_HMAC_SECRET`, proven over the raw
 //! body before anything parses it.
 
-use pulser_signing::{SecretSet, SignatureError, StandardWebhook, headers};
+use pulser_signing::{SecretSet, SignatureError, Signed, headers};
 
 /// A request whose signature checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,20 +23,18 @@ pub fn verify(
     secrets: &SecretSet,
     now: u64,
 ) -> Result<Verified, SignatureError> {
-    let raw = |name: &str| request_headers.get(name).map(http::HeaderValue::as_bytes);
-    let standard = StandardWebhook {
-        id: raw(headers::WEBHOOK_ID),
-        timestamp: raw(headers::WEBHOOK_TIMESTAMP),
-        signature: raw(headers::WEBHOOK_SIGNATURE),
-    };
-    if standard.is_present() {
-        secrets.verify_standard(&standard, body, i64::try_from(now).unwrap_or(i64::MAX))?;
-        return Ok(Verified {
-            webhook_id: standard.id_str().map(str::to_owned),
-        });
-    }
-    secrets.verify_hex(headers::X_SIGNATURE, raw(headers::X_SIGNATURE), body)?;
-    Ok(Verified { webhook_id: None })
+    let signed = secrets.verify_hex_or_standard(
+        headers::X_SIGNATURE,
+        |name| request_headers.get(name).map(http::HeaderValue::as_bytes),
+        body,
+        i64::try_from(now).unwrap_or(i64::MAX),
+    )?;
+    Ok(Verified {
+        webhook_id: match signed {
+            Signed::Standard { id } => Some(id.to_owned()),
+            Signed::Hex => None,
+        },
+    })
 }
 
 #[cfg(test)]

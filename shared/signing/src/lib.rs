@@ -21,7 +21,7 @@ pub mod github_app;
 pub use error::SignatureError;
 pub use secret::{HexSignature, Secret};
 #[cfg(feature = "alloc")]
-pub use set::SecretSet;
+pub use set::{SecretSet, Signed};
 pub use standard::{StandardSignature, StandardWebhook, TOLERANCE_SECS};
 
 /// Header names, lower case as HTTP/2 and every runtime here normalise them.

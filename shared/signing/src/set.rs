@@ -92,4 +92,49 @@ impl SecretSet {
     ) -> Result<(), SignatureError> {
         verify_with(webhook, body, Some(now), self.iter())
     }
+
+    /// Verifies a request signed in either scheme the Odoo legs accept: the Standard
+    /// Webhooks headers when any of them is present (then the window applies at `now`), else
+    /// the hex HMAC in `hex_header`. `header` looks a raw header value up by its lower-case
+    /// name.
+    ///
+    /// # Errors
+    /// The [`SignatureError`] naming the header at fault; a request with neither scheme is
+    /// `MissingHeader { header: hex_header }`, and a half-present Standard Webhooks set is
+    /// never rescued by a valid hex signature.
+    pub fn verify_hex_or_standard<'h>(
+        &self,
+        hex_header: &'static str,
+        header: impl Fn(&str) -> Option<&'h [u8]>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Signed<'h>, SignatureError> {
+        let standard = StandardWebhook {
+            id: header(crate::headers::WEBHOOK_ID),
+            timestamp: header(crate::headers::WEBHOOK_TIMESTAMP),
+            signature: header(crate::headers::WEBHOOK_SIGNATURE),
+        };
+        if standard.is_present() {
+            self.verify_standard(&standard, body, now)?;
+            let id = standard.id_str().ok_or(SignatureError::MalformedHeader {
+                header: crate::headers::WEBHOOK_ID,
+                reason: "not UTF-8",
+            })?;
+            return Ok(Signed::Standard { id });
+        }
+        self.verify_hex(hex_header, header(hex_header), body)?;
+        Ok(Signed::Hex)
+    }
+}
+
+/// Which scheme proved a request (see [`SecretSet::verify_hex_or_standard`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signed<'h> {
+    /// The hex HMAC header.
+    Hex,
+    /// Standard Webhooks; `id` (`webhook-id`) is stable across redeliveries, an idempotency key.
+    Standard {
+        /// The `webhook-id` header.
+        id: &'h str,
+    },
 }
