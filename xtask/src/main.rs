@@ -129,12 +129,14 @@ fn test(root: &Path) -> Result {
         .envs(tools.env()))
 }
 
-/// Builds the edge host (dev profile, whose dependencies are optimised; the test build
-/// shares it) and returns the binary's path.
+/// Builds the edge host (dev profile, whose dependencies are optimised) and returns the
+/// binary's path. It is built together with every test target so that cargo resolves one
+/// feature set: `cargo build -p pulser-edge` alone would unify features differently from
+/// `cargo test --workspace` and compile wasmtime a second time.
 pub(crate) fn build_edge(root: &Path) -> Result<PathBuf> {
     run(cargo()
         .current_dir(root)
-        .args(["build", "-p", "pulser-edge", "--bin", "edge"]))?;
+        .args(["build", "--workspace", "--all-targets"]))?;
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     Ok(target.join("debug/edge"))
