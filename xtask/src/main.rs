@@ -4,6 +4,7 @@
 //! (`$PULSER_TOOLS_DIR`, default `~/.cache/pulser-edge`): rustup targets, pinned cargo tools
 //! and the pinned npm packages in `xtask/npm/`. A second run installs nothing.
 
+mod bench;
 mod build;
 mod tools;
 mod up;
@@ -23,6 +24,8 @@ commands:
   up      run the whole local stack until Ctrl-C: PostgreSQL 15 + migrations, PostgREST 12,
           Odoo and GitHub stand-ins, and the edge host serving every function of spin.toml
           (state, logs and stack.env in target/dev/)
+  bench   build everything, start a throwaway stack and print a table per endpoint: component
+          size against its budget, and p50/p95 latency through the edge host
   tools   install the pinned tools into the cache and print their paths";
 
 fn main() -> ExitCode {
@@ -38,6 +41,10 @@ fn main() -> ExitCode {
         Some("up") => {
             let root = workspace_root();
             tools::Tools::ensure(&root).and_then(|t| up::up(&root, &t))
+        }
+        Some("bench") => {
+            let root = workspace_root();
+            tools::Tools::ensure(&root).and_then(|t| bench::bench(&root, &t))
         }
         Some("tools") => tools::Tools::ensure(&workspace_root()).map(|t| t.print()),
         Some("-h" | "--help" | "help") => {

@@ -111,12 +111,14 @@ fn port_or_free(preferred: u16) -> u16 {
 
 /// One `[[trigger.http]]` route and the function (dist file stem) behind it.
 #[derive(Debug)]
-struct Route {
-    route: String,
-    function: String,
+pub(crate) struct Route {
+    /// The path, without Spin's trailing `/...`.
+    pub route: String,
+    /// The function (dist file stem) behind it.
+    pub function: String,
 }
 
-fn routes(root: &Path) -> Result<Vec<Route>> {
+pub(crate) fn routes(root: &Path) -> Result<Vec<Route>> {
     let path = root.join("spin.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let manifest: toml::Table =
@@ -155,56 +157,63 @@ fn first_secret(list: &str) -> &str {
     list.split(',').next().unwrap_or_default().trim()
 }
 
-/// A ready-to-paste signed curl for `route`, or `None` for a function this file does not know.
-fn curl(stack: &Stack, route: &Route) -> Option<String> {
-    let url = stack.edge_url(&route.route);
+/// A signed example request for `function`: (body, headers), unique per `n` where the
+/// function deduplicates (ingest's `event_id`, GitHub's delivery id). `None` for a function
+/// this file does not know.
+pub(crate) fn signed_example(
+    stack: &Stack,
+    function: &str,
+    n: u64,
+) -> Option<(String, Vec<(String, String)>)> {
     let hmac = |var: &str, body: &str| {
         pulser_tests::hmac_hex(first_secret(&stack.var(var)).as_bytes(), body.as_bytes())
     };
-    let (body, headers) = match route.function.as_str() {
+    let example = match function {
         "odoo_event_ingest" => {
-            let body = r#"{"event_type":"invoice.posted","resource_id":42,"payload":{"amount":100},"event_id":"local-1"}"#;
-            (
-                body,
-                vec![format!("x-signature: {}", hmac("EDGE_HMAC_SECRET", body))],
-            )
+            let body = format!(
+                r#"{{"event_type":"invoice.posted","resource_id":42,"payload":{{"amount":100}},"event_id":"local-{n}"}}"#
+            );
+            let signature = hmac("EDGE_HMAC_SECRET", &body);
+            (body, vec![("x-signature".to_owned(), signature)])
         }
         "push_to_odoo" => {
-            let body = r#"{"action":"account.move.post","args":{"id":42}}"#;
-            (
-                body,
-                vec![format!("x-signature: {}", hmac("EDGE_HMAC_SECRET", body))],
-            )
+            let body = r#"{"action":"account.move.post","args":{"id":42}}"#.to_owned();
+            let signature = hmac("EDGE_HMAC_SECRET", &body);
+            (body, vec![("x-signature".to_owned(), signature)])
         }
         "github_webhook" => {
-            let body = r#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
+            let body = r#"{"zen":"Keep it logically awesome.","hook_id":1}"#.to_owned();
+            let signature = format!("sha256={}", hmac("GITHUB_WEBHOOK_SECRET", &body));
             (
                 body,
                 vec![
-                    "X-GitHub-Event: ping".to_owned(),
-                    "X-GitHub-Delivery: 6f0c8a3e-local-0001".to_owned(),
-                    format!(
-                        "X-Hub-Signature-256: sha256={}",
-                        hmac("GITHUB_WEBHOOK_SECRET", body)
+                    ("X-GitHub-Event".to_owned(), "ping".to_owned()),
+                    (
+                        "X-GitHub-Delivery".to_owned(),
+                        format!("local-delivery-{n}"),
                     ),
+                    ("X-Hub-Signature-256".to_owned(), signature),
                 ],
             )
         }
         "git_ops_dispatch" => {
-            let body = r#"{"branch":"gitops/push","message":"hello from the local stack"}"#;
-            (
-                body,
-                vec![format!(
-                    "X-Pulser-Signature: sha256={}",
-                    hmac("PULSER_WEBHOOK_SECRET", body)
-                )],
-            )
+            let body =
+                r#"{"branch":"gitops/push","message":"hello from the local stack"}"#.to_owned();
+            let signature = format!("sha256={}", hmac("PULSER_WEBHOOK_SECRET", &body));
+            (body, vec![("X-Pulser-Signature".to_owned(), signature)])
         }
         _ => return None,
     };
+    Some(example)
+}
+
+/// A ready-to-paste signed curl for `route`, or `None` for a function this file does not know.
+fn curl(stack: &Stack, route: &Route) -> Option<String> {
+    let url = stack.edge_url(&route.route);
+    let (body, headers) = signed_example(stack, &route.function, 1)?;
     let mut out = format!("curl -sS -i -X POST '{url}' \\\n  -H 'content-type: application/json'");
-    for header in headers {
-        out.push_str(&format!(" \\\n  -H '{header}'"));
+    for (name, value) in headers {
+        out.push_str(&format!(" \\\n  -H '{name}: {value}'"));
     }
     out.push_str(&format!(" \\\n  --data-binary '{body}'"));
     Some(out)
