@@ -44,6 +44,15 @@ struct Common<'a> {
 struct WorkflowRunEvent<'a> {
     #[serde(borrow)]
     workflow_run: WorkflowRun<'a>,
+    /// The workflow definition; its name stands in when the run's is empty.
+    #[serde(borrow)]
+    workflow: Option<Workflow<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Workflow<'a> {
+    #[serde(borrow)]
+    name: Text<'a>,
 }
 
 #[derive(Deserialize)]
@@ -250,7 +259,12 @@ pub fn normalize(kind: Kind, body: &[u8], delivery_id: &str) -> Result<Value, Ma
         Kind::WorkflowRun => {
             let event: WorkflowRunEvent<'_> = serde_json::from_slice(body).map_err(parse_err)?;
             let run = event.workflow_run;
-            meta.insert("workflow".into(), text(run.name.as_ref()));
+            let name = run
+                .name
+                .as_ref()
+                .filter(|n| !n.is_empty())
+                .or(event.workflow.as_ref().and_then(|w| w.name.as_ref()));
+            meta.insert("workflow".into(), text(name));
             meta.insert("run_number".into(), run.run_number.into());
             meta.insert("head_sha".into(), text(run.head_sha.as_ref()));
             meta.insert("conclusion".into(), text(run.conclusion.as_ref()));

@@ -1,0 +1,319 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The endpoint driven natively on a scripted platform: exact PostgREST requests, every
+//! refusal its own test, nothing sent when a delivery is refused.
+
+use github_webhook::handle;
+use pulser_runtime::testing::{FakePlatform, block_on};
+use pulser_runtime::{OutboundError, Request, Response};
+use pulser_signing::Secret;
+use serde_json::Value;
+
+const NOW: u64 = 1_795_000_000;
+const SECRET: &str = "It's a Secret to Everybody";
+const KEY: &str = "service-role-key";
+
+fn platform() -> FakePlatform {
+    FakePlatform::new(NOW)
+        .with_config("GITHUB_WEBHOOK_SECRET", SECRET)
+        .with_config("SUPABASE_URL", "http://db.test")
+        .with_config("SUPABASE_SERVICE_ROLE_KEY", KEY)
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/github")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn sign(secret: &str, body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        Secret::parse(secret).unwrap().sign_hex(body).as_str()
+    )
+}
+
+fn delivery(event: &str, body: &[u8], signature: Option<&str>) -> Request {
+    let mut builder = http::Request::post("/webhooks/github")
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    if let Some(signature) = signature {
+        builder = builder.header("x-hub-signature-256", signature);
+    }
+    builder.body(body.to_vec()).unwrap()
+}
+
+fn signed(event: &str, body: &[u8]) -> Request {
+    delivery(event, body, Some(&sign(SECRET, body)))
+}
+
+fn json(response: &Response) -> Value {
+    serde_json::from_slice(response.body()).unwrap()
+}
+
+fn refused(platform: &FakePlatform, request: Request, status: u16, code: &str) -> Value {
+    let response = block_on(handle(request, platform));
+    assert_eq!(
+        response.status(),
+        status,
+        "{}",
+        String::from_utf8_lossy(response.body())
+    );
+    let body = json(&response);
+    assert_eq!(body["error"], code);
+    assert!(
+        platform.sent().is_empty(),
+        "nothing may be sent for a refused delivery"
+    );
+    assert!(response.headers().contains_key("x-correlation-id"));
+    body
+}
+
+#[test]
+fn workflow_run_is_inserted_once_with_the_exact_request() {
+    let p = platform().reply(201, r#"[{"id":7}]"#);
+    let body = fixture("workflow_run.completed.success.json");
+    let response = block_on(handle(signed("workflow_run", &body), &p));
+    assert_eq!(response.status(), 201);
+    let answer = json(&response);
+    assert_eq!(answer["id"], 7);
+    assert_eq!(answer["status"], "success");
+    let sent = p.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].url(),
+        "http://db.test/rest/v1/oasis_events?on_conflict=delivery_id&select=id"
+    );
+    assert_eq!(sent[0].request.method(), http::Method::POST);
+    assert_eq!(sent[0].header("apikey"), Some(KEY));
+    assert_eq!(
+        sent[0].header("authorization"),
+        Some("Bearer service-role-key")
+    );
+    assert_eq!(
+        sent[0].header("prefer"),
+        Some("resolution=ignore-duplicates,return=representation")
+    );
+    let row = sent[0].json();
+    assert_eq!(row["delivery_id"], "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    assert_eq!(row["kind"], "workflow_run");
+    assert_eq!(row["title"], "UNSET-WORKFLOW-COMPLETED");
+    assert!(
+        sent[0].timeout.as_secs() < 10,
+        "GitHub waits 10 s for the whole delivery"
+    );
+}
+
+#[test]
+fn redelivery_is_a_duplicate_and_says_so() {
+    let p = platform().reply(201, "[]");
+    let body = fixture("push.json");
+    let response = block_on(handle(signed("push", &body), &p));
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(&response)["duplicate"], true);
+}
+
+#[test]
+fn ping_answers_pong_and_stores_nothing() {
+    let p = platform();
+    let body = fixture("ping.json");
+    let response = block_on(handle(signed("ping", &body), &p));
+    assert_eq!(response.status(), 200);
+    let answer = json(&response);
+    assert_eq!(answer["pong"], true);
+    assert_eq!(answer["zen"], "Anything added dilutes everything else.");
+    assert!(p.sent().is_empty());
+}
+
+#[test]
+fn other_events_are_acknowledged_and_ignored() {
+    let p = platform();
+    let body = br#"{"action":"created"}"#;
+    let response = block_on(handle(signed("issues", body), &p));
+    assert_eq!(response.status(), 202);
+    assert_eq!(json(&response), serde_json::json!({"ignored": "issues"}));
+    assert!(p.sent().is_empty());
+}
+
+#[test]
+fn missing_signature_is_401() {
+    let body = fixture("push.json");
+    let answer = refused(
+        &platform(),
+        delivery("push", &body, None),
+        401,
+        "unauthorized",
+    );
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-hub-signature-256")
+    );
+}
+
+#[test]
+fn wrong_secret_is_401() {
+    let body = fixture("push.json");
+    let request = delivery("push", &body, Some(&sign("another secret", &body)));
+    refused(&platform(), request, 401, "unauthorized");
+}
+
+#[test]
+fn truncated_signature_is_401() {
+    let body = fixture("push.json");
+    let mut signature = sign(SECRET, &body);
+    signature.truncate(40);
+    refused(
+        &platform(),
+        delivery("push", &body, Some(&signature)),
+        401,
+        "unauthorized",
+    );
+}
+
+#[test]
+fn bare_prefix_is_401() {
+    let body = fixture("push.json");
+    refused(
+        &platform(),
+        delivery("push", &body, Some("sha256=")),
+        401,
+        "unauthorized",
+    );
+}
+
+#[test]
+fn tampered_body_is_401() {
+    let body = fixture("push.json");
+    let signature = sign(SECRET, &body);
+    let mut tampered = body.clone();
+    tampered.push(b' ');
+    refused(
+        &platform(),
+        delivery("push", &tampered, Some(&signature)),
+        401,
+        "unauthorized",
+    );
+}
+
+#[test]
+fn rotated_out_secret_is_401_and_the_new_one_works() {
+    let p = platform()
+        .with_config("GITHUB_WEBHOOK_SECRET", "new-secret")
+        .reply(201, r#"[{"id":1}]"#);
+    let body = fixture("push.json");
+    let old = delivery("push", &body, Some(&sign(SECRET, &body)));
+    assert_eq!(block_on(handle(old, &p)).status(), 401);
+    let new = delivery("push", &body, Some(&sign("new-secret", &body)));
+    assert_eq!(block_on(handle(new, &p)).status(), 201);
+}
+
+#[test]
+fn missing_event_header_is_400_naming_it() {
+    let body = fixture("push.json");
+    let mut request = signed("push", &body);
+    request.headers_mut().remove("x-github-event");
+    let answer = refused(&platform(), request, 400, "missing_header");
+    assert_eq!(answer["header"], "x-github-event");
+}
+
+#[test]
+fn missing_delivery_header_is_400_naming_it() {
+    let body = fixture("push.json");
+    let mut request = signed("push", &body);
+    request.headers_mut().remove("x-github-delivery");
+    let answer = refused(&platform(), request, 400, "missing_header");
+    assert_eq!(answer["header"], "x-github-delivery");
+}
+
+#[test]
+fn overlong_delivery_id_is_400() {
+    let body = fixture("push.json");
+    let mut request = signed("push", &body);
+    request
+        .headers_mut()
+        .insert("x-github-delivery", "d".repeat(129).parse().unwrap());
+    refused(&platform(), request, 400, "invalid_header");
+}
+
+#[test]
+fn signed_garbage_is_400_and_stores_nothing() {
+    refused(
+        &platform(),
+        signed("push", b"[1,2"),
+        400,
+        "malformed_payload",
+    );
+}
+
+#[test]
+fn get_is_405_with_allow() {
+    let mut request = signed("push", b"{}");
+    *request.method_mut() = http::Method::GET;
+    let p = platform();
+    let response = block_on(handle(request, &p));
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+}
+
+#[test]
+fn form_encoded_is_415() {
+    let mut request = signed("push", b"payload=%7B%7D");
+    request.headers_mut().insert(
+        "content-type",
+        "application/x-www-form-urlencoded".parse().unwrap(),
+    );
+    refused(&platform(), request, 415, "unsupported_media_type");
+}
+
+#[test]
+fn missing_secret_is_500_missing_config() {
+    let p = FakePlatform::new(NOW);
+    let answer = refused(&p, signed("push", b"{}"), 500, "missing_config");
+    assert_eq!(answer["name"], "GITHUB_WEBHOOK_SECRET");
+}
+
+#[test]
+fn missing_supabase_key_is_500_missing_config() {
+    let p = FakePlatform::new(NOW)
+        .with_config("GITHUB_WEBHOOK_SECRET", SECRET)
+        .with_config("SUPABASE_URL", "http://db.test");
+    let body = fixture("push.json");
+    let answer = refused(&p, signed("push", &body), 500, "missing_config");
+    assert_eq!(answer["name"], "SUPABASE_SERVICE_ROLE_KEY");
+}
+
+#[test]
+fn postgrest_down_is_503_with_retry_after() {
+    let p = platform().fail(OutboundError::Connection("refused".into()));
+    let body = fixture("push.json");
+    let response = block_on(handle(signed("push", &body), &p));
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(json(&response)["error"], "store_unavailable");
+}
+
+#[test]
+fn postgrest_500_is_503() {
+    let p = platform().reply(500, r#"{"message":"boom"}"#);
+    let body = fixture("push.json");
+    assert_eq!(block_on(handle(signed("push", &body), &p)).status(), 503);
+}
+
+#[test]
+fn no_secret_in_logs_or_answers() {
+    let p = platform().reply(201, r#"[{"id":1}]"#);
+    let body = fixture("push.json");
+    let response = block_on(handle(signed("push", &body), &p));
+    let text = String::from_utf8_lossy(response.body()).into_owned() + &p.logs().join("\n");
+    assert!(!text.contains(SECRET) && !text.contains(KEY), "{text}");
+}

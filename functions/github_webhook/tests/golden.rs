@@ -1,0 +1,167 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Golden fixtures: every real GitHub payload in tests/fixtures/github/ (octokit/webhooks,
+//! MIT) normalized and compared field by field with the row stored beside it
+//! (`<name>.expected.json`). `PULSER_BLESS=1` rewrites the expected files; review the diff.
+
+use std::path::{Path, PathBuf};
+
+use github_webhook::event::{Kind, normalize, ping_zen};
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/github")
+        .join(name)
+}
+
+fn event_of(name: &str) -> &str {
+    name.split('.').next().unwrap()
+}
+
+fn check(name: &str) {
+    let body = std::fs::read(fixture(&format!("{name}.json"))).unwrap();
+    let event = event_of(name);
+    let actual = match Kind::of(event) {
+        Some(kind) => normalize(kind, &body, &format!("golden-{name}")).unwrap(),
+        None => {
+            assert_eq!(event, "ping");
+            serde_json::json!({"pong": true, "zen": ping_zen(&body).unwrap()})
+        }
+    };
+    let expected_path = fixture(&format!("{name}.expected.json"));
+    if std::env::var_os("PULSER_BLESS").is_some() {
+        std::fs::write(
+            &expected_path,
+            serde_json::to_string_pretty(&actual).unwrap() + "\n",
+        )
+        .unwrap();
+    }
+    let expected: Value = serde_json::from_slice(
+        &std::fs::read(&expected_path)
+            .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display())),
+    )
+    .unwrap();
+    let (Value::Object(actual), Value::Object(expected)) = (&actual, &expected) else {
+        panic!("{name}: rows are objects");
+    };
+    for (field, want) in expected {
+        assert_eq!(
+            actual.get(field),
+            Some(want),
+            "{name}: field `{field}` differs"
+        );
+    }
+    for field in actual.keys() {
+        assert!(
+            expected.contains_key(field),
+            "{name}: unexpected field `{field}`"
+        );
+    }
+}
+
+macro_rules! golden {
+    ($($test:ident => $name:literal,)*) => {
+        $(#[test] fn $test() { check($name); })*
+        #[test]
+        fn every_fixture_has_a_golden_test() {
+            let named = [$($name),*];
+            for entry in std::fs::read_dir(fixture("")).unwrap() {
+                let file = entry.unwrap().file_name().into_string().unwrap();
+                if let Some(stem) = file.strip_suffix(".json").filter(|s| !s.ends_with(".expected")) {
+                    assert!(named.contains(&stem), "no golden test for {file}");
+                }
+            }
+        }
+    };
+}
+
+golden! {
+    ping => "ping",
+    ping_with_app_id => "ping.with-app_id",
+    push => "push",
+    push_with_new_branch => "push.with-new-branch",
+    pull_request_opened => "pull_request.opened",
+    pull_request_closed_unmerged => "pull_request.closed.unmerged",
+    workflow_run_requested => "workflow_run.requested",
+    workflow_run_completed_success => "workflow_run.completed.success",
+    workflow_run_completed_success_with_pull_requests => "workflow_run.completed.success.with-pull-requests",
+    check_run_created => "check_run.created",
+    check_run_completed_success => "check_run.completed.success",
+    check_run_completed_failure => "check_run.completed.failure",
+}
+
+/// Derived case: no upstream example of a merged PR exists, so the closed one is edited.
+#[test]
+fn pull_request_closed_merged_is_a_success() {
+    let mut body: Value = serde_json::from_slice(
+        &std::fs::read(fixture("pull_request.closed.unmerged.json")).unwrap(),
+    )
+    .unwrap();
+    body["pull_request"]["merged"] = true.into();
+    body["pull_request"]["title"] = "DEV-CICDL-0031 ship it".into();
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let row = normalize(Kind::PullRequest, &bytes, "d-merged").unwrap();
+    assert_eq!(row["status"], "success");
+    assert_eq!(row["title"], "CICDL-PR-MERGED");
+    assert_eq!(row["vtid"], "DEV-CICDL-0031");
+    assert_eq!(row["layer"], "CICDL");
+    assert_eq!(row["meta"]["merged"], true);
+}
+
+/// Derived case: no upstream example of a failed workflow run exists.
+#[test]
+fn workflow_run_completed_failure_is_a_failure() {
+    let mut body: Value = serde_json::from_slice(
+        &std::fs::read(fixture("workflow_run.completed.success.json")).unwrap(),
+    )
+    .unwrap();
+    body["workflow_run"]["conclusion"] = "failure".into();
+    body["workflow_run"]["head_branch"] = "feature/OPS-GW2-0007-retry".into();
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let row = normalize(Kind::WorkflowRun, &bytes, "d-failed").unwrap();
+    assert_eq!(row["status"], "failure");
+    assert_eq!(row["title"], "GW2-WORKFLOW-COMPLETED");
+    assert_eq!(row["vtid"], "OPS-GW2-0007");
+    assert_eq!(row["ref"], "feature/OPS-GW2-0007-retry");
+}
+
+#[test]
+fn push_vtid_comes_from_commits_in_order() {
+    let body = br#"{"ref":"refs/heads/main","after":"abc","compare":"https://x/compare",
+        "head_commit":{"message":"no id"},
+        "commits":[{"message":"first none"},{"message":"DEV-A1-0001 second"},{"message":"DEV-B2-0002"}]}"#;
+    let row = normalize(Kind::Push, body, "d").unwrap();
+    assert_eq!(row["vtid"], "DEV-A1-0001");
+    assert_eq!(row["ref"], "main");
+    assert_eq!(row["title"], "A1-PUSH-PUSHED");
+}
+
+#[test]
+fn push_with_an_empty_commit_list_is_unset() {
+    let body = br#"{"ref":"refs/heads/main","after":"abc","compare":"https://x/c","head_commit":null,"commits":[]}"#;
+    let row = normalize(Kind::Push, body, "d").unwrap();
+    assert_eq!(row["vtid"], "UNSET");
+    assert_eq!(row["layer"], "UNSET");
+    assert_eq!(row["title"], "UNSET-PUSH-PUSHED");
+}
+
+#[test]
+fn pr_title_wins_over_branch() {
+    let body = br#"{"action":"opened","number":5,"pull_request":{"title":"DEV-TITLE-0001 x","html_url":"u","merged":false,"head":{"ref":"DEV-BRANCH-0002","sha":"s"}}}"#;
+    let row = normalize(Kind::PullRequest, body, "d").unwrap();
+    assert_eq!(row["vtid"], "DEV-TITLE-0001");
+    assert_eq!(row["status"], "in_progress");
+    assert_eq!(row["title"], "TITLE-PR-OPENED");
+}
+
+#[test]
+fn a_body_without_its_object_is_malformed() {
+    assert!(normalize(Kind::WorkflowRun, br#"{"action":"completed"}"#, "d").is_err());
+    assert!(normalize(Kind::Push, b"[]", "d").is_err());
+    assert!(normalize(Kind::CheckRun, b"not json", "d").is_err());
+}
