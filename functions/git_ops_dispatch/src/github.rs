@@ -1,0 +1,273 @@
+//! The GitHub App leg: an RS256 app JWT exchanged for an installation token (cached until a
+//! minute before it expires), then `POST /repos/{owner}/{repo}/dispatches`.
+
+use core::time::Duration;
+use std::sync::Mutex;
+
+use pulser_runtime::{Level, OutboundError, Platform, Response};
+use pulser_signing::github_app::GithubAppKey;
+use serde_json::{Value, json};
+
+use crate::clock;
+
+/// `Accept` GitHub documents for its REST API.
+pub const ACCEPT: &str = "application/vnd.github+json";
+/// The REST API version this endpoint speaks.
+pub const API_VERSION: &str = "2022-11-28";
+/// Header carrying it.
+pub const X_GITHUB_API_VERSION: &str = "x-github-api-version";
+/// GitHub refuses requests without a user agent.
+pub const USER_AGENT: &str = "pulser-edge-git-ops-dispatch";
+/// How long each GitHub call may take.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// A cached token is used until this many seconds before it expires.
+pub const TOKEN_MARGIN_SECS: u64 = 60;
+/// A dispatch refused this soon after minting is retried once with a fresh token.
+pub const FRESH_TOKEN_SECS: u64 = 10;
+
+/// Everything the App leg needs (from config).
+#[derive(Debug)]
+pub struct App {
+    /// `GITHUB_API_URL` without a trailing slash.
+    pub api_url: String,
+    /// `iss`: app id or client id.
+    pub issuer: String,
+    /// `GITHUB_INSTALLATION_ID`.
+    pub installation_id: String,
+    /// `GITHUB_REPO_OWNER`.
+    pub owner: String,
+    /// `GITHUB_REPO_NAME`.
+    pub repo: String,
+    /// The app's private key.
+    pub key: GithubAppKey,
+}
+
+/// Why the GitHub leg failed.
+#[derive(Debug)]
+pub enum GithubError {
+    /// The token exchange did not give a token: GitHub's status (None when unreachable) and
+    /// its message.
+    TokenExchange(Option<u16>, String),
+    /// The dispatch was not accepted.
+    Dispatch(Option<u16>, String),
+    /// The JWT could not be made (a key problem).
+    Jwt(String),
+}
+
+/// One installation token.
+#[derive(Debug, Clone)]
+struct Token {
+    cache_key: String,
+    value: String,
+    expires_at: u64,
+    minted_at: u64,
+}
+
+/// The token cache: process memory, so an instance that serves several requests (a Worker
+/// isolate, a reused instance) reuses the token. The edge host, `wasmtime serve` and Spin
+/// start a fresh instance per request, where this cache starts empty every time.
+static TOKEN: Mutex<Option<Token>> = Mutex::new(None);
+
+fn cached(cache_key: &str, now: u64) -> Option<Token> {
+    let guard = TOKEN.lock().ok()?;
+    guard
+        .as_ref()
+        .filter(|t| t.cache_key == cache_key && t.expires_at > now + TOKEN_MARGIN_SECS)
+        .cloned()
+}
+
+fn remember(token: &Token) {
+    if let Ok(mut guard) = TOKEN.lock() {
+        *guard = Some(token.clone());
+    }
+}
+
+fn forget() {
+    if let Ok(mut guard) = TOKEN.lock() {
+        *guard = None;
+    }
+}
+
+fn api_request(url: String, authorization: &str, body: Vec<u8>) -> Option<pulser_runtime::Request> {
+    let mut builder = http::Request::post(url)
+        .header(http::header::ACCEPT, ACCEPT)
+        .header(X_GITHUB_API_VERSION, API_VERSION)
+        .header(http::header::USER_AGENT, USER_AGENT)
+        .header(http::header::AUTHORIZATION, authorization);
+    if !body.is_empty() {
+        builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    builder.body(body).ok()
+}
+
+fn message_of(response: &Response) -> String {
+    serde_json::from_slice::<Value>(response.body())
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| format!("GitHub answered {}", response.status().as_u16()))
+}
+
+fn transport(error: &OutboundError) -> String {
+    format!("GitHub could not be reached: {error}")
+}
+
+impl App {
+    fn cache_key(&self) -> String {
+        format!("{}|{}|{}", self.api_url, self.issuer, self.installation_id)
+    }
+
+    async fn exchange(
+        &self,
+        platform: &impl Platform,
+        clock_offset: i64,
+    ) -> Result<Result<Token, Response>, GithubError> {
+        let now = platform.now();
+        let signed_at = now.saturating_add_signed(clock_offset);
+        let jwt = self
+            .key
+            .mint_jwt(&self.issuer, signed_at)
+            .map_err(|e| GithubError::Jwt(e.to_string()))?;
+        let url = format!(
+            "{}/app/installations/{}/access_tokens",
+            self.api_url, self.installation_id
+        );
+        let request = api_request(url, &format!("Bearer {jwt}"), Vec::new()).ok_or_else(|| {
+            GithubError::TokenExchange(None, "GITHUB_API_URL is not a valid URL".into())
+        })?;
+        let response = platform
+            .send(request, TIMEOUT)
+            .await
+            .map_err(|e| GithubError::TokenExchange(None, transport(&e)))?;
+        if response.status().as_u16() != 201 {
+            return Ok(Err(response));
+        }
+        let body: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+        let value = body.get("token").and_then(Value::as_str);
+        let expires = body
+            .get("expires_at")
+            .and_then(Value::as_str)
+            .and_then(clock::parse_rfc3339);
+        match (value, expires) {
+            (Some(value), Some(expires)) => Ok(Ok(Token {
+                cache_key: self.cache_key(),
+                value: value.to_owned(),
+                // Kept in our clock: GitHub's expiry shifted by the measured offset.
+                expires_at: expires.saturating_add_signed(-clock_offset),
+                minted_at: now,
+            })),
+            _ => Err(GithubError::TokenExchange(
+                Some(201),
+                "the token answer lacks token or expires_at".into(),
+            )),
+        }
+    }
+
+    /// A valid installation token: the cached one, else a fresh exchange; a JWT refused for
+    /// its `iat`/`exp` is re-signed once with the clock offset GitHub's `Date` reveals.
+    async fn token(&self, platform: &impl Platform, fresh: bool) -> Result<Token, GithubError> {
+        if !fresh && let Some(token) = cached(&self.cache_key(), platform.now()) {
+            return Ok(token);
+        }
+        let refused = match self.exchange(platform, 0).await? {
+            Ok(token) => {
+                remember(&token);
+                return Ok(token);
+            }
+            Err(refused) => refused,
+        };
+        let offset = refused
+            .headers()
+            .get(http::header::DATE)
+            .and_then(|d| d.to_str().ok())
+            .and_then(clock::parse_http_date)
+            .map(|github_now| {
+                i64::try_from(github_now).unwrap_or(0) - i64::try_from(platform.now()).unwrap_or(0)
+            });
+        let message = message_of(&refused);
+        let skewed = refused.status().as_u16() == 401
+            && (message.contains("'iat'") || message.contains("'exp'"))
+            && offset.is_some_and(|o| o.abs() > 30);
+        if let (true, Some(offset)) = (skewed, offset) {
+            platform.log(
+                Level::Warn,
+                "GitHub refused the app JWT for its time claims; re-signing with GitHub's clock",
+                &[("offset_secs", &offset.to_string())],
+            );
+            match self.exchange(platform, offset).await? {
+                Ok(token) => {
+                    remember(&token);
+                    return Ok(token);
+                }
+                Err(again) => {
+                    return Err(GithubError::TokenExchange(
+                        Some(again.status().as_u16()),
+                        message_of(&again),
+                    ));
+                }
+            }
+        }
+        Err(GithubError::TokenExchange(
+            Some(refused.status().as_u16()),
+            message,
+        ))
+    }
+
+    /// Sends the dispatch (expects 204); a 401 is retried once with a freshly minted token.
+    ///
+    /// # Errors
+    /// [`GithubError`] naming the step that failed.
+    pub async fn dispatch(
+        &self,
+        platform: &impl Platform,
+        event_type: &str,
+        client_payload: &serde_json::Map<String, Value>,
+    ) -> Result<(), GithubError> {
+        let body = json!({"event_type": event_type, "client_payload": client_payload})
+            .to_string()
+            .into_bytes();
+        let url = format!(
+            "{}/repos/{}/{}/dispatches",
+            self.api_url, self.owner, self.repo
+        );
+        let mut token = self.token(platform, false).await?;
+        for attempt in 0..2 {
+            let request = api_request(
+                url.clone(),
+                &format!("Bearer {}", token.value),
+                body.clone(),
+            )
+            .ok_or_else(|| GithubError::Dispatch(None, "invalid repository URL".into()))?;
+            let response = platform
+                .send(request, TIMEOUT)
+                .await
+                .map_err(|e| GithubError::Dispatch(None, transport(&e)))?;
+            let status = response.status().as_u16();
+            if status == 204 {
+                return Ok(());
+            }
+            if status == 401 && attempt == 0 {
+                let young = platform.now().saturating_sub(token.minted_at) <= FRESH_TOKEN_SECS;
+                platform.log(
+                    Level::Warn,
+                    "GitHub refused the installation token; retrying once with a fresh one",
+                    &[("fresh", if young { "true" } else { "false" })],
+                );
+                forget();
+                token = self.token(platform, true).await?;
+                continue;
+            }
+            let message = if status == 404 {
+                format!(
+                    "{}: the app is not installed on {}/{} or lacks contents:write",
+                    message_of(&response),
+                    self.owner,
+                    self.repo
+                )
+            } else {
+                message_of(&response)
+            };
+            return Err(GithubError::Dispatch(Some(status), message));
+        }
+        Err(GithubError::Dispatch(Some(401), "Bad credentials".into()))
+    }
+}
