@@ -308,6 +308,83 @@ fn a_delivery_of_several_megabytes_is_accepted() {
     assert_eq!(rows(&stack, &delivery), "1");
 }
 
+/// A signed push delivery padded to exactly `len` bytes, with a unique head sha to find it by.
+fn push_of_length(len: usize) -> (Vec<u8>, String) {
+    let marker = unique();
+    let mut body: serde_json::Value = serde_json::from_slice(&fixture("push.json")).unwrap();
+    body["after"] = marker.clone().into();
+    body["padding"] = "".into();
+    let bare = serde_json::to_vec(&body).unwrap().len();
+    body["padding"] = "x".repeat(len - bare).into();
+    let bytes = serde_json::to_vec(&body).unwrap();
+    assert_eq!(bytes.len(), len);
+    (bytes, marker)
+}
+
+/// GitHub caps deliveries at 25 MB: exactly 25 MiB passes the edge host (spin.toml's
+/// `max_body_bytes`) and the component's own limit, and is stored.
+#[test]
+fn a_delivery_at_githubs_25_mib_cap_is_accepted() {
+    let stack = stack::shared();
+    let (bytes, _) = push_of_length(25 * 1024 * 1024);
+    let delivery = unique();
+    let answer = deliver(
+        &stack.edge_url(ROUTE),
+        &first_secret(&stack),
+        "push",
+        &delivery,
+        &bytes,
+    );
+    assert_eq!(
+        answer.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(rows(&stack, &delivery), "1");
+}
+
+#[test]
+fn a_delivery_over_githubs_cap_is_413_and_stores_nothing() {
+    let stack = stack::shared();
+    let (bytes, marker) = push_of_length(25 * 1024 * 1024 + 1);
+    let answer = deliver(
+        &stack.edge_url(ROUTE),
+        &first_secret(&stack),
+        "push",
+        &unique(),
+        &bytes,
+    );
+    assert_eq!(answer.status, 413);
+    assert_eq!(answer.json()["error"], "payload_too_large");
+    assert_eq!(
+        stack.sql(&format!(
+            "select count(*) from oasis_events where meta->>'head_sha' = '{marker}'"
+        )),
+        "0"
+    );
+}
+
+#[test]
+fn postgrest_down_is_503_with_retry_after_and_stores_nothing() {
+    let mut stack = Stack::builder().start();
+    let url = stack.edge_url(ROUTE);
+    let secret = first_secret(&stack);
+    let delivery = unique();
+    let body = fixture("workflow_run.requested.json");
+    stack.stop_postgrest();
+    let answer = deliver(&url, &secret, "workflow_run", &delivery, &body);
+    assert_eq!(
+        answer.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(answer.json()["error"], "store_unavailable");
+    assert!(answer.header("retry-after").is_some());
+    assert_eq!(rows(&stack, &delivery), "0");
+}
+
 #[test]
 fn a_rotated_out_secret_is_401_and_the_new_one_succeeds() {
     let stack = Stack::builder()

@@ -110,6 +110,14 @@ impl HookError {
                     "message": self.to_string(),
                 }),
             ),
+            Self::Malformed(Malformed::MissingField(field)) => reply::json(
+                400,
+                &serde_json::json!({
+                    "error": self.code(),
+                    "field": field,
+                    "message": self.to_string(),
+                }),
+            ),
             Self::StoreUnavailable(_) => {
                 let mut response = error_response(503, self.code(), &self.to_string());
                 response

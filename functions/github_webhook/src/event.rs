@@ -11,10 +11,51 @@ use crate::vtid;
 
 type Text<'a> = Option<Cow<'a, str>>;
 
+/// A delivery's body, parsed once: the union of the top-level fields that `ping` and the four
+/// stored events carry (their types agree across events), every one optional. Everything else
+/// in the body, however large, is skipped without being allocated.
+#[derive(Deserialize)]
+struct Delivery<'a> {
+    #[serde(borrow)]
+    action: Text<'a>,
+    #[serde(borrow)]
+    repository: Option<Named<'a>>,
+    #[serde(borrow)]
+    sender: Option<User<'a>>,
+    /// `ping`.
+    #[serde(borrow)]
+    zen: Text<'a>,
+    #[serde(borrow)]
+    workflow_run: Option<WorkflowRun<'a>>,
+    /// `workflow_run`: the workflow definition; its name stands in when the run's is empty.
+    #[serde(borrow)]
+    workflow: Option<Named<'a>>,
+    #[serde(borrow)]
+    check_run: Option<CheckRun<'a>>,
+    /// `pull_request`.
+    number: Option<u64>,
+    #[serde(borrow)]
+    pull_request: Option<PullRequest<'a>>,
+    /// `push`: `refs/heads/<branch>` or `refs/tags/<tag>`.
+    #[serde(borrow, rename = "ref")]
+    git_ref: Text<'a>,
+    #[serde(borrow)]
+    after: Text<'a>,
+    #[serde(borrow)]
+    compare: Text<'a>,
+    #[serde(borrow)]
+    head_commit: Option<Commit<'a>>,
+    #[serde(borrow)]
+    commits: Option<Vec<Commit<'a>>>,
+}
+
+/// A repository (`full_name`) or a workflow (`name`).
 #[derive(Deserialize)]
 struct Named<'a> {
     #[serde(borrow)]
     full_name: Text<'a>,
+    #[serde(borrow)]
+    name: Text<'a>,
 }
 
 #[derive(Deserialize)]
@@ -29,37 +70,18 @@ struct Commit<'a> {
     message: Text<'a>,
 }
 
-/// What every event carries.
-#[derive(Deserialize)]
-struct Common<'a> {
-    #[serde(borrow)]
-    action: Text<'a>,
-    #[serde(borrow)]
-    repository: Option<Named<'a>>,
-    #[serde(borrow)]
-    sender: Option<User<'a>>,
-}
-
-#[derive(Deserialize)]
-struct WorkflowRunEvent<'a> {
-    #[serde(borrow)]
-    workflow_run: WorkflowRun<'a>,
-    /// The workflow definition; its name stands in when the run's is empty.
-    #[serde(borrow)]
-    workflow: Option<Workflow<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Workflow<'a> {
-    #[serde(borrow)]
-    name: Text<'a>,
-}
-
 #[derive(Deserialize)]
 struct WorkflowRun<'a> {
     #[serde(borrow)]
     name: Text<'a>,
     run_number: Option<u64>,
+    /// What triggered the run: `push`, `pull_request`, ...
+    #[serde(borrow)]
+    event: Text<'a>,
+    /// The pull request's title for runs triggered by one (else the commit message or the
+    /// workflow's `run-name`).
+    #[serde(borrow)]
+    display_title: Text<'a>,
     #[serde(borrow)]
     status: Text<'a>,
     #[serde(borrow)]
@@ -74,10 +96,14 @@ struct WorkflowRun<'a> {
     head_commit: Option<Commit<'a>>,
 }
 
-#[derive(Deserialize)]
-struct CheckRunEvent<'a> {
-    #[serde(borrow)]
-    check_run: CheckRun<'a>,
+impl WorkflowRun<'_> {
+    /// The title of the pull request that triggered the run, if one did.
+    fn pull_request_title(&self) -> Option<&str> {
+        match self.event.as_deref() {
+            Some("pull_request" | "pull_request_target") => self.display_title.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -103,13 +129,6 @@ struct CheckSuite<'a> {
 }
 
 #[derive(Deserialize)]
-struct PullRequestEvent<'a> {
-    number: Option<u64>,
-    #[serde(borrow)]
-    pull_request: PullRequest<'a>,
-}
-
-#[derive(Deserialize)]
 struct PullRequest<'a> {
     #[serde(borrow)]
     title: Text<'a>,
@@ -128,25 +147,8 @@ struct Head<'a> {
     sha: Text<'a>,
 }
 
-#[derive(Deserialize)]
-struct PushEvent<'a> {
-    #[serde(borrow, rename = "ref")]
-    git_ref: Text<'a>,
-    #[serde(borrow)]
-    after: Text<'a>,
-    #[serde(borrow)]
-    compare: Text<'a>,
-    #[serde(borrow)]
-    head_commit: Option<Commit<'a>>,
-    #[serde(borrow, default)]
-    commits: Vec<Commit<'a>>,
-}
-
-#[derive(Deserialize)]
-struct PingEvent<'a> {
-    #[serde(borrow)]
-    zen: Text<'a>,
-    hook_id: Option<u64>,
+fn parse(body: &[u8]) -> Result<Delivery<'_>, Malformed> {
+    serde_json::from_slice(body).map_err(|e| Malformed::Json(e.to_string()))
 }
 
 /// The events this endpoint stores.
@@ -198,29 +200,38 @@ impl Kind {
     }
 }
 
-/// The body does not have the shape its event promises; carries serde's message (a path and
-/// position, never content).
+/// The body does not have the shape its event promises.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Malformed(pub String);
+#[non_exhaustive]
+pub enum Malformed {
+    /// Not a JSON object of the expected field types; carries serde_json's message (what was
+    /// expected, and where).
+    Json(String),
+    /// The event's own field is absent (`workflow_run` in a `workflow_run` delivery, ...).
+    MissingField(&'static str),
+}
 
 impl core::fmt::Display for Malformed {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "the payload does not match its event: {}", self.0)
+        match self {
+            Self::Json(e) => write!(f, "the payload does not match its event: {e}"),
+            Self::MissingField(field) => {
+                write!(f, "the payload lacks the field `{field}` its event carries")
+            }
+        }
     }
 }
 
-/// The `zen` of a ping delivery.
+/// The `zen` of a ping delivery (empty when GitHub sent none).
 ///
 /// # Errors
-/// [`Malformed`] when the body is not a ping object.
+/// [`Malformed`] when the body is not a JSON object.
 pub fn ping_zen(body: &[u8]) -> Result<String, Malformed> {
-    let ping: PingEvent<'_> = serde_json::from_slice(body).map_err(|e| Malformed(e.to_string()))?;
-    let _ = ping.hook_id;
-    Ok(ping.zen.map(Cow::into_owned).unwrap_or_default())
+    Ok(parse(body)?.zen.map(Cow::into_owned).unwrap_or_default())
 }
 
-fn text(value: Option<&Cow<'_, str>>) -> Value {
-    value.map_or(Value::Null, |v| Value::String(v.as_ref().to_owned()))
+fn text(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, Value::from)
 }
 
 fn branch_of(git_ref: &str) -> &str {
@@ -228,137 +239,145 @@ fn branch_of(git_ref: &str) -> &str {
 }
 
 /// Normalizes a stored event's body into its `oasis_events` row (a JSON object ready for
-/// PostgREST).
+/// PostgREST). The body is parsed once; strings are borrowed from it where JSON escapes allow.
 ///
 /// # Errors
-/// [`Malformed`] when the body lacks the event's object.
+/// [`Malformed`] when the body is not a JSON object or lacks the event's own field.
 pub fn normalize(kind: Kind, body: &[u8], delivery_id: &str) -> Result<Value, Malformed> {
-    let parse_err = |e: serde_json::Error| Malformed(e.to_string());
-    let common: Common<'_> = serde_json::from_slice(body).map_err(parse_err)?;
+    let delivery = parse(body)?;
     let mut meta = Map::new();
     meta.insert("delivery_id".into(), delivery_id.into());
     meta.insert(
         "repository".into(),
         text(
-            common
+            delivery
                 .repository
                 .as_ref()
-                .and_then(|r| r.full_name.as_ref()),
+                .and_then(|r| r.full_name.as_deref()),
         ),
     );
     meta.insert(
         "sender".into(),
-        text(common.sender.as_ref().and_then(|s| s.login.as_ref())),
+        text(delivery.sender.as_ref().and_then(|s| s.login.as_deref())),
     );
-    let action = common.action.as_deref().unwrap_or_default();
+    let action = delivery.action.as_deref().unwrap_or_default();
     if !action.is_empty() {
         meta.insert("action".into(), action.into());
     }
 
+    // Each arm: the VTID candidates in search order, status, title verb, ref, link.
     let (found, state, verb, git_ref, link) = match kind {
         Kind::WorkflowRun => {
-            let event: WorkflowRunEvent<'_> = serde_json::from_slice(body).map_err(parse_err)?;
-            let run = event.workflow_run;
-            let name = run
-                .name
+            let run = delivery
+                .workflow_run
                 .as_ref()
-                .filter(|n| !n.is_empty())
-                .or(event.workflow.as_ref().and_then(|w| w.name.as_ref()));
-            meta.insert("workflow".into(), text(name));
+                .ok_or(Malformed::MissingField("workflow_run"))?;
+            let workflow = run
+                .name
+                .as_deref()
+                .filter(|name| !name.is_empty())
+                .or_else(|| delivery.workflow.as_ref().and_then(|w| w.name.as_deref()));
+            meta.insert("workflow".into(), text(workflow));
             meta.insert("run_number".into(), run.run_number.into());
-            meta.insert("head_sha".into(), text(run.head_sha.as_ref()));
-            meta.insert("conclusion".into(), text(run.conclusion.as_ref()));
+            meta.insert("head_sha".into(), text(run.head_sha.as_deref()));
+            meta.insert("conclusion".into(), text(run.conclusion.as_deref()));
             let found = vtid::first(
                 [
+                    run.pull_request_title(),
                     run.head_branch.as_deref(),
                     run.head_commit.as_ref().and_then(|c| c.message.as_deref()),
                 ]
                 .into_iter()
                 .flatten(),
-            )
-            .map(owned);
-            let state = status::of_run(run.status.as_deref(), run.conclusion.as_deref());
+            );
             (
                 found,
-                state,
-                action.to_owned(),
-                run.head_branch,
-                run.html_url,
+                status::of_run(run.status.as_deref(), run.conclusion.as_deref()),
+                action,
+                run.head_branch.as_deref(),
+                run.html_url.as_deref(),
             )
         }
         Kind::CheckRun => {
-            let event: CheckRunEvent<'_> = serde_json::from_slice(body).map_err(parse_err)?;
-            let check = event.check_run;
-            let branch = check.check_suite.and_then(|s| s.head_branch);
-            meta.insert("check".into(), text(check.name.as_ref()));
-            meta.insert("head_sha".into(), text(check.head_sha.as_ref()));
-            meta.insert("conclusion".into(), text(check.conclusion.as_ref()));
-            let found = branch.as_deref().and_then(vtid::find).map(owned);
-            let state = status::of_run(check.status.as_deref(), check.conclusion.as_deref());
-            (found, state, action.to_owned(), branch, check.html_url)
+            let check = delivery
+                .check_run
+                .as_ref()
+                .ok_or(Malformed::MissingField("check_run"))?;
+            let branch = check
+                .check_suite
+                .as_ref()
+                .and_then(|s| s.head_branch.as_deref());
+            meta.insert("check".into(), text(check.name.as_deref()));
+            meta.insert("head_sha".into(), text(check.head_sha.as_deref()));
+            meta.insert("conclusion".into(), text(check.conclusion.as_deref()));
+            (
+                branch.and_then(vtid::find),
+                status::of_run(check.status.as_deref(), check.conclusion.as_deref()),
+                action,
+                branch,
+                check.html_url.as_deref(),
+            )
         }
         Kind::PullRequest => {
-            let event: PullRequestEvent<'_> = serde_json::from_slice(body).map_err(parse_err)?;
-            let pr = event.pull_request;
+            let pr = delivery
+                .pull_request
+                .as_ref()
+                .ok_or(Malformed::MissingField("pull_request"))?;
             let merged = pr.merged.unwrap_or(false);
-            let (branch, sha) = pr.head.map_or((None, None), |h| (h.branch, h.sha));
-            meta.insert("number".into(), event.number.into());
+            let branch = pr.head.as_ref().and_then(|h| h.branch.as_deref());
+            meta.insert("number".into(), delivery.number.into());
             meta.insert("merged".into(), merged.into());
-            meta.insert("head_sha".into(), text(sha.as_ref()));
-            let found = vtid::first(
-                [pr.title.as_deref(), branch.as_deref()]
-                    .into_iter()
-                    .flatten(),
-            )
-            .map(owned);
+            meta.insert(
+                "head_sha".into(),
+                text(pr.head.as_ref().and_then(|h| h.sha.as_deref())),
+            );
+            let found = vtid::first([pr.title.as_deref(), branch].into_iter().flatten());
             let verb = if action == "closed" && merged {
-                "merged".to_owned()
+                "merged"
             } else {
-                action.to_owned()
+                action
             };
             (
                 found,
                 status::of_pull_request(action, merged),
                 verb,
                 branch,
-                pr.html_url,
+                pr.html_url.as_deref(),
             )
         }
         Kind::Push => {
-            let event: PushEvent<'_> = serde_json::from_slice(body).map_err(parse_err)?;
-            let branch = event
+            let branch = delivery
                 .git_ref
                 .as_deref()
-                .map(|r| Cow::Owned(branch_of(r).to_owned()));
-            meta.insert("head_sha".into(), text(event.after.as_ref()));
-            meta.insert("commits".into(), event.commits.len().into());
+                .map(branch_of)
+                .ok_or(Malformed::MissingField("ref"))?;
+            let commits = delivery.commits.as_deref().unwrap_or_default();
+            meta.insert("head_sha".into(), text(delivery.after.as_deref()));
+            meta.insert("commits".into(), commits.len().into());
             let found = vtid::first(
-                branch
-                    .as_deref()
-                    .into_iter()
+                core::iter::once(branch)
                     .chain(
-                        event
+                        delivery
                             .head_commit
                             .as_ref()
                             .and_then(|c| c.message.as_deref()),
                     )
-                    .chain(event.commits.iter().filter_map(|c| c.message.as_deref())),
-            )
-            .map(owned);
+                    .chain(commits.iter().filter_map(|c| c.message.as_deref())),
+            );
             (
                 found,
                 Status::Success,
-                "pushed".to_owned(),
-                branch,
-                event.compare,
+                "pushed",
+                Some(branch),
+                delivery.compare.as_deref(),
             )
         }
     };
-    let (id, layer) = found.unwrap_or_else(|| (vtid::UNSET.to_owned(), vtid::UNSET.to_owned()));
+    let (id, layer) = found.map_or((vtid::UNSET, vtid::UNSET), |v| (v.id, v.layer));
     let title = format!(
         "{layer}-{}-{}",
         kind.module(),
-        if verb.is_empty() { "event" } else { &verb }.to_ascii_uppercase()
+        if verb.is_empty() { "event" } else { verb }.to_ascii_uppercase()
     );
     Ok(json!({
         "vtid": id,
@@ -368,13 +387,9 @@ pub fn normalize(kind: Kind, body: &[u8], delivery_id: &str) -> Result<Value, Ma
         "kind": kind.name(),
         "status": state.as_str(),
         "title": title,
-        "ref": text(git_ref.as_ref()),
-        "link": text(link.as_ref()),
+        "ref": text(git_ref),
+        "link": text(link),
         "meta": Value::Object(meta),
         "delivery_id": delivery_id,
     }))
-}
-
-fn owned(v: vtid::Vtid<'_>) -> (String, String) {
-    (v.id.to_owned(), v.layer.to_owned())
 }

@@ -29,10 +29,11 @@ pub mod vtid;
 use error::HookError;
 use event::Kind;
 
-/// GitHub's cap on a delivery's size.
+/// GitHub's cap on a delivery's size (every adapter refuses more with 413; the edge host's
+/// own limit is raised to match in spin.toml).
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
-pulser_runtime::export!(handle, max_body = 25 * 1024 * 1024);
+pulser_runtime::export!(handle, max_body = MAX_BODY_BYTES);
 
 /// Setting: the webhook secrets (comma-separated; any verifies).
 pub const GITHUB_WEBHOOK_SECRET: &str = "GITHUB_WEBHOOK_SECRET";

@@ -44,7 +44,7 @@ fn delivery(event: &str, body: &[u8], signature: Option<&str>) -> Request {
     let mut builder = http::Request::post("/webhooks/github")
         .header("content-type", "application/json")
         .header("x-github-event", event)
-        .header("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+        .header("x-github-delivery", DELIVERY);
     if let Some(signature) = signature {
         builder = builder.header("x-hub-signature-256", signature);
     }
@@ -77,39 +77,142 @@ fn refused(platform: &FakePlatform, request: Request, status: u16, code: &str) -
     body
 }
 
+const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+
+/// The golden row of `name` (tests/fixtures/github/<name>.expected.json) as the flow must
+/// send it: for this test's delivery id, serialized as the function serializes.
+fn golden_row(name: &str) -> Vec<u8> {
+    let mut row: Value =
+        serde_json::from_slice(&fixture(&format!("{name}.expected.json"))).unwrap();
+    row["delivery_id"] = DELIVERY.into();
+    row["meta"]["delivery_id"] = DELIVERY.into();
+    serde_json::to_vec(&row).unwrap()
+}
+
+/// Asserts the one PostgREST request: method, URL, every header, body bytes.
+fn assert_one_insert(p: &FakePlatform, body: &[u8]) {
+    let sent = p.sent();
+    assert_eq!(sent.len(), 1, "exactly one request to PostgREST");
+    let insert = &sent[0];
+    assert_eq!(insert.request.method(), http::Method::POST);
+    assert_eq!(
+        insert.url(),
+        "http://db.test/rest/v1/oasis_events?on_conflict=delivery_id&select=id"
+    );
+    let mut headers: Vec<(String, String)> = insert
+        .request
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+        .collect();
+    headers.sort();
+    assert_eq!(
+        headers,
+        [
+            ("accept", "application/json"),
+            ("apikey", KEY),
+            ("authorization", "Bearer service-role-key"),
+            ("content-type", "application/json"),
+            (
+                "prefer",
+                "resolution=ignore-duplicates,return=representation"
+            ),
+        ]
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    );
+    assert_eq!(
+        String::from_utf8_lossy(insert.request.body()),
+        String::from_utf8_lossy(body)
+    );
+    assert!(
+        insert.timeout.as_secs() < 10,
+        "GitHub waits 10 s for the whole delivery"
+    );
+}
+
 #[test]
 fn workflow_run_is_inserted_once_with_the_exact_request() {
     let p = platform().reply(201, r#"[{"id":7}]"#);
     let body = fixture("workflow_run.completed.success.json");
     let response = block_on(handle(signed("workflow_run", &body), &p));
     assert_eq!(response.status(), 201);
-    let answer = json(&response);
-    assert_eq!(answer["id"], 7);
-    assert_eq!(answer["status"], "success");
-    let sent = p.sent();
-    assert_eq!(sent.len(), 1);
     assert_eq!(
-        sent[0].url(),
-        "http://db.test/rest/v1/oasis_events?on_conflict=delivery_id&select=id"
+        json(&response),
+        serde_json::json!({
+            "id": 7,
+            "delivery_id": DELIVERY,
+            "vtid": "UNSET",
+            "status": "success",
+            "title": "UNSET-WORKFLOW-COMPLETED",
+        })
     );
-    assert_eq!(sent[0].request.method(), http::Method::POST);
-    assert_eq!(sent[0].header("apikey"), Some(KEY));
-    assert_eq!(
-        sent[0].header("authorization"),
-        Some("Bearer service-role-key")
-    );
-    assert_eq!(
-        sent[0].header("prefer"),
-        Some("resolution=ignore-duplicates,return=representation")
-    );
-    let row = sent[0].json();
-    assert_eq!(row["delivery_id"], "72d3162e-cc78-11e3-81ab-4c9367dc0958");
-    assert_eq!(row["kind"], "workflow_run");
-    assert_eq!(row["title"], "UNSET-WORKFLOW-COMPLETED");
-    assert!(
-        sent[0].timeout.as_secs() < 10,
-        "GitHub waits 10 s for the whole delivery"
-    );
+    assert_one_insert(&p, &golden_row("workflow_run.completed.success"));
+}
+
+#[test]
+fn every_stored_fixture_is_sent_as_its_golden_row() {
+    for name in [
+        "check_run.completed.failure",
+        "check_run.completed.success",
+        "check_run.created",
+        "pull_request.closed.unmerged",
+        "pull_request.opened",
+        "push",
+        "push.with-new-branch",
+        "workflow_run.completed.success.with-pull-requests",
+        "workflow_run.requested",
+    ] {
+        let p = platform().reply(201, r#"[{"id":1}]"#);
+        let event = name.split('.').next().unwrap();
+        let body = fixture(&format!("{name}.json"));
+        let response = block_on(handle(signed(event, &body), &p));
+        assert_eq!(response.status(), 201, "{name}");
+        assert_one_insert(&p, &golden_row(name));
+    }
+}
+
+/// Derived case: no upstream example of a merged PR exists, so the closed one is edited,
+/// re-serialized and signed like GitHub would.
+#[test]
+fn merged_pull_request_derived_from_a_fixture_is_stored_as_a_success() {
+    let mut body: Value =
+        serde_json::from_slice(&fixture("pull_request.closed.unmerged.json")).unwrap();
+    body["pull_request"]["merged"] = true.into();
+    body["pull_request"]["title"] = "DEV-CICDL-0031: ship the edge".into();
+    let body = serde_json::to_vec(&body).unwrap();
+    let p = platform().reply(201, r#"[{"id":9}]"#);
+    let response = block_on(handle(signed("pull_request", &body), &p));
+    assert_eq!(response.status(), 201);
+    let mut row: Value =
+        serde_json::from_slice(&golden_row("pull_request.closed.unmerged")).unwrap();
+    row["vtid"] = "DEV-CICDL-0031".into();
+    row["layer"] = "CICDL".into();
+    row["status"] = "success".into();
+    row["title"] = "CICDL-PR-MERGED".into();
+    row["meta"]["merged"] = true.into();
+    assert_one_insert(&p, &serde_json::to_vec(&row).unwrap());
+}
+
+/// Derived case: no upstream example of a failed workflow run exists.
+#[test]
+fn failed_workflow_run_derived_from_a_fixture_is_stored_as_a_failure() {
+    let mut body: Value =
+        serde_json::from_slice(&fixture("workflow_run.completed.success.json")).unwrap();
+    body["workflow_run"]["conclusion"] = "failure".into();
+    body["workflow_run"]["head_branch"] = "feature/OPS-GW2-0007-retry".into();
+    let body = serde_json::to_vec(&body).unwrap();
+    let p = platform().reply(201, r#"[{"id":10}]"#);
+    let response = block_on(handle(signed("workflow_run", &body), &p));
+    assert_eq!(response.status(), 201);
+    let mut row: Value =
+        serde_json::from_slice(&golden_row("workflow_run.completed.success")).unwrap();
+    row["vtid"] = "OPS-GW2-0007".into();
+    row["layer"] = "GW2".into();
+    row["status"] = "failure".into();
+    row["title"] = "GW2-WORKFLOW-COMPLETED".into();
+    row["ref"] = "feature/OPS-GW2-0007-retry".into();
+    row["meta"]["conclusion"] = "failure".into();
+    assert_one_insert(&p, &serde_json::to_vec(&row).unwrap());
 }
 
 #[test]
@@ -253,6 +356,17 @@ fn signed_garbage_is_400_and_stores_nothing() {
         400,
         "malformed_payload",
     );
+}
+
+#[test]
+fn signed_event_without_its_object_is_400_naming_the_field() {
+    let answer = refused(
+        &platform(),
+        signed("workflow_run", br#"{"action":"completed"}"#),
+        400,
+        "malformed_payload",
+    );
+    assert_eq!(answer["field"], "workflow_run");
 }
 
 #[test]

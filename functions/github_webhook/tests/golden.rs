@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use github_webhook::event::{Kind, normalize, ping_zen};
+use github_webhook::event::{Kind, Malformed, normalize, ping_zen};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -164,4 +164,117 @@ fn a_body_without_its_object_is_malformed() {
     assert!(normalize(Kind::WorkflowRun, br#"{"action":"completed"}"#, "d").is_err());
     assert!(normalize(Kind::Push, b"[]", "d").is_err());
     assert!(normalize(Kind::CheckRun, b"not json", "d").is_err());
+}
+
+/// A run triggered by a pull request carries the PR's title as `display_title`: the PR title
+/// comes first in the VTID search order, before the branch.
+#[test]
+fn workflow_run_for_a_pull_request_takes_the_vtid_from_the_pr_title() {
+    let mut body: Value = serde_json::from_slice(
+        &std::fs::read(fixture("workflow_run.completed.success.json")).unwrap(),
+    )
+    .unwrap();
+    body["workflow_run"]["event"] = "pull_request".into();
+    body["workflow_run"]["display_title"] = "DEV-TITLE-0001 from the PR".into();
+    body["workflow_run"]["head_branch"] = "DEV-BRANCH-0002".into();
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let row = normalize(Kind::WorkflowRun, &bytes, "d").unwrap();
+    assert_eq!(row["vtid"], "DEV-TITLE-0001");
+    assert_eq!(row["title"], "TITLE-WORKFLOW-COMPLETED");
+}
+
+/// For a run triggered by anything else `display_title` is a commit message or a run name:
+/// the branch comes first.
+#[test]
+fn workflow_run_for_a_push_searches_the_branch_before_the_commit_message() {
+    let mut body: Value = serde_json::from_slice(
+        &std::fs::read(fixture("workflow_run.completed.success.json")).unwrap(),
+    )
+    .unwrap();
+    body["workflow_run"]["event"] = "push".into();
+    body["workflow_run"]["display_title"] = "DEV-TITLE-0001 commit".into();
+    body["workflow_run"]["head_commit"]["message"] = "DEV-TITLE-0001 commit".into();
+    body["workflow_run"]["head_branch"] = "DEV-BRANCH-0002".into();
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let row = normalize(Kind::WorkflowRun, &bytes, "d").unwrap();
+    assert_eq!(row["vtid"], "DEV-BRANCH-0002");
+}
+
+#[test]
+fn a_workflow_run_without_a_vtid_in_its_branch_takes_the_head_commits() {
+    let mut body: Value =
+        serde_json::from_slice(&std::fs::read(fixture("workflow_run.requested.json")).unwrap())
+            .unwrap();
+    body["workflow_run"]["head_commit"]["message"] = "fix: retry (OPS-EDGE-0042)".into();
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let row = normalize(Kind::WorkflowRun, &bytes, "d").unwrap();
+    assert_eq!(row["vtid"], "OPS-EDGE-0042");
+    assert_eq!(row["layer"], "EDGE");
+    assert_eq!(row["status"], "queued");
+    assert_eq!(row["title"], "EDGE-WORKFLOW-REQUESTED");
+}
+
+#[test]
+fn a_check_run_takes_the_vtid_from_its_suites_branch() {
+    let mut body: Value =
+        serde_json::from_slice(&std::fs::read(fixture("check_run.created.json")).unwrap()).unwrap();
+    body["check_run"]["check_suite"]["head_branch"] = "DEV-CICDL-0031/lint".into();
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let row = normalize(Kind::CheckRun, &bytes, "d").unwrap();
+    assert_eq!(row["vtid"], "DEV-CICDL-0031");
+    assert_eq!(row["ref"], "DEV-CICDL-0031/lint");
+    assert_eq!(row["title"], "CICDL-CHECK-CREATED");
+}
+
+#[test]
+fn push_head_commit_is_searched_before_the_commit_list() {
+    let body = br#"{"ref":"refs/heads/main","after":"abc","compare":"c",
+        "head_commit":{"message":"DEV-HEAD-0002"},
+        "commits":[{"message":"DEV-LIST-0001"},{"message":"DEV-HEAD-0002"}]}"#;
+    let row = normalize(Kind::Push, body, "d").unwrap();
+    assert_eq!(row["vtid"], "DEV-HEAD-0002");
+    assert_eq!(row["meta"]["commits"], 2);
+}
+
+#[test]
+fn push_branch_is_searched_first_with_refs_heads_stripped() {
+    let body = br#"{"ref":"refs/heads/DEV-BRANCH-0003-x","after":"abc","compare":"c",
+        "head_commit":{"message":"DEV-HEAD-0002"},"commits":[{"message":"DEV-HEAD-0002"}]}"#;
+    let row = normalize(Kind::Push, body, "d").unwrap();
+    assert_eq!(row["vtid"], "DEV-BRANCH-0003");
+    assert_eq!(row["ref"], "DEV-BRANCH-0003-x");
+}
+
+#[test]
+fn escaped_strings_are_read_too() {
+    // JSON escapes make serde allocate instead of borrowing; the result must be the same.
+    let body = br#"{"ref":"refs/heads/main","after":"abc","compare":"c",
+        "head_commit":{"message":"caf\u00e9 \"DEV-ESC-0004\"\nbody"},"commits":[]}"#;
+    let row = normalize(Kind::Push, body, "d").unwrap();
+    assert_eq!(row["vtid"], "DEV-ESC-0004");
+}
+
+#[test]
+fn a_push_without_ref_names_the_field() {
+    let error = normalize(Kind::Push, br#"{"after":"abc"}"#, "d").unwrap_err();
+    assert_eq!(error, Malformed::MissingField("ref"));
+    assert!(error.to_string().contains("`ref`"), "{error}");
+}
+
+#[test]
+fn a_pull_request_event_without_its_object_names_the_field() {
+    let error = normalize(Kind::PullRequest, br#"{"action":"opened"}"#, "d").unwrap_err();
+    assert_eq!(error, Malformed::MissingField("pull_request"));
+}
+
+#[test]
+fn a_check_run_event_without_its_object_names_the_field() {
+    let error = normalize(Kind::CheckRun, br#"{"action":"created"}"#, "d").unwrap_err();
+    assert_eq!(error, Malformed::MissingField("check_run"));
+}
+
+#[test]
+fn a_field_of_the_wrong_type_is_malformed() {
+    let error = normalize(Kind::Push, br#"{"ref":7}"#, "d").unwrap_err();
+    assert!(matches!(error, Malformed::Json(_)), "{error:?}");
 }
