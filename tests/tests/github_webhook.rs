@@ -470,3 +470,28 @@ fn workers_flavour_refuses_a_bad_signature_on_workerd() {
     assert_eq!(answer.status, 401);
     assert_eq!(rows(&stack, &delivery), "0");
 }
+
+/// The Workers adapter buffers the body in JS and copies it into wasm memory: a delivery at
+/// GitHub's cap must still fit (workerd's default 128 MB isolate, no CPU limit locally).
+#[test]
+fn workers_flavour_accepts_a_delivery_at_githubs_cap_on_workerd() {
+    let stack = Stack::builder().without_edge().start();
+    let worker = stack.workerd("github_webhook");
+    let (bytes, _) = push_of_length(25 * 1024 * 1024);
+    let delivery = unique();
+    let answer = deliver(
+        &worker.url(ROUTE),
+        &first_secret(&stack),
+        "push",
+        &delivery,
+        &bytes,
+    );
+    assert_eq!(
+        answer.status,
+        201,
+        "{}\n{}",
+        String::from_utf8_lossy(&answer.body),
+        worker.logs()
+    );
+    assert_eq!(rows(&stack, &delivery), "1");
+}
