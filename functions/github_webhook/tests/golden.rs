@@ -278,3 +278,32 @@ fn a_field_of_the_wrong_type_is_malformed() {
     let error = normalize(Kind::Push, br#"{"ref":7}"#, "d").unwrap_err();
     assert!(matches!(error, Malformed::Json(_)), "{error:?}");
 }
+
+/// The example row in the README's "### github_webhook" section is this golden row (with the
+/// delivery id elided as `...`).
+#[test]
+fn readme_example_row_is_the_golden_row() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let section = readme
+        .split("### github_webhook")
+        .nth(1)
+        .expect("README has a ### github_webhook section");
+    let example = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section has a ```json example");
+    let mut example: Value = serde_json::from_str(example).unwrap();
+    assert_eq!(example["delivery_id"], "...");
+    let mut golden: Value = serde_json::from_slice(
+        &std::fs::read(fixture("workflow_run.completed.success.expected.json")).unwrap(),
+    )
+    .unwrap();
+    for row in [&mut example, &mut golden] {
+        row["delivery_id"] = Value::Null;
+        row["meta"]["delivery_id"] = Value::Null;
+    }
+    assert_eq!(example, golden);
+}
