@@ -194,7 +194,30 @@ fn build_flavours(
         let built = target_dir
             .join("wasm32-wasip2/release")
             .join(format!("{name}.component.wasm"));
-        componentize(tools, &core, &built)?;
+        let built = match componentize(tools, &core, &built) {
+            Ok(()) => built,
+            Err(reason) => {
+                // A dependency imports WASI preview 1 (getrandom 0.2 under the RSA crates):
+                // only rustc's linker carries the adapter, so let it build the component and
+                // skip the wasm-opt pass for this crate.
+                eprintln!(
+                    "xtask: {name} ({flavour}) needs the WASI preview 1 adapter ({reason}); linking with rustc's component linker instead"
+                );
+                let linked_dir = root
+                    .join("target/flavour")
+                    .join(format!("{flavour}-linked"));
+                run(cargo()
+                    .current_dir(root)
+                    .args(["build", "--release", "--target", "wasm32-wasip2", "-p"])
+                    .arg(&krate.package)
+                    .args(["--features", flavour, "--target-dir"])
+                    .arg(&linked_dir)
+                    .args(["--config", "profile.release.strip=\"symbols\""]))?;
+                linked_dir
+                    .join("wasm32-wasip2/release")
+                    .join(krate.artifact())
+            }
+        };
         let dest = out.join(flavour).join(format!("{name}.wasm"));
         copy(&built, &dest)?;
         sizes.push(size_of(&dest, format!("{flavour}/{name}.wasm"))?);
