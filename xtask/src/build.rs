@@ -137,9 +137,26 @@ pub const WASIP2_CORE_MODULE_CONFIG: &[&str] = &[
     "target.wasm32-wasip2.rustflags=[\"-C\", \"link-arg=--skip-wit-component\"]",
 ];
 
+/// Where the WASI preview 1 adapter is written for `wasm-tools component new --adapt`.
+fn preview1_adapter(root: &Path) -> Result<PathBuf> {
+    let path = root.join("target/flavour/wasi_snapshot_preview1.proxy.wasm");
+    let adapter = wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER;
+    if std::fs::read(&path).ok().as_deref() != Some(adapter) {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        std::fs::write(&path, adapter).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(path)
+}
+
 /// wasm-opt -Oz on the core module, then `wasm-tools component new` (the WIT travels in the
-/// module's `component-type` custom sections, which wasm-opt keeps).
-fn componentize(tools: &Tools, core: &Path, out: &Path) -> Result {
+/// module's `component-type` custom sections, which wasm-opt keeps). A module that imports
+/// WASI preview 1 (getrandom 0.2 under the RSA crates asks for `random_get`) gets the proxy
+/// adapter of wasmtime 48, which maps those calls onto wasi:* 0.2 and imports nothing outside
+/// the wasi:http proxy world. Last, the component-level `component-name` section (debug names
+/// of the component's own items, about 10 KB) is dropped.
+fn componentize(root: &Path, tools: &Tools, core: &Path, out: &Path) -> Result {
     let optimized = core.with_extension("opt.wasm");
     run(std::process::Command::new(tools.npm_tool("wasm-opt"))
         .arg("-Oz")
@@ -154,11 +171,56 @@ fn componentize(tools: &Tools, core: &Path, out: &Path) -> Result {
         .arg(core)
         .arg("-o")
         .arg(&optimized))?;
+    let adapter = preview1_adapter(root)?;
+    let named = out.with_extension("named.wasm");
     run(std::process::Command::new(tools.cargo_tool("wasm-tools"))
         .args(["component", "new"])
         .arg(&optimized)
+        .arg("--adapt")
+        .arg(format!("wasi_snapshot_preview1={}", adapter.display()))
         .arg("-o")
-        .arg(out))
+        .arg(&named))?;
+    let component = std::fs::read(&named).map_err(|e| format!("{}: {e}", named.display()))?;
+    let stripped = strip_component_names(&component)
+        .ok_or_else(|| format!("{}: not a well-formed component", named.display()))?;
+    std::fs::write(out, stripped).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// Reads an unsigned LEB128 at `at`, returning the value and the index after it.
+fn leb128(bytes: &[u8], mut at: usize) -> Option<(usize, usize)> {
+    let mut value = 0usize;
+    let mut shift = 0;
+    loop {
+        let byte = *bytes.get(at)?;
+        at += 1;
+        value |= usize::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some((value, at));
+        }
+        shift += 7;
+    }
+}
+
+/// `component` without its top-level `component-name` custom sections; `None` when the
+/// section structure does not parse.
+fn strip_component_names(component: &[u8]) -> Option<Vec<u8>> {
+    let mut out = component.get(..8)?.to_vec();
+    let mut at = 8;
+    while at < component.len() {
+        let id = *component.get(at)?;
+        let (size, body) = leb128(component, at + 1)?;
+        let end = body.checked_add(size)?;
+        let section = component.get(at..end)?;
+        let is_names = id == 0
+            && leb128(component, body).is_some_and(|(len, name)| {
+                component.get(name..name + len) == Some(b"component-name".as_slice())
+            });
+        if !is_names {
+            out.extend_from_slice(section);
+        }
+        at = end;
+    }
+    Some(out)
 }
 
 fn build_flavours(
@@ -194,30 +256,7 @@ fn build_flavours(
         let built = target_dir
             .join("wasm32-wasip2/release")
             .join(format!("{name}.component.wasm"));
-        let built = match componentize(tools, &core, &built) {
-            Ok(()) => built,
-            Err(reason) => {
-                // A dependency imports WASI preview 1 (getrandom 0.2 under the RSA crates):
-                // only rustc's linker carries the adapter, so let it build the component and
-                // skip the wasm-opt pass for this crate.
-                eprintln!(
-                    "xtask: {name} ({flavour}) needs the WASI preview 1 adapter ({reason}); linking with rustc's component linker instead"
-                );
-                let linked_dir = root
-                    .join("target/flavour")
-                    .join(format!("{flavour}-linked"));
-                run(cargo()
-                    .current_dir(root)
-                    .args(["build", "--release", "--target", "wasm32-wasip2", "-p"])
-                    .arg(&krate.package)
-                    .args(["--features", flavour, "--target-dir"])
-                    .arg(&linked_dir)
-                    .args(["--config", "profile.release.strip=\"symbols\""]))?;
-                linked_dir
-                    .join("wasm32-wasip2/release")
-                    .join(krate.artifact())
-            }
-        };
+        componentize(root, tools, &core, &built)?;
         let dest = out.join(flavour).join(format!("{name}.wasm"));
         copy(&built, &dest)?;
         sizes.push(size_of(&dest, format!("{flavour}/{name}.wasm"))?);

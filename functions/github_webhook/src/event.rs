@@ -1,154 +1,188 @@
 //! Deliveries parsed into private wire structs (only the fields used, borrowed from the body
 //! where possible), then normalized into the one `oasis_events` row a delivery becomes.
 
-use std::borrow::Cow;
-
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::json::{self, Expect, Field, Values};
 use crate::status::{self, Status};
 use crate::vtid;
 
-type Text<'a> = Option<Cow<'a, str>>;
-
-/// A delivery's body, parsed once: the union of the top-level fields that `ping` and the four
-/// stored events carry (their types agree across events), every one optional. Everything else
-/// in the body, however large, is skipped without being allocated.
-#[derive(Deserialize)]
-struct Delivery<'a> {
-    #[serde(borrow)]
-    action: Text<'a>,
-    #[serde(borrow)]
-    repository: Option<Named<'a>>,
-    #[serde(borrow)]
-    sender: Option<User<'a>>,
-    /// `ping`.
-    #[serde(borrow)]
-    zen: Text<'a>,
-    #[serde(borrow)]
-    workflow_run: Option<WorkflowRun<'a>>,
-    /// `workflow_run`: the workflow definition; its name stands in when the run's is empty.
-    #[serde(borrow)]
-    workflow: Option<Named<'a>>,
-    #[serde(borrow)]
-    check_run: Option<CheckRun<'a>>,
-    /// `pull_request`.
-    number: Option<u64>,
-    #[serde(borrow)]
-    pull_request: Option<PullRequest<'a>>,
-    /// `push`: `refs/heads/<branch>` or `refs/tags/<tag>`.
-    #[serde(borrow, rename = "ref")]
-    git_ref: Text<'a>,
-    #[serde(borrow)]
-    after: Text<'a>,
-    #[serde(borrow)]
-    compare: Text<'a>,
-    #[serde(borrow)]
-    head_commit: Option<Commit<'a>>,
-    #[serde(borrow)]
-    commits: Option<Vec<Commit<'a>>>,
+/// Where each value of interest lands (see [`SCHEMA`]).
+mod slot {
+    pub const ACTION: u8 = 0;
+    pub const REPOSITORY_FULL_NAME: u8 = 1;
+    pub const SENDER_LOGIN: u8 = 2;
+    pub const ZEN: u8 = 3;
+    pub const WORKFLOW_RUN: u8 = 4;
+    pub const RUN_NAME: u8 = 5;
+    pub const RUN_NUMBER: u8 = 6;
+    pub const RUN_EVENT: u8 = 7;
+    pub const RUN_DISPLAY_TITLE: u8 = 8;
+    pub const RUN_STATUS: u8 = 9;
+    pub const RUN_CONCLUSION: u8 = 10;
+    pub const RUN_HEAD_BRANCH: u8 = 11;
+    pub const RUN_HEAD_SHA: u8 = 12;
+    pub const RUN_HTML_URL: u8 = 13;
+    pub const RUN_HEAD_COMMIT_MESSAGE: u8 = 14;
+    pub const WORKFLOW_NAME: u8 = 15;
+    pub const CHECK_RUN: u8 = 16;
+    pub const CHECK_NAME: u8 = 17;
+    pub const CHECK_STATUS: u8 = 18;
+    pub const CHECK_CONCLUSION: u8 = 19;
+    pub const CHECK_HEAD_SHA: u8 = 20;
+    pub const CHECK_HTML_URL: u8 = 21;
+    pub const CHECK_SUITE_HEAD_BRANCH: u8 = 22;
+    pub const NUMBER: u8 = 23;
+    pub const PULL_REQUEST: u8 = 24;
+    pub const PR_TITLE: u8 = 25;
+    pub const PR_HTML_URL: u8 = 26;
+    pub const PR_MERGED: u8 = 27;
+    pub const PR_HEAD_REF: u8 = 28;
+    pub const PR_HEAD_SHA: u8 = 29;
+    pub const REF: u8 = 30;
+    pub const AFTER: u8 = 31;
+    pub const COMPARE: u8 = 32;
+    pub const HEAD_COMMIT_MESSAGE: u8 = 33;
+    pub const COMMITS: u8 = 34;
+    pub const COMMIT_MESSAGE: u8 = 35;
+    /// Intermediate objects nobody asks about.
+    pub const CONTAINER: u8 = 255;
 }
 
-/// A repository (`full_name`) or a workflow (`name`).
-#[derive(Deserialize)]
-struct Named<'a> {
-    #[serde(borrow)]
-    full_name: Text<'a>,
-    #[serde(borrow)]
-    name: Text<'a>,
-}
-
-#[derive(Deserialize)]
-struct User<'a> {
-    #[serde(borrow)]
-    login: Text<'a>,
-}
-
-#[derive(Deserialize)]
-struct Commit<'a> {
-    #[serde(borrow)]
-    message: Text<'a>,
-}
-
-#[derive(Deserialize)]
-struct WorkflowRun<'a> {
-    #[serde(borrow)]
-    name: Text<'a>,
-    run_number: Option<u64>,
-    /// What triggered the run: `push`, `pull_request`, ...
-    #[serde(borrow)]
-    event: Text<'a>,
-    /// The pull request's title for runs triggered by one (else the commit message or the
-    /// workflow's `run-name`).
-    #[serde(borrow)]
-    display_title: Text<'a>,
-    #[serde(borrow)]
-    status: Text<'a>,
-    #[serde(borrow)]
-    conclusion: Text<'a>,
-    #[serde(borrow)]
-    head_branch: Text<'a>,
-    #[serde(borrow)]
-    head_sha: Text<'a>,
-    #[serde(borrow)]
-    html_url: Text<'a>,
-    #[serde(borrow)]
-    head_commit: Option<Commit<'a>>,
-}
-
-impl WorkflowRun<'_> {
-    /// The title of the pull request that triggered the run, if one did.
-    fn pull_request_title(&self) -> Option<&str> {
-        match self.event.as_deref() {
-            Some("pull_request" | "pull_request_target") => self.display_title.as_deref(),
-            _ => None,
-        }
+const fn text(name: &'static str, slot: u8) -> Field {
+    Field {
+        name,
+        slot,
+        expect: Expect::Text,
     }
 }
 
-#[derive(Deserialize)]
-struct CheckRun<'a> {
-    #[serde(borrow)]
-    name: Text<'a>,
-    #[serde(borrow)]
-    status: Text<'a>,
-    #[serde(borrow)]
-    conclusion: Text<'a>,
-    #[serde(borrow)]
-    head_sha: Text<'a>,
-    #[serde(borrow)]
-    html_url: Text<'a>,
-    #[serde(borrow)]
-    check_suite: Option<CheckSuite<'a>>,
+const fn object(name: &'static str, slot: u8, fields: &'static [Field]) -> Field {
+    Field {
+        name,
+        slot,
+        expect: Expect::Object(fields),
+    }
 }
 
-#[derive(Deserialize)]
-struct CheckSuite<'a> {
-    #[serde(borrow)]
-    head_branch: Text<'a>,
+/// The fields of a delivery's body that `ping` and the four stored events use (their types
+/// agree across events), every one optional. Everything else is skipped.
+const SCHEMA: &[Field] = &[
+    text("action", slot::ACTION),
+    object(
+        "repository",
+        slot::CONTAINER,
+        &[text("full_name", slot::REPOSITORY_FULL_NAME)],
+    ),
+    object(
+        "sender",
+        slot::CONTAINER,
+        &[text("login", slot::SENDER_LOGIN)],
+    ),
+    // ping
+    text("zen", slot::ZEN),
+    object(
+        "workflow_run",
+        slot::WORKFLOW_RUN,
+        &[
+            text("name", slot::RUN_NAME),
+            Field {
+                name: "run_number",
+                slot: slot::RUN_NUMBER,
+                expect: Expect::Uint,
+            },
+            // What triggered the run: `push`, `pull_request`, ...
+            text("event", slot::RUN_EVENT),
+            // The pull request's title for runs a pull request triggered (else the commit
+            // message or the workflow's `run-name`).
+            text("display_title", slot::RUN_DISPLAY_TITLE),
+            text("status", slot::RUN_STATUS),
+            text("conclusion", slot::RUN_CONCLUSION),
+            text("head_branch", slot::RUN_HEAD_BRANCH),
+            text("head_sha", slot::RUN_HEAD_SHA),
+            text("html_url", slot::RUN_HTML_URL),
+            object(
+                "head_commit",
+                slot::CONTAINER,
+                &[text("message", slot::RUN_HEAD_COMMIT_MESSAGE)],
+            ),
+        ],
+    ),
+    // workflow_run: the workflow definition; its name stands in when the run's is empty.
+    object(
+        "workflow",
+        slot::CONTAINER,
+        &[text("name", slot::WORKFLOW_NAME)],
+    ),
+    object(
+        "check_run",
+        slot::CHECK_RUN,
+        &[
+            text("name", slot::CHECK_NAME),
+            text("status", slot::CHECK_STATUS),
+            text("conclusion", slot::CHECK_CONCLUSION),
+            text("head_sha", slot::CHECK_HEAD_SHA),
+            text("html_url", slot::CHECK_HTML_URL),
+            object(
+                "check_suite",
+                slot::CONTAINER,
+                &[text("head_branch", slot::CHECK_SUITE_HEAD_BRANCH)],
+            ),
+        ],
+    ),
+    // pull_request
+    Field {
+        name: "number",
+        slot: slot::NUMBER,
+        expect: Expect::Uint,
+    },
+    object(
+        "pull_request",
+        slot::PULL_REQUEST,
+        &[
+            text("title", slot::PR_TITLE),
+            text("html_url", slot::PR_HTML_URL),
+            Field {
+                name: "merged",
+                slot: slot::PR_MERGED,
+                expect: Expect::Bool,
+            },
+            object(
+                "head",
+                slot::CONTAINER,
+                &[
+                    text("ref", slot::PR_HEAD_REF),
+                    text("sha", slot::PR_HEAD_SHA),
+                ],
+            ),
+        ],
+    ),
+    // push: `refs/heads/<branch>` or `refs/tags/<tag>`.
+    text("ref", slot::REF),
+    text("after", slot::AFTER),
+    text("compare", slot::COMPARE),
+    object(
+        "head_commit",
+        slot::CONTAINER,
+        &[text("message", slot::HEAD_COMMIT_MESSAGE)],
+    ),
+    Field {
+        name: "commits",
+        slot: slot::COMMITS,
+        expect: Expect::Objects(&[text("message", slot::COMMIT_MESSAGE)]),
+    },
+];
+
+fn parse(body: &[u8]) -> Result<Values<'_>, Malformed> {
+    json::pick(body, SCHEMA).map_err(|e| Malformed::Json(e.to_string()))
 }
 
-#[derive(Deserialize)]
-struct PullRequest<'a> {
-    #[serde(borrow)]
-    title: Text<'a>,
-    #[serde(borrow)]
-    html_url: Text<'a>,
-    merged: Option<bool>,
-    #[serde(borrow)]
-    head: Option<Head<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Head<'a> {
-    #[serde(borrow, rename = "ref")]
-    branch: Text<'a>,
-    #[serde(borrow)]
-    sha: Text<'a>,
-}
-
-fn parse(body: &[u8]) -> Result<Delivery<'_>, Malformed> {
-    serde_json::from_slice(body).map_err(|e| Malformed::Json(e.to_string()))
+/// The title of the pull request that triggered a workflow run, if one did.
+fn run_pull_request_title<'a>(values: &'a Values<'_>) -> Option<&'a str> {
+    match values.text(slot::RUN_EVENT) {
+        Some("pull_request" | "pull_request_target") => values.text(slot::RUN_DISPLAY_TITLE),
+        _ => None,
+    }
 }
 
 /// The events this endpoint stores.
@@ -227,10 +261,13 @@ impl core::fmt::Display for Malformed {
 /// # Errors
 /// [`Malformed`] when the body is not a JSON object.
 pub fn ping_zen(body: &[u8]) -> Result<String, Malformed> {
-    Ok(parse(body)?.zen.map(Cow::into_owned).unwrap_or_default())
+    Ok(parse(body)?
+        .text(slot::ZEN)
+        .map(str::to_owned)
+        .unwrap_or_default())
 }
 
-fn text(value: Option<&str>) -> Value {
+fn nullable(value: Option<&str>) -> Value {
     value.map_or(Value::Null, Value::from)
 }
 
@@ -239,28 +276,20 @@ fn branch_of(git_ref: &str) -> &str {
 }
 
 /// Normalizes a stored event's body into its `oasis_events` row (a JSON object ready for
-/// PostgREST). The body is parsed once; strings are borrowed from it where JSON escapes allow.
+/// PostgREST). The body is read once; strings are borrowed from it where JSON escapes allow.
 ///
 /// # Errors
 /// [`Malformed`] when the body is not a JSON object or lacks the event's own field.
 pub fn normalize(kind: Kind, body: &[u8], delivery_id: &str) -> Result<Value, Malformed> {
-    let delivery = parse(body)?;
+    let d = parse(body)?;
     let mut meta = Map::new();
     meta.insert("delivery_id".into(), delivery_id.into());
     meta.insert(
         "repository".into(),
-        text(
-            delivery
-                .repository
-                .as_ref()
-                .and_then(|r| r.full_name.as_deref()),
-        ),
+        nullable(d.text(slot::REPOSITORY_FULL_NAME)),
     );
-    meta.insert(
-        "sender".into(),
-        text(delivery.sender.as_ref().and_then(|s| s.login.as_deref())),
-    );
-    let action = delivery.action.as_deref().unwrap_or_default();
+    meta.insert("sender".into(), nullable(d.text(slot::SENDER_LOGIN)));
+    let action = d.text(slot::ACTION).unwrap_or_default();
     if !action.is_empty() {
         meta.insert("action".into(), action.into());
     }
@@ -268,70 +297,63 @@ pub fn normalize(kind: Kind, body: &[u8], delivery_id: &str) -> Result<Value, Ma
     // Each arm: the VTID candidates in search order, status, title verb, ref, link.
     let (found, state, verb, git_ref, link) = match kind {
         Kind::WorkflowRun => {
-            let run = delivery
-                .workflow_run
-                .as_ref()
-                .ok_or(Malformed::MissingField("workflow_run"))?;
-            let workflow = run
-                .name
-                .as_deref()
+            if !d.has(slot::WORKFLOW_RUN) {
+                return Err(Malformed::MissingField("workflow_run"));
+            }
+            let workflow = d
+                .text(slot::RUN_NAME)
                 .filter(|name| !name.is_empty())
-                .or_else(|| delivery.workflow.as_ref().and_then(|w| w.name.as_deref()));
-            meta.insert("workflow".into(), text(workflow));
-            meta.insert("run_number".into(), run.run_number.into());
-            meta.insert("head_sha".into(), text(run.head_sha.as_deref()));
-            meta.insert("conclusion".into(), text(run.conclusion.as_deref()));
+                .or_else(|| d.text(slot::WORKFLOW_NAME));
+            let head_branch = d.text(slot::RUN_HEAD_BRANCH);
+            let conclusion = d.text(slot::RUN_CONCLUSION);
+            meta.insert("workflow".into(), nullable(workflow));
+            meta.insert("run_number".into(), d.uint(slot::RUN_NUMBER).into());
+            meta.insert("head_sha".into(), nullable(d.text(slot::RUN_HEAD_SHA)));
+            meta.insert("conclusion".into(), nullable(conclusion));
             let found = vtid::first(
                 [
-                    run.pull_request_title(),
-                    run.head_branch.as_deref(),
-                    run.head_commit.as_ref().and_then(|c| c.message.as_deref()),
+                    run_pull_request_title(&d),
+                    head_branch,
+                    d.text(slot::RUN_HEAD_COMMIT_MESSAGE),
                 ]
                 .into_iter()
                 .flatten(),
             );
             (
                 found,
-                status::of_run(run.status.as_deref(), run.conclusion.as_deref()),
+                status::of_run(d.text(slot::RUN_STATUS), conclusion),
                 action,
-                run.head_branch.as_deref(),
-                run.html_url.as_deref(),
+                head_branch,
+                d.text(slot::RUN_HTML_URL),
             )
         }
         Kind::CheckRun => {
-            let check = delivery
-                .check_run
-                .as_ref()
-                .ok_or(Malformed::MissingField("check_run"))?;
-            let branch = check
-                .check_suite
-                .as_ref()
-                .and_then(|s| s.head_branch.as_deref());
-            meta.insert("check".into(), text(check.name.as_deref()));
-            meta.insert("head_sha".into(), text(check.head_sha.as_deref()));
-            meta.insert("conclusion".into(), text(check.conclusion.as_deref()));
+            if !d.has(slot::CHECK_RUN) {
+                return Err(Malformed::MissingField("check_run"));
+            }
+            let branch = d.text(slot::CHECK_SUITE_HEAD_BRANCH);
+            let conclusion = d.text(slot::CHECK_CONCLUSION);
+            meta.insert("check".into(), nullable(d.text(slot::CHECK_NAME)));
+            meta.insert("head_sha".into(), nullable(d.text(slot::CHECK_HEAD_SHA)));
+            meta.insert("conclusion".into(), nullable(conclusion));
             (
                 branch.and_then(vtid::find),
-                status::of_run(check.status.as_deref(), check.conclusion.as_deref()),
+                status::of_run(d.text(slot::CHECK_STATUS), conclusion),
                 action,
                 branch,
-                check.html_url.as_deref(),
+                d.text(slot::CHECK_HTML_URL),
             )
         }
         Kind::PullRequest => {
-            let pr = delivery
-                .pull_request
-                .as_ref()
-                .ok_or(Malformed::MissingField("pull_request"))?;
-            let merged = pr.merged.unwrap_or(false);
-            let branch = pr.head.as_ref().and_then(|h| h.branch.as_deref());
-            meta.insert("number".into(), delivery.number.into());
+            if !d.has(slot::PULL_REQUEST) {
+                return Err(Malformed::MissingField("pull_request"));
+            }
+            let merged = d.boolean(slot::PR_MERGED).unwrap_or(false);
+            let branch = d.text(slot::PR_HEAD_REF);
+            meta.insert("number".into(), d.uint(slot::NUMBER).into());
             meta.insert("merged".into(), merged.into());
-            meta.insert(
-                "head_sha".into(),
-                text(pr.head.as_ref().and_then(|h| h.sha.as_deref())),
-            );
-            let found = vtid::first([pr.title.as_deref(), branch].into_iter().flatten());
+            meta.insert("head_sha".into(), nullable(d.text(slot::PR_HEAD_SHA)));
+            let found = vtid::first([d.text(slot::PR_TITLE), branch].into_iter().flatten());
             let verb = if action == "closed" && merged {
                 "merged"
             } else {
@@ -342,34 +364,27 @@ pub fn normalize(kind: Kind, body: &[u8], delivery_id: &str) -> Result<Value, Ma
                 status::of_pull_request(action, merged),
                 verb,
                 branch,
-                pr.html_url.as_deref(),
+                d.text(slot::PR_HTML_URL),
             )
         }
         Kind::Push => {
-            let branch = delivery
-                .git_ref
-                .as_deref()
+            let branch = d
+                .text(slot::REF)
                 .map(branch_of)
                 .ok_or(Malformed::MissingField("ref"))?;
-            let commits = delivery.commits.as_deref().unwrap_or_default();
-            meta.insert("head_sha".into(), text(delivery.after.as_deref()));
-            meta.insert("commits".into(), commits.len().into());
+            meta.insert("head_sha".into(), nullable(d.text(slot::AFTER)));
+            meta.insert("commits".into(), d.count(slot::COMMITS).into());
             let found = vtid::first(
                 core::iter::once(branch)
-                    .chain(
-                        delivery
-                            .head_commit
-                            .as_ref()
-                            .and_then(|c| c.message.as_deref()),
-                    )
-                    .chain(commits.iter().filter_map(|c| c.message.as_deref())),
+                    .chain(d.text(slot::HEAD_COMMIT_MESSAGE))
+                    .chain(d.texts(slot::COMMIT_MESSAGE)),
             );
             (
                 found,
                 Status::Success,
                 "pushed",
                 Some(branch),
-                delivery.compare.as_deref(),
+                d.text(slot::COMPARE),
             )
         }
     };
@@ -387,8 +402,8 @@ pub fn normalize(kind: Kind, body: &[u8], delivery_id: &str) -> Result<Value, Ma
         "kind": kind.name(),
         "status": state.as_str(),
         "title": title,
-        "ref": text(git_ref),
-        "link": text(link),
+        "ref": nullable(git_ref),
+        "link": nullable(link),
         "meta": Value::Object(meta),
         "delivery_id": delivery_id,
     }))

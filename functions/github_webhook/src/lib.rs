@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 pub mod error;
 pub mod event;
+pub mod json;
 pub mod status;
 pub mod vtid;
 

@@ -6,7 +6,7 @@
 //! through that trait, so its logic is tested natively with a fake platform and runs unchanged
 //! on every runtime. One line exports it:
 //!
-//! ```ignore
+//! ```text
 //! pulser_runtime::export!(my_function::handle);
 //! ```
 //!
@@ -14,7 +14,7 @@
 //!
 //! | build | adapter | config from | outbound |
 //! |---|---|---|---|
-//! | `wasm32-wasip2` + feature `wasi` | wasi:http 0.2 proxy via `wstd` | environment variables | `wasi:http/outgoing-handler` |
+//! | `wasm32-wasip2` + feature `wasi` | wasi:http 0.2 proxy via the `wasip2` bindings | environment variables | `wasi:http/outgoing-handler` |
 //! | `wasm32-wasip2` + feature `spin` | spin-sdk 5.2 `#[http_component]` | Spin variables (lower-case names) | `spin_sdk::http::send` |
 //! | `wasm32-unknown-unknown` | workers-rs `#[event(fetch)]` | Worker secrets, then vars | `fetch` |
 //!
@@ -50,10 +50,10 @@ pub mod __private {
     pub use http;
     #[cfg(all(target_os = "wasi", feature = "spin"))]
     pub use spin_sdk;
+    #[cfg(all(target_os = "wasi", feature = "wasi"))]
+    pub use wasip2;
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
     pub use worker;
-    #[cfg(all(target_os = "wasi", feature = "wasi"))]
-    pub use wstd;
 }
 
 /// A request as a function sees it: the raw body bytes, never re-encoded.

@@ -5,8 +5,6 @@ use std::fmt;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use jwt_simple::prelude::{JWTClaims, NoCustomClaims, RS256KeyPair, RSAKeyPairLike, UnixTimeStamp};
 
 /// Seconds the `iat` claim is back-dated, for clock drift (GitHub's recommendation).
@@ -76,7 +74,7 @@ impl GithubAppKey {
             return Self::from_pem(value);
         }
         let compact: Vec<u8> = value.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        let decoded = BASE64.decode(compact).map_err(|_| JwtError::InvalidKey)?;
+        let decoded = crate::b64::decode(&compact).ok_or(JwtError::InvalidKey)?;
         let pem = String::from_utf8(decoded).map_err(|_| JwtError::InvalidKey)?;
         Self::from_pem(&pem)
     }

@@ -8,6 +8,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod b64;
 mod error;
 mod hex;
 mod secret;

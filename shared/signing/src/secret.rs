@@ -1,7 +1,5 @@
 use core::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::digest::generic_array::GenericArray;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -73,12 +71,11 @@ impl Secret {
             return Ok(Self::from_bytes(text.as_bytes()));
         };
         let mut buf = [0u8; MAX_WHSEC_BYTES];
-        let len =
-            BASE64
-                .decode_slice(encoded, &mut buf)
-                .map_err(|_| SignatureError::InvalidSecret {
-                    reason: "whsec_ secret is not valid base64",
-                })?;
+        let len = crate::b64::decode_into(encoded.as_bytes(), &mut buf).ok_or(
+            SignatureError::InvalidSecret {
+                reason: "whsec_ secret is not valid base64",
+            },
+        )?;
         match buf.get(..len) {
             Some(key) if !key.is_empty() => Ok(Self::from_bytes(key)),
             _ => Err(SignatureError::InvalidSecret {
@@ -197,9 +194,4 @@ impl fmt::Debug for HexSignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "HexSignature({})", self.as_str())
     }
-}
-
-/// The base64 engine shared with the Standard Webhooks scheme.
-pub(crate) fn base64() -> &'static base64::engine::GeneralPurpose {
-    &BASE64
 }

@@ -3,7 +3,6 @@
 
 use core::fmt;
 
-use base64::Engine as _;
 use hmac::Mac;
 
 use crate::headers::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
@@ -73,7 +72,6 @@ impl<'a> StandardWebhook<'a> {
             candidates: [[0; 32]; MAX_ENTRIES],
             count: 0,
         };
-        let engine = crate::secret::base64();
         for entry in value
             .split(|b| *b == b' ')
             .filter(|e| !e.is_empty())
@@ -83,7 +81,7 @@ impl<'a> StandardWebhook<'a> {
                 continue;
             };
             let mut buf = [0u8; 48];
-            let Ok(32) = engine.decode_slice(encoded, &mut buf) else {
+            let Some(32) = crate::b64::decode_into(encoded, &mut buf) else {
                 continue;
             };
             if let (Some(slot), Some(sig)) =
@@ -166,7 +164,7 @@ impl Secret {
         let (prefix, encoded) = text.split_at_mut(3);
         prefix.copy_from_slice(b"v1,");
         // 32 bytes are always 44 base64 characters, exactly the room left.
-        let _ = crate::secret::base64().encode_slice(tag, encoded);
+        let _ = crate::b64::encode_into(&tag, encoded);
         StandardSignature { text }
     }
 
