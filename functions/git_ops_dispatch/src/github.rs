@@ -2,7 +2,6 @@
 //! minute before it expires), then `POST /repos/{owner}/{repo}/dispatches`.
 
 use core::time::Duration;
-use std::sync::Mutex;
 
 use pulser_runtime::{Level, OutboundError, Platform, Response};
 use pulser_signing::github_app::GithubAppKey;
@@ -63,29 +62,43 @@ struct Token {
     minted_at: u64,
 }
 
-/// The token cache: process memory, so an instance that serves several requests (a Worker
-/// isolate, a reused instance) reuses the token. The edge host, `wasmtime serve` and Spin
-/// start a fresh instance per request, where this cache starts empty every time.
-static TOKEN: Mutex<Option<Token>> = Mutex::new(None);
-
-fn cached(cache_key: &str, now: u64) -> Option<Token> {
-    let guard = TOKEN.lock().ok()?;
-    guard
-        .as_ref()
-        .filter(|t| t.cache_key == cache_key && t.expires_at > now + TOKEN_MARGIN_SECS)
-        .cloned()
+/// Tokens live in the platform's cache (Spin: the default key-value store; Workers: isolate
+/// memory; WASI: instance memory, fresh per request under the edge host and `wasmtime serve`).
+/// The store key names the installation; the value repeats the full cache key (API URL, app,
+/// installation) and is ignored unless it matches, so two apps or two API URLs never share a
+/// token. Value: `cache_key \n expires_at \n minted_at \n token`.
+fn store_key(installation_id: &str) -> String {
+    format!("pulser-edge/github-installation-token/{installation_id}")
 }
 
-fn remember(token: &Token) {
-    if let Ok(mut guard) = TOKEN.lock() {
-        *guard = Some(token.clone());
-    }
+fn cached(platform: &impl Platform, app: &App, now: u64) -> Option<Token> {
+    let bytes = platform.cache_get(&store_key(&app.installation_id))?;
+    let text = String::from_utf8(bytes).ok()?;
+    let mut lines = text.split('\n');
+    let (key, expires, minted, value) =
+        (lines.next()?, lines.next()?, lines.next()?, lines.next()?);
+    let token = Token {
+        cache_key: key.to_owned(),
+        value: value.to_owned(),
+        expires_at: expires.parse().ok()?,
+        minted_at: minted.parse().ok()?,
+    };
+    (token.cache_key == app.cache_key()
+        && !token.value.is_empty()
+        && token.expires_at > now + TOKEN_MARGIN_SECS)
+        .then_some(token)
 }
 
-fn forget() {
-    if let Ok(mut guard) = TOKEN.lock() {
-        *guard = None;
-    }
+fn remember(platform: &impl Platform, app: &App, token: &Token) {
+    let text = format!(
+        "{}\n{}\n{}\n{}",
+        token.cache_key, token.expires_at, token.minted_at, token.value
+    );
+    platform.cache_put(&store_key(&app.installation_id), text.as_bytes());
+}
+
+fn forget(platform: &impl Platform, app: &App) {
+    platform.cache_delete(&store_key(&app.installation_id));
 }
 
 fn api_request(url: String, authorization: &str, body: Vec<u8>) -> Option<pulser_runtime::Request> {
@@ -165,12 +178,12 @@ impl App {
     /// A valid installation token: the cached one, else a fresh exchange; a JWT refused for
     /// its `iat`/`exp` is re-signed once with the clock offset GitHub's `Date` reveals.
     async fn token(&self, platform: &impl Platform, fresh: bool) -> Result<Token, GithubError> {
-        if !fresh && let Some(token) = cached(&self.cache_key(), platform.now()) {
+        if !fresh && let Some(token) = cached(platform, self, platform.now()) {
             return Ok(token);
         }
         let refused = match self.exchange(platform, 0).await? {
             Ok(token) => {
-                remember(&token);
+                remember(platform, self, &token);
                 return Ok(token);
             }
             Err(refused) => refused,
@@ -195,7 +208,7 @@ impl App {
             );
             match self.exchange(platform, offset).await? {
                 Ok(token) => {
-                    remember(&token);
+                    remember(platform, self, &token);
                     return Ok(token);
                 }
                 Err(again) => {
@@ -252,7 +265,7 @@ impl App {
                     "GitHub refused the installation token; retrying once with a fresh one",
                     &[("fresh", if young { "true" } else { "false" })],
                 );
-                forget();
+                forget(platform, self);
                 token = self.token(platform, true).await?;
                 continue;
             }

@@ -6,8 +6,8 @@
 )]
 //! The endpoint on a scripted platform: exact GitHub requests (URL, headers, decoded JWT
 //! claims, body bytes), every validation failure and bad signature its own test with nothing
-//! sent to GitHub. Each test uses its own API URL, so the process-wide token cache never
-//! carries a token from one test into another.
+//! sent to GitHub. The token cache is the platform's, so a token is shared exactly between
+//! requests handed the same platform.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -144,6 +144,102 @@ fn the_token_is_reused_within_an_instance() {
         .filter(|s| s.url().ends_with("/access_tokens"))
         .count();
     assert_eq!(exchanges, 1);
+}
+
+fn exchanges(p: &FakePlatform) -> usize {
+    p.sent()
+        .iter()
+        .filter(|s| s.url().ends_with("/access_tokens"))
+        .count()
+}
+
+#[test]
+fn the_token_lands_in_the_platform_cache_under_the_installation() {
+    let p = token_reply(platform("stored")).reply(204, "");
+    assert_eq!(
+        block_on(handle(signed(br#"{"message":"one"}"#), &p)).status(),
+        202
+    );
+    assert_eq!(
+        p.cache_keys(),
+        ["pulser-edge/github-installation-token/31337"]
+    );
+    let stored = String::from_utf8(
+        pulser_runtime::Platform::cache_get(&p, "pulser-edge/github-installation-token/31337")
+            .unwrap(),
+    )
+    .unwrap();
+    // cache key, expiry (2026-11-18T12:06:40Z), minted at, token.
+    assert_eq!(
+        stored,
+        format!(
+            "http://stored.test|424242|31337\n{}\n{NOW}\nghs_abc",
+            NOW + 3600
+        )
+    );
+}
+
+#[test]
+fn a_cached_token_of_another_api_url_or_app_is_not_used() {
+    let p = platform("mine").reply(
+        201,
+        r#"{"token":"ghs_mine","expires_at":"2026-11-18T12:06:40Z"}"#,
+    );
+    let p = p.reply(204, "");
+    pulser_runtime::Platform::cache_put(
+        &p,
+        "pulser-edge/github-installation-token/31337",
+        format!(
+            "http://other.test|424242|31337\n{}\n{NOW}\nghs_other",
+            NOW + 3600
+        )
+        .as_bytes(),
+    );
+    assert_eq!(
+        block_on(handle(signed(br#"{"message":"one"}"#), &p)).status(),
+        202
+    );
+    assert_eq!(exchanges(&p), 1);
+    assert_eq!(p.sent()[1].header("authorization"), Some("Bearer ghs_mine"));
+}
+
+#[test]
+fn a_token_within_a_minute_of_expiry_is_replaced() {
+    let p = platform("expiring")
+        .reply(
+            201,
+            r#"{"token":"ghs_old","expires_at":"2026-11-18T11:08:40Z"}"#,
+        )
+        .reply(204, "")
+        .reply(204, "")
+        .reply(
+            201,
+            r#"{"token":"ghs_new","expires_at":"2026-11-18T12:08:40Z"}"#,
+        )
+        .reply(204, "");
+    let body = br#"{"message":"one"}"#;
+    assert_eq!(block_on(handle(signed(body), &p)).status(), 202);
+    // 120 s left: still used. 59 s left: replaced.
+    assert_eq!(block_on(handle(signed(body), &p)).status(), 202);
+    assert_eq!(exchanges(&p), 1);
+    p.set_now(NOW + 61);
+    assert_eq!(block_on(handle(signed(body), &p)).status(), 202);
+    assert_eq!(exchanges(&p), 2);
+    assert_eq!(
+        p.sent().last().unwrap().header("authorization"),
+        Some("Bearer ghs_new")
+    );
+}
+
+#[test]
+fn a_fresh_instance_starts_without_a_token() {
+    let first = token_reply(platform("fresh")).reply(204, "");
+    let second = token_reply(platform("fresh")).reply(204, "");
+    let body = br#"{"message":"one"}"#;
+    assert_eq!(block_on(handle(signed(body), &first)).status(), 202);
+    assert_eq!(block_on(handle(signed(body), &second)).status(), 202);
+    assert_eq!(exchanges(&first), 1);
+    assert_eq!(exchanges(&second), 1);
 }
 
 #[test]

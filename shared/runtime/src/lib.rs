@@ -147,6 +147,48 @@ pub trait Platform {
 
     /// Writes one structured log line. Never pass a secret in `fields`.
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]);
+
+    /// A value an earlier request stored under `key`, where the runtime keeps one: Spin's
+    /// default key-value store (shared by every instance of the app), a Worker isolate's
+    /// memory, a WASI instance's memory (the edge host and `wasmtime serve` start a fresh
+    /// instance per request, so there it never outlives the request). Best effort: a store
+    /// that fails reads as a miss.
+    fn cache_get(&self, key: &str) -> Option<Vec<u8>>;
+
+    /// Stores `value` under `key` (best effort; see [`Platform::cache_get`]).
+    fn cache_put(&self, key: &str, value: &[u8]);
+
+    /// Removes `key` (best effort).
+    fn cache_delete(&self, key: &str);
+}
+
+/// The in-memory cache behind [`Platform::cache_get`] on runtimes without a store (WASI,
+/// Workers): process memory, so it lives as long as the instance or isolate does.
+pub mod memory_cache {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    static CACHE: Mutex<BTreeMap<String, Vec<u8>>> = Mutex::new(BTreeMap::new());
+
+    /// The value under `key`.
+    #[must_use]
+    pub fn get(key: &str) -> Option<Vec<u8>> {
+        CACHE.lock().ok()?.get(key).cloned()
+    }
+
+    /// Stores `value` under `key`.
+    pub fn put(key: &str, value: &[u8]) {
+        if let Ok(mut cache) = CACHE.lock() {
+            cache.insert(key.to_owned(), value.to_vec());
+        }
+    }
+
+    /// Removes `key`.
+    pub fn delete(key: &str) {
+        if let Ok(mut cache) = CACHE.lock() {
+            cache.remove(key);
+        }
+    }
 }
 
 /// One log line as JSON: `{"level":..,"msg":..,<fields>}`. Shared by the adapters that write

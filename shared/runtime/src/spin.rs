@@ -1,5 +1,6 @@
 //! The Spin adapter: spin-sdk 5.2 (WASI 0.2, `fermyon:spin/variables@2.0.0`), so the component
-//! runs on every Spin from 2.x to 4.0.x, Fermyon Cloud and SpinKube.
+//! runs on every Spin from 2.x to 4.0.x, Fermyon Cloud and SpinKube. The cache port is Spin's
+//! default key-value store (`key_value_stores = ["default"]` in spin.toml).
 
 use core::future::Future;
 use core::pin::pin;
@@ -42,6 +43,26 @@ impl Platform for SpinPlatform {
 
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
         eprintln!("{}", crate::log_line(level, message, fields));
+    }
+
+    fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        spin_sdk::key_value::Store::open_default()
+            .ok()?
+            .get(key)
+            .ok()
+            .flatten()
+    }
+
+    fn cache_put(&self, key: &str, value: &[u8]) {
+        if let Ok(store) = spin_sdk::key_value::Store::open_default() {
+            let _ = store.set(key, value);
+        }
+    }
+
+    fn cache_delete(&self, key: &str) {
+        if let Ok(store) = spin_sdk::key_value::Store::open_default() {
+            let _ = store.delete(key);
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Config is a map, the clock is fixed, randomness is a counter, outbound requests are
 //! recorded and answered from a queue of scripted replies in order, and log lines are
-//! captured so a test can assert that no secret was written.
+//! captured so a test can assert that no secret was written. The cache is a map owned by the
+//! platform, so two requests share it exactly when a test passes the same platform to both.
 //!
 //! ```
 //! use pulser_runtime::testing::FakePlatform;
@@ -59,6 +60,7 @@ pub struct FakePlatform {
     replies: RefCell<VecDeque<Result<Response, OutboundError>>>,
     sent: RefCell<Vec<Sent>>,
     logs: RefCell<Vec<String>>,
+    cache: RefCell<BTreeMap<String, Vec<u8>>>,
 }
 
 impl FakePlatform {
@@ -128,6 +130,12 @@ impl FakePlatform {
         self.logs.borrow().clone()
     }
 
+    /// The cache's keys, sorted.
+    #[must_use]
+    pub fn cache_keys(&self) -> Vec<String> {
+        self.cache.borrow().keys().cloned().collect()
+    }
+
     /// Scripted replies not consumed yet.
     #[must_use]
     pub fn unused_replies(&self) -> usize {
@@ -166,6 +174,20 @@ impl Platform for FakePlatform {
         self.logs
             .borrow_mut()
             .push(crate::log_line(level, message, fields));
+    }
+
+    fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        self.cache.borrow().get(key).cloned()
+    }
+
+    fn cache_put(&self, key: &str, value: &[u8]) {
+        self.cache
+            .borrow_mut()
+            .insert(key.to_owned(), value.to_vec());
+    }
+
+    fn cache_delete(&self, key: &str) {
+        self.cache.borrow_mut().remove(key);
     }
 }
 

@@ -85,6 +85,18 @@ impl Platform for WorkersPlatform {
             Level::Info => worker::console_log!("{line}"),
         }
     }
+
+    fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        crate::memory_cache::get(key)
+    }
+
+    fn cache_put(&self, key: &str, value: &[u8]) {
+        crate::memory_cache::put(key, value);
+    }
+
+    fn cache_delete(&self, key: &str) {
+        crate::memory_cache::delete(key);
+    }
 }
 
 fn to_worker_request(request: Request) -> Result<worker::Request, OutboundError> {
