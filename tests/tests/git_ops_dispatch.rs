@@ -238,6 +238,10 @@ fn workers_flavour_dispatches_and_reuses_its_token_on_workerd() {
         1,
         "the isolate keeps the token"
     );
+    // The JWT the strict stand-in verified was signed by WebCrypto, not by Rust in wasm.
+    let logs = worker.logs();
+    assert!(logs.contains(r#""signer":"host""#), "{logs}");
+    assert!(!logs.contains(r#""signer":"rust""#), "{logs}");
 }
 
 #[test]

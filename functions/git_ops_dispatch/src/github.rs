@@ -4,7 +4,9 @@
 use core::time::Duration;
 
 use pulser_runtime::{Level, OutboundError, Platform, Response};
-use pulser_signing::github_app::GithubAppKey;
+use pulser_signing::github_app::{
+    GithubAppKey, JwtError, app_jwt_from_signature, app_jwt_signing_input, pkcs8_der_from_setting,
+};
 use serde_json::{Value, json};
 
 use crate::clock;
@@ -38,7 +40,56 @@ pub struct App {
     /// `GITHUB_REPO_NAME`.
     pub repo: String,
     /// The app's private key.
-    pub key: GithubAppKey,
+    pub key: AppKey,
+}
+
+/// The app's private key as configured, and as PKCS#8 DER for hosts that sign natively.
+/// `Debug` prints `[redacted]`.
+pub struct AppKey {
+    setting: String,
+    pkcs8: Vec<u8>,
+}
+
+impl core::fmt::Debug for AppKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("AppKey([redacted])")
+    }
+}
+
+impl AppKey {
+    /// Reads the PEM armour of `GITHUB_APP_PRIVATE_KEY_BASE64` (plain or base64 PEM, PKCS#1
+    /// or PKCS#8); the RSA key itself is parsed only where it is used.
+    ///
+    /// # Errors
+    /// [`JwtError::InvalidKey`] when the setting is not an RSA private key PEM.
+    pub fn from_setting(setting: String) -> Result<Self, JwtError> {
+        let pkcs8 = pkcs8_der_from_setting(&setting)?;
+        Ok(Self { setting, pkcs8 })
+    }
+
+    /// The app JWT for `issuer` at `now`: signed by the host when it has native RSA
+    /// (WebCrypto on Workers), else by jwt-simple's pure-Rust RSA.
+    async fn mint(
+        &self,
+        platform: &impl Platform,
+        issuer: &str,
+        now: u64,
+    ) -> Result<String, GithubError> {
+        let failed = |e: JwtError| GithubError::Jwt(e.to_string());
+        let input = app_jwt_signing_input(issuer, now).map_err(failed)?;
+        let (jwt, signer) = match platform.sign_rs256(&self.pkcs8, input.as_bytes()).await {
+            Some(Ok(signature)) => (app_jwt_from_signature(&input, &signature), "host"),
+            Some(Err(reason)) => return Err(GithubError::Jwt(reason)),
+            None => (
+                GithubAppKey::from_setting(&self.setting)
+                    .and_then(|key| key.mint_jwt(issuer, now))
+                    .map_err(failed)?,
+                "rust",
+            ),
+        };
+        platform.log(Level::Info, "GitHub App JWT minted", &[("signer", signer)]);
+        Ok(jwt)
+    }
 }
 
 /// Why the GitHub leg failed.
@@ -136,10 +187,7 @@ impl App {
     ) -> Result<Result<Token, Response>, GithubError> {
         let now = platform.now();
         let signed_at = now.saturating_add_signed(clock_offset);
-        let jwt = self
-            .key
-            .mint_jwt(&self.issuer, signed_at)
-            .map_err(|e| GithubError::Jwt(e.to_string()))?;
+        let jwt = self.key.mint(platform, &self.issuer, signed_at).await?;
         let url = format!(
             "{}/app/installations/{}/access_tokens",
             self.api_url, self.installation_id

@@ -17,7 +17,6 @@
 use core::fmt;
 
 use pulser_runtime::{Level, Platform, Request, Response, error_response, reply};
-use pulser_signing::github_app::GithubAppKey;
 use pulser_signing::{SecretSet, SignatureError, headers};
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -26,7 +25,7 @@ pub mod clock;
 pub mod github;
 pub mod request;
 
-use github::{App, GithubError};
+use github::{App, AppKey, GithubError};
 use request::Invalid;
 
 /// Largest request body accepted.
@@ -219,7 +218,7 @@ fn app(platform: &impl Platform) -> Result<App, DispatchError> {
         .or_else(|| platform.config(GITHUB_CLIENT_ID))
         .ok_or(DispatchError::MissingConfig(GITHUB_APP_ID))?;
     let installation_id = required(platform, GITHUB_INSTALLATION_ID)?;
-    let key = GithubAppKey::from_setting(&required(platform, GITHUB_APP_PRIVATE_KEY_BASE64)?)
+    let key = AppKey::from_setting(required(platform, GITHUB_APP_PRIVATE_KEY_BASE64)?)
         .map_err(|e| DispatchError::InvalidConfig(GITHUB_APP_PRIVATE_KEY_BASE64, e.to_string()))?;
     let owner = required(platform, GITHUB_REPO_OWNER)?;
     let repo = required(platform, GITHUB_REPO_NAME)?;

@@ -243,6 +243,64 @@ fn a_fresh_instance_starts_without_a_token() {
 }
 
 #[test]
+fn a_host_with_native_rsa_signs_the_jwt() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    type Calls = Vec<(Vec<u8>, Vec<u8>)>;
+    let seen: Rc<RefCell<Calls>> = Rc::default();
+    let record = Rc::clone(&seen);
+    let p = token_reply(platform("native"))
+        .reply(204, "")
+        .with_native_rs256(move |der, message| {
+            record.borrow_mut().push((der.to_vec(), message.to_vec()));
+            Ok(vec![1, 2, 3])
+        });
+    assert_eq!(
+        block_on(handle(signed(br#"{"message":"one"}"#), &p)).status(),
+        202
+    );
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1);
+    let (der, message) = &seen[0];
+    // The key as PKCS#8 DER, and exactly the JWT's signing input.
+    assert_eq!(
+        der,
+        &pulser_signing::github_app::pkcs8_der_from_setting(&key_base64()).unwrap()
+    );
+    let jwt = p.sent()[0]
+        .header("authorization")
+        .unwrap()
+        .strip_prefix("Bearer ")
+        .unwrap()
+        .to_owned();
+    let (input, signature) = jwt.rsplit_once('.').unwrap();
+    assert_eq!(input.as_bytes(), message.as_slice());
+    assert_eq!(signature, URL_SAFE_NO_PAD.encode([1, 2, 3]));
+    assert_eq!(claims(&jwt)["iss"], "424242");
+    assert_eq!(claims(&jwt)["iat"], NOW - 60);
+    assert!(p.logs().iter().any(|l| l.contains(r#""signer":"host""#)));
+}
+
+#[test]
+fn a_failing_native_signer_is_a_config_error_and_nothing_reaches_github() {
+    let p = platform("native-fail").with_native_rs256(|_, _| Err("DataError: bad key".into()));
+    let response = block_on(handle(signed(br#"{"message":"one"}"#), &p));
+    assert_eq!(response.status(), 500);
+    assert_eq!(json(&response)["error"], "invalid_config");
+    assert!(p.sent().is_empty());
+}
+
+#[test]
+fn without_native_rsa_the_jwt_is_signed_in_rust() {
+    let p = token_reply(platform("rust-signer")).reply(204, "");
+    assert_eq!(
+        block_on(handle(signed(br#"{"message":"one"}"#), &p)).status(),
+        202
+    );
+    assert!(p.logs().iter().any(|l| l.contains(r#""signer":"rust""#)));
+}
+
+#[test]
 fn a_skewed_github_clock_is_recovered_once() {
     let p = platform("skew")
         .reply_with_headers(

@@ -160,6 +160,19 @@ pub trait Platform {
 
     /// Removes `key` (best effort).
     fn cache_delete(&self, key: &str);
+
+    /// RS256 (RSASSA-PKCS1-v1_5 with SHA-256) over `message` with an RSA private key given as
+    /// PKCS#8 DER, by the host's native crypto where it has one: WebCrypto on Workers, so a
+    /// GitHub App JWT costs no RSA arithmetic in wasm. `None` (the default): no native RSA
+    /// here, sign in Rust.
+    fn sign_rs256(
+        &self,
+        pkcs8_der: &[u8],
+        message: &[u8],
+    ) -> impl Future<Output = Option<Result<Vec<u8>, String>>> {
+        let _ = (pkcs8_der, message);
+        core::future::ready(None)
+    }
 }
 
 /// The in-memory cache behind [`Platform::cache_get`] on runtimes without a store (WASI,

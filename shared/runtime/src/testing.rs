@@ -61,6 +61,18 @@ pub struct FakePlatform {
     sent: RefCell<Vec<Sent>>,
     logs: RefCell<Vec<String>>,
     cache: RefCell<BTreeMap<String, Vec<u8>>>,
+    rs256: Option<NativeSigner>,
+}
+
+/// A scripted native RS256 signer: `(pkcs8 DER, message) -> signature or error`.
+pub type Rs256Fn = dyn Fn(&[u8], &[u8]) -> Result<Vec<u8>, String>;
+
+struct NativeSigner(Box<Rs256Fn>);
+
+impl core::fmt::Debug for NativeSigner {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("NativeSigner")
+    }
 }
 
 impl FakePlatform {
@@ -77,6 +89,17 @@ impl FakePlatform {
     #[must_use]
     pub fn with_config(mut self, name: &str, value: &str) -> Self {
         self.config.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Makes [`Platform::sign_rs256`] answer through `signer`, like a host with native RSA
+    /// (without one, it answers `None`).
+    #[must_use]
+    pub fn with_native_rs256(
+        mut self,
+        signer: impl Fn(&[u8], &[u8]) -> Result<Vec<u8>, String> + 'static,
+    ) -> Self {
+        self.rs256 = Some(NativeSigner(Box::new(signer)));
         self
     }
 
@@ -188,6 +211,16 @@ impl Platform for FakePlatform {
 
     fn cache_delete(&self, key: &str) {
         self.cache.borrow_mut().remove(key);
+    }
+
+    async fn sign_rs256(
+        &self,
+        pkcs8_der: &[u8],
+        message: &[u8],
+    ) -> Option<Result<Vec<u8>, String>> {
+        self.rs256
+            .as_ref()
+            .map(|signer| (signer.0)(pkcs8_der, message))
     }
 }
 

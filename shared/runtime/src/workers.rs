@@ -1,6 +1,6 @@
 //! The Cloudflare Workers adapter (workers-rs 0.8, `wasm32-unknown-unknown`). Config comes
 //! from Worker secrets, then vars; time from JS; outbound through `fetch` with an
-//! `AbortSignal` for the timeout.
+//! `AbortSignal` for the timeout; RS256 through WebCrypto.
 
 use core::pin::pin;
 use core::time::Duration;
@@ -97,6 +97,62 @@ impl Platform for WorkersPlatform {
     fn cache_delete(&self, key: &str) {
         crate::memory_cache::delete(key);
     }
+
+    async fn sign_rs256(
+        &self,
+        pkcs8_der: &[u8],
+        message: &[u8],
+    ) -> Option<Result<Vec<u8>, String>> {
+        Some(
+            webcrypto_rs256(pkcs8_der, message)
+                .await
+                .map_err(|e| format!("WebCrypto RS256 failed: {}", js_error(&e))),
+        )
+    }
+}
+
+/// `crypto.subtle.importKey("pkcs8", der, RSASSA-PKCS1-v1_5/SHA-256)` then `sign`.
+async fn webcrypto_rs256(
+    pkcs8_der: &[u8],
+    message: &[u8],
+) -> Result<Vec<u8>, wasm_bindgen::JsValue> {
+    use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+    use wasm_bindgen::{JsCast as _, JsValue};
+    use worker::wasm_bindgen_futures::JsFuture;
+
+    const ALGORITHM: &str = "RSASSA-PKCS1-v1_5";
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))?;
+    let subtle = Reflect::get(&crypto, &JsValue::from_str("subtle"))?;
+    let call = |method: &str, args: Array| -> Result<JsFuture, JsValue> {
+        let function: Function = Reflect::get(&subtle, &JsValue::from_str(method))?.dyn_into()?;
+        let promise: Promise = Reflect::apply(&function, &subtle, &args)?.dyn_into()?;
+        Ok(JsFuture::from(promise))
+    };
+    let algorithm = Object::new();
+    Reflect::set(&algorithm, &"name".into(), &ALGORITHM.into())?;
+    Reflect::set(&algorithm, &"hash".into(), &"SHA-256".into())?;
+    let import = Array::new();
+    import.push(&"pkcs8".into());
+    import.push(&Uint8Array::from(pkcs8_der).into());
+    import.push(&algorithm);
+    import.push(&JsValue::FALSE);
+    import.push(&Array::of1(&"sign".into()));
+    let key = call("importKey", import)?.await?;
+    let signature = call(
+        "sign",
+        Array::of3(&ALGORITHM.into(), &key, &Uint8Array::from(message).into()),
+    )?
+    .await?;
+    Ok(Uint8Array::new(&signature).to_vec())
+}
+
+/// A JS exception's message (or its string form).
+fn js_error(error: &wasm_bindgen::JsValue) -> String {
+    js_sys::Reflect::get(error, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| "unknown error".to_owned())
 }
 
 fn to_worker_request(request: Request) -> Result<worker::Request, OutboundError> {

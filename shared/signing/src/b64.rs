@@ -87,6 +87,24 @@ pub(crate) fn encode_into(input: &[u8], out: &mut [u8]) -> Option<usize> {
     Some(written)
 }
 
+/// base64url without padding (RFC 4648 section 5), the JWT encoding.
+#[cfg(feature = "alloc")]
+pub(crate) fn encode_url_no_pad(input: &[u8]) -> alloc::string::String {
+    let mut out = alloc::vec![0u8; 4 * input.len().div_ceil(3)];
+    let written = encode_into(input, &mut out).unwrap_or(0);
+    out.truncate(written);
+    while out.last() == Some(&b'=') {
+        out.pop();
+    }
+    out.iter()
+        .map(|&c| match c {
+            b'+' => '-',
+            b'/' => '_',
+            c => char::from(c),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +175,18 @@ mod tests {
         ] {
             assert!(STANDARD.decode(bad).is_err(), "{bad:?}");
             assert_eq!(decode_all(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn url_safe_without_padding_agrees_with_the_base64_crate() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let data: Vec<u8> = (0..=255u8).collect();
+        for len in 0..=64 {
+            for start in [0, 100, 190] {
+                let plain = data.get(start..start + len).unwrap_or_default();
+                assert_eq!(encode_url_no_pad(plain), URL_SAFE_NO_PAD.encode(plain));
+            }
         }
     }
 

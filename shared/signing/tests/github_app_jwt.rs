@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use pulser_signing::github_app::{GithubAppKey, JwtError};
+use pulser_signing::github_app::{
+    GithubAppKey, JwtError, app_jwt_from_signature, app_jwt_signing_input, pkcs8_der_from_setting,
+};
 
 const NOW: u64 = 1_700_000_000;
 
@@ -150,4 +152,92 @@ fn empty_issuer_is_rejected() {
 fn key_debug_is_redacted() {
     let key = GithubAppKey::from_pem(&read("github-app-test-key.pkcs1.pem")).unwrap();
     assert_eq!(format!("{key:?}"), "GithubAppKey([redacted])");
+}
+
+/// Signs `message` with `openssl dgst -sha256 -sign` using a DER key, the way a host with
+/// native RSA (WebCrypto) would: openssl must accept our PKCS#8 bytes as a private key.
+fn openssl_signs_with_der(der: &[u8], message: &[u8]) -> Vec<u8> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "pulser-der-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, msg) = (dir.join("key.der"), dir.join("msg"));
+    std::fs::write(&key, der).unwrap();
+    std::fs::write(&msg, message).unwrap();
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-keyform", "DER", "-sign"])
+        .arg(&key)
+        .arg(&msg)
+        .output()
+        .expect("the openssl command is required for this test (apt-get install openssl)");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "openssl refused the PKCS#8 DER: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn pkcs1_is_rewrapped_into_the_same_pkcs8_openssl_writes() {
+    let from_pkcs1 = pkcs8_der_from_setting(&read("github-app-test-key.pkcs1.pem")).unwrap();
+    let from_pkcs8 = pkcs8_der_from_setting(&read("github-app-test-key.pkcs8.pem")).unwrap();
+    assert_eq!(from_pkcs1, from_pkcs8);
+    let wrapped = STANDARD.encode(read("github-app-test-key.pkcs1.pem"));
+    assert_eq!(pkcs8_der_from_setting(&wrapped).unwrap(), from_pkcs1);
+    let escaped = read("github-app-test-key.pkcs1.pem").replace('\n', "\\n");
+    assert_eq!(pkcs8_der_from_setting(&escaped).unwrap(), from_pkcs1);
+}
+
+#[test]
+fn a_natively_signed_token_verifies_and_equals_the_rust_one() {
+    for file in [
+        "github-app-test-key.pkcs1.pem",
+        "github-app-test-key.pkcs8.pem",
+    ] {
+        let der = pkcs8_der_from_setting(&read(file)).unwrap();
+        let input = app_jwt_signing_input("123456", NOW).unwrap();
+        let token = app_jwt_from_signature(&input, &openssl_signs_with_der(&der, input.as_bytes()));
+        assert!(openssl_verifies(&token), "openssl rejected {token}");
+        // The claims jwt-simple's token carries, under an RS256 JWT header.
+        let rust = GithubAppKey::from_pem(&read(file))
+            .unwrap()
+            .mint_jwt("123456", NOW)
+            .unwrap();
+        assert_eq!(decode_part(&token, 0)["alg"], "RS256");
+        assert_eq!(decode_part(&token, 0)["typ"], "JWT");
+        assert_eq!(decode_part(&token, 1), decode_part(&rust, 1));
+    }
+}
+
+#[test]
+fn native_signing_input_escapes_the_issuer_and_refuses_an_empty_one() {
+    let input = app_jwt_signing_input("a\"b\\c", NOW).unwrap();
+    assert_eq!(decode_part(&format!("{input}.x"), 1)["iss"], "a\"b\\c");
+    assert_eq!(app_jwt_signing_input(" ", NOW), Err(JwtError::EmptyIssuer));
+}
+
+#[test]
+fn pkcs8_der_refuses_what_is_not_an_rsa_private_key_pem() {
+    let public = read("github-app-test-key.pub.pem");
+    let truncated =
+        read("github-app-test-key.pkcs1.pem").replace("-----END RSA PRIVATE KEY-----", "");
+    for bad in [
+        "",
+        "not a key",
+        public.as_str(),
+        truncated.as_str(),
+        "-----BEGIN RSA PRIVATE KEY-----\n!!!!\n-----END RSA PRIVATE KEY-----",
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+    ] {
+        assert_eq!(
+            pkcs8_der_from_setting(bad),
+            Err(JwtError::InvalidKey),
+            "{bad}"
+        );
+    }
 }
