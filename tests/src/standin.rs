@@ -186,6 +186,9 @@ pub enum GithubMode {
     FailDispatch(u16),
     /// Its clock runs this many seconds off the real one (JWT checks and `Date` use it).
     Skewed(i64),
+    /// Follows the contract but issues tokens that expire in 30 s, so a client that keeps
+    /// a minute's margin mints a new app JWT for every request (used to measure minting).
+    ShortLivedTokens,
 }
 
 /// The GitHub App the stand-in knows.
@@ -318,7 +321,12 @@ fn github_route(
                 return github_error(status, "stand-in told to fail the token exchange");
             }
             let token = format!("ghs_standin{:025}", counter.fetch_add(1, Ordering::SeqCst));
-            let expires = now + 3600;
+            let expires = now
+                + if state.mode == GithubMode::ShortLivedTokens {
+                    30
+                } else {
+                    3600
+                };
             state.tokens.insert(token.clone(), expires);
             Reply::json(
                 201,

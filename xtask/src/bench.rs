@@ -21,8 +21,8 @@ const REQUESTS: u64 = 100;
 /// Size budgets of the WASI flavour, from the issues.
 fn budget(function: &str) -> Option<u64> {
     match function {
-        "git_ops_dispatch" => Some(450 * 1024),
-        "odoo_event_ingest" | "push_to_odoo" | "github_webhook" => Some(250 * 1024),
+        "git_ops_dispatch" => Some(450_000),
+        "odoo_event_ingest" | "push_to_odoo" | "github_webhook" => Some(250_000),
         _ => None,
     }
 }
@@ -83,7 +83,129 @@ pub fn bench(root: &Path, tools: &Tools) -> Result {
         "\nLatency: sequential requests from this process through the edge host (dev build), a \
          fresh component instance each, including the PostgREST / stand-in calls behind it."
     );
+    workers_mint(&stack);
+    native_mint(tools, &stack.var("GITHUB_APP_PRIVATE_KEY_BASE64"));
     Ok(())
+}
+
+/// What a mint costs in WebCrypto itself: `importKey("pkcs8")` + RS256 `sign` with the
+/// stack's app key, timed in Node 22 (the same Web Crypto API; workerd does not expose CPU
+/// time to a Worker, and its clock does not advance while one computes).
+fn native_mint(tools: &Tools, key_base64: &str) {
+    const SCRIPT: &str = r#"
+const { createPrivateKey } = await import('node:crypto');
+const pem = Buffer.from(process.env.KEY_B64, 'base64').toString();
+const der = createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
+const msg = new TextEncoder().encode('eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiIxIn0');
+const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+const t = [];
+for (let i = 0; i < 105; i++) {
+  const s = performance.now();
+  const key = await crypto.subtle.importKey('pkcs8', der, alg, false, ['sign']);
+  await crypto.subtle.sign(alg.name, key, msg);
+  if (i >= 5) t.push(performance.now() - s);
+}
+t.sort((a, b) => a - b);
+console.log(`${t[50].toFixed(2)} ${t[95].toFixed(2)}`);
+"#;
+    let out = std::process::Command::new(tools.npm_tool("node"))
+        .args(["--input-type=module", "-e", SCRIPT])
+        .env("KEY_B64", key_base64)
+        .output();
+    match out {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut parts = text.split_whitespace();
+            println!(
+                "WebCrypto importKey + RS256 sign alone (Node 22, the stack's 2048-bit app key): \
+                 p50 {} ms, p95 {} ms.",
+                parts.next().unwrap_or("?"),
+                parts.next().unwrap_or("?")
+            );
+        }
+        Ok(out) => println!(
+            "WebCrypto timing failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => println!("WebCrypto timing failed: node: {e}"),
+    }
+}
+
+/// `git_ops_dispatch` on workerd, once with the installation token cached in the isolate and
+/// once with the GitHub stand-in issuing 30-second tokens, so every request mints an app JWT
+/// (WebCrypto importKey + RS256 sign) and exchanges it. The difference between the two rows
+/// is what a cold mint adds, the token exchange's local round trip included: an upper bound
+/// on the CPU the mint costs.
+fn workers_mint(stack: &Stack) {
+    let worker = stack.workerd("git_ops_dispatch");
+    let url = worker.url("/pulser/git-ops");
+    let secret = stack.var("PULSER_WEBHOOK_SECRET");
+    let secret = secret.split(',').next().unwrap_or_default().to_owned();
+    let run = || -> Vec<f64> {
+        let mut samples = Vec::new();
+        for n in 0..REQUESTS + 5 {
+            let body = format!(r#"{{"message":"bench {n}"}}"#);
+            let signature = format!(
+                "sha256={}",
+                pulser_tests::hmac_hex(secret.as_bytes(), body.as_bytes())
+            );
+            let headers = [
+                ("content-type", "application/json"),
+                ("x-pulser-signature", signature.as_str()),
+            ];
+            let start = Instant::now();
+            let answer = pulser_tests::try_request("POST", &url, &headers, body.as_bytes());
+            let elapsed = start.elapsed().as_secs_f64() * 1000.0;
+            if n >= 5 && answer.is_ok_and(|a| a.status == 202) {
+                samples.push(elapsed);
+            }
+        }
+        samples.sort_by(f64::total_cmp);
+        samples
+    };
+    let pick = |samples: &[f64], q: f64| {
+        let index = ((samples.len().max(1) as f64 - 1.0) * q).round() as usize;
+        samples.get(index).copied().unwrap_or(0.0)
+    };
+    // Short-lived tokens first: the fresh isolate has none cached, and never keeps one.
+    stack
+        .github
+        .set_mode(pulser_tests::stack::GithubMode::ShortLivedTokens);
+    let before = stack.github.tokens_issued();
+    let minted = run();
+    let mints = stack.github.tokens_issued() - before;
+    stack.github.set_mode(pulser_tests::stack::GithubMode::Ok);
+    let before = stack.github.tokens_issued();
+    let cached = run();
+    let cached_mints = stack.github.tokens_issued() - before;
+    println!(
+        "\n| Workers git_ops_dispatch on workerd | p50 ms | p95 ms | ok/sent | tokens minted (incl. warm-up) |\n|---|---:|---:|---:|---:|"
+    );
+    for (label, samples, tokens) in [
+        (
+            "installation token cached in the isolate",
+            &cached,
+            cached_mints,
+        ),
+        (
+            "app JWT minted (WebCrypto) + exchanged per request",
+            &minted,
+            mints,
+        ),
+    ] {
+        println!(
+            "| {label} | {:.2} | {:.2} | {}/{REQUESTS} | {tokens} |",
+            pick(samples, 0.5),
+            pick(samples, 0.95),
+            samples.len()
+        );
+    }
+    println!(
+        "\nMinting per request adds {:.2} ms at the median: the mint plus the token exchange \
+         with the stand-in (which verifies the JWT in a debug-profile harness), an upper bound \
+         on the mint's CPU (the free plan allows 10 ms of CPU per request).",
+        pick(&minted, 0.5) - pick(&cached, 0.5)
+    );
 }
 
 /// (milliseconds, answered 2xx) per request; `None` when there is no example for the function.

@@ -152,14 +152,20 @@ pub trait Platform {
     /// default key-value store (shared by every instance of the app), a Worker isolate's
     /// memory, a WASI instance's memory (the edge host and `wasmtime serve` start a fresh
     /// instance per request, so there it never outlives the request). Best effort: a store
-    /// that fails reads as a miss.
-    fn cache_get(&self, key: &str) -> Option<Vec<u8>>;
+    /// that fails reads as a miss. The default is [`memory_cache`].
+    fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        memory_cache::get(key)
+    }
 
     /// Stores `value` under `key` (best effort; see [`Platform::cache_get`]).
-    fn cache_put(&self, key: &str, value: &[u8]);
+    fn cache_put(&self, key: &str, value: &[u8]) {
+        memory_cache::put(key, value);
+    }
 
     /// Removes `key` (best effort).
-    fn cache_delete(&self, key: &str);
+    fn cache_delete(&self, key: &str) {
+        memory_cache::delete(key);
+    }
 
     /// RS256 (RSASSA-PKCS1-v1_5 with SHA-256) over `message` with an RSA private key given as
     /// PKCS#8 DER, by the host's native crypto where it has one: WebCrypto on Workers, so a

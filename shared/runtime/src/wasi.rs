@@ -63,18 +63,6 @@ impl Platform for WasiPlatform {
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
         eprintln!("{}", crate::log_line(level, message, fields));
     }
-
-    fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
-        crate::memory_cache::get(key)
-    }
-
-    fn cache_put(&self, key: &str, value: &[u8]) {
-        crate::memory_cache::put(key, value);
-    }
-
-    fn cache_delete(&self, key: &str) {
-        crate::memory_cache::delete(key);
-    }
 }
 
 /// Nanoseconds for a wasi `duration`, saturating.

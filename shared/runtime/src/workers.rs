@@ -86,18 +86,6 @@ impl Platform for WorkersPlatform {
         }
     }
 
-    fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
-        crate::memory_cache::get(key)
-    }
-
-    fn cache_put(&self, key: &str, value: &[u8]) {
-        crate::memory_cache::put(key, value);
-    }
-
-    fn cache_delete(&self, key: &str) {
-        crate::memory_cache::delete(key);
-    }
-
     async fn sign_rs256(
         &self,
         pkcs8_der: &[u8],

@@ -56,7 +56,7 @@ pub(crate) fn decode_into(input: &[u8], out: &mut [u8]) -> Option<usize> {
 }
 
 /// Decodes `input` into a new vector.
-#[cfg(feature = "alloc")]
+#[cfg(feature = "jwt")]
 pub(crate) fn decode(input: &[u8]) -> Option<alloc::vec::Vec<u8>> {
     let mut out = alloc::vec![0u8; input.len() / 4 * 3];
     let len = decode_into(input, &mut out)?;
@@ -88,7 +88,7 @@ pub(crate) fn encode_into(input: &[u8], out: &mut [u8]) -> Option<usize> {
 }
 
 /// base64url without padding (RFC 4648 section 5), the JWT encoding.
-#[cfg(feature = "alloc")]
+#[cfg(feature = "jwt")]
 pub(crate) fn encode_url_no_pad(input: &[u8]) -> alloc::string::String {
     let mut out = alloc::vec![0u8; 4 * input.len().div_ceil(3)];
     let written = encode_into(input, &mut out).unwrap_or(0);
