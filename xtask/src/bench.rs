@@ -108,7 +108,7 @@ for (let i = 0; i < 105; i++) {
 t.sort((a, b) => a - b);
 console.log(`${t[50].toFixed(2)} ${t[95].toFixed(2)}`);
 "#;
-    let out = std::process::Command::new(tools.npm_tool("node"))
+    let out = std::process::Command::new(tools.bin("node"))
         .args(["--input-type=module", "-e", SCRIPT])
         .env("KEY_B64", key_base64)
         .output();

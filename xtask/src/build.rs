@@ -102,7 +102,9 @@ pub fn build_dist_flavours(root: &Path, tools: &Tools, flavours: &[&str]) -> Res
     let dist = root.join("dist");
     let mut sizes = Vec::new();
     for krate in &crates {
-        sizes.extend(build_flavours(root, tools, krate, &dist, flavours)?);
+        sizes.extend(build_flavours(
+            root, tools, krate, &dist, flavours, "build",
+        )?);
     }
     if crates.is_empty() {
         println!("xtask: no crates under functions/ yet; dist/ is empty");
@@ -116,7 +118,7 @@ pub fn build_dist_flavours(root: &Path, tools: &Tools, flavours: &[&str]) -> Res
 pub fn build_probe(root: &Path, tools: &Tools) -> Result<PathBuf> {
     let out = root.join("target/probe-dist");
     let krate = Crate::read(&root.join("tests/probe"))?;
-    build_flavours(root, tools, &krate, &out, ALL_FLAVOURS)?;
+    build_flavours(root, tools, &krate, &out, ALL_FLAVOURS, "build probe")?;
     Ok(out)
 }
 
@@ -158,7 +160,7 @@ fn preview1_adapter(root: &Path) -> Result<PathBuf> {
 /// of the component's own items, about 10 KB) is dropped.
 fn componentize(root: &Path, tools: &Tools, core: &Path, out: &Path) -> Result {
     let optimized = core.with_extension("opt.wasm");
-    run(std::process::Command::new(tools.npm_tool("wasm-opt"))
+    run(std::process::Command::new(tools.bin("wasm-opt"))
         .arg("-Oz")
         .args([
             "--enable-bulk-memory",
@@ -173,7 +175,7 @@ fn componentize(root: &Path, tools: &Tools, core: &Path, out: &Path) -> Result {
         .arg(&optimized))?;
     let adapter = preview1_adapter(root)?;
     let named = out.with_extension("named.wasm");
-    run(std::process::Command::new(tools.cargo_tool("wasm-tools"))
+    run(std::process::Command::new(tools.bin("wasm-tools"))
         .args(["component", "new"])
         .arg(&optimized)
         .arg("--adapt")
@@ -223,19 +225,41 @@ fn strip_component_names(component: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Builds `krate` in each of `flavours`; the time of each flavour adds up in the phase
+/// `<phase> <flavour>`.
 fn build_flavours(
     root: &Path,
     tools: &Tools,
     krate: &Crate,
     out: &Path,
     flavours: &[&str],
+    phase: &str,
 ) -> Result<Vec<Size>> {
-    let name = krate.name();
     let mut sizes = Vec::new();
     for flavour in ["wasi", "spin"] {
-        if !flavours.contains(&flavour) {
-            continue;
+        if flavours.contains(&flavour) {
+            sizes.push(crate::phases::time(&format!("{phase} {flavour}"), || {
+                build_wasip2(root, tools, krate, out, flavour)
+            })?);
         }
+    }
+    if flavours.contains(&"workers") {
+        sizes.extend(crate::phases::time(&format!("{phase} workers"), || {
+            build_workers(root, tools, krate, out)
+        })?);
+    }
+    Ok(sizes)
+}
+
+fn build_wasip2(
+    root: &Path,
+    tools: &Tools,
+    krate: &Crate,
+    out: &Path,
+    flavour: &str,
+) -> Result<Size> {
+    let name = krate.name();
+    {
         let target_dir = root.join("target/flavour").join(flavour);
         run(cargo()
             .current_dir(root)
@@ -259,14 +283,16 @@ fn build_flavours(
         componentize(root, tools, &core, &built)?;
         let dest = out.join(flavour).join(format!("{name}.wasm"));
         copy(&built, &dest)?;
-        sizes.push(size_of(&dest, format!("{flavour}/{name}.wasm"))?);
+        size_of(&dest, format!("{flavour}/{name}.wasm"))
     }
-    if !flavours.contains(&"workers") {
-        return Ok(sizes);
-    }
+}
+
+fn build_workers(root: &Path, tools: &Tools, krate: &Crate, out: &Path) -> Result<Vec<Size>> {
+    let name = krate.name();
+    let mut sizes = Vec::new();
     // workers-rs: worker-build runs cargo, wasm-bindgen, wasm-opt and esbuild.
     let target_dir = root.join("target/flavour/workers");
-    run(std::process::Command::new(tools.cargo_tool("worker-build"))
+    run(std::process::Command::new(tools.bin("worker-build"))
         .arg("--release")
         .current_dir(&krate.dir)
         .envs(tools.env())

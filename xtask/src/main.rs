@@ -6,11 +6,16 @@
 
 mod bench;
 mod build;
+mod phases;
+mod provision;
+mod testrun;
 mod tools;
 mod up;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+use tools::Scope;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -33,20 +38,20 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("build") => {
             let root = workspace_root();
-            tools::Tools::ensure(&root)
+            tools::Tools::ensure(&root, Scope::All)
                 .and_then(|t| build::build_dist(&root, &t))
                 .map(|_| ())
         }
         Some("test") => test(&workspace_root()),
         Some("up") => {
             let root = workspace_root();
-            tools::Tools::ensure(&root).and_then(|t| up::up(&root, &t))
+            tools::Tools::ensure(&root, Scope::Stack).and_then(|t| up::up(&root, &t))
         }
         Some("bench") => {
             let root = workspace_root();
-            tools::Tools::ensure(&root).and_then(|t| bench::bench(&root, &t))
+            tools::Tools::ensure(&root, Scope::All).and_then(|t| bench::bench(&root, &t))
         }
-        Some("tools") => tools::Tools::ensure(&workspace_root()).map(|t| t.print()),
+        Some("tools") => tools::Tools::ensure(&workspace_root(), Scope::All).map(|t| t.print()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -96,44 +101,62 @@ pub(crate) fn cargo() -> Command {
 }
 
 fn test(root: &Path) -> Result {
-    let tools = tools::Tools::ensure(root)?;
-    run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
-    run(cargo().current_dir(root).args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    let start = std::time::Instant::now();
+    let result = test_phases(root);
+    eprintln!("{}", phases::table(start.elapsed()));
+    result
+}
+
+fn test_phases(root: &Path) -> Result {
+    let tools = phases::time("tool install", || tools::Tools::ensure(root, Scope::All))?;
+    phases::time("fmt", || {
+        run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))
+    })?;
+    phases::time("clippy native", || {
+        run(cargo().current_dir(root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
     for (target, feature) in build::FLAVOURS_FOR_LINT {
-        let mut cmd = cargo();
-        cmd.current_dir(root).arg("clippy");
-        cmd.args(build::lint_args(root, feature)?);
-        cmd.args(["--target", target]);
-        cmd.args(["--target-dir", "target/lint", "--", "-D", "warnings"]);
-        run(&mut cmd)?;
+        let flavour = if feature.is_empty() {
+            "workers"
+        } else {
+            feature
+        };
+        phases::time(&format!("clippy {flavour}"), || {
+            let mut cmd = cargo();
+            cmd.current_dir(root).arg("clippy");
+            cmd.args(build::lint_args(root, feature)?);
+            cmd.args(["--target", target]);
+            cmd.args(["--target-dir", "target/lint", "--", "-D", "warnings"]);
+            run(&mut cmd)
+        })?;
     }
     // The signing crate must build for Workers without an allocator.
-    run(cargo().current_dir(root).args([
-        "build",
-        "-p",
-        "pulser-signing",
-        "--no-default-features",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--target-dir",
-        "target/lint",
-    ]))?;
-    let probe = build::build_probe(root, &tools)?;
+    phases::time("signing without alloc", || {
+        run(cargo().current_dir(root).args([
+            "build",
+            "-p",
+            "pulser-signing",
+            "--no-default-features",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--target-dir",
+            "target/lint",
+        ]))
+    })?;
+    let probe = phases::time("build probe", || build::build_probe(root, &tools))?;
     build::build_dist(root, &tools)?;
-    let edge = build_edge(root)?;
-    run(cargo()
-        .current_dir(root)
-        .args(["test", "--workspace", "--no-fail-fast"])
-        .env("PULSER_PROBE_DIST", &probe)
-        .env("PULSER_EDGE_BIN", &edge)
-        .envs(tools.env()))
+    let edge = phases::time("build edge host + test binaries", || build_edge(root))?;
+    let mut env = tools.env();
+    env.push(("PULSER_PROBE_DIST".into(), probe.into()));
+    env.push(("PULSER_EDGE_BIN".into(), edge.into()));
+    testrun::run_all(root, &env)
 }
 
 /// Builds the edge host (dev profile, whose dependencies are optimised) and returns the

