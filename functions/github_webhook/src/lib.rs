@@ -12,13 +12,15 @@
 //! 5. One idempotent PostgREST insert keyed on `delivery_id`: a redelivery answers 200
 //!    `{"duplicate": true}` and writes nothing. PostgREST down: 503 with `retry-after`.
 //!
-//! Errors are mapped in one place, [`error::HookError::into_response`].
+//! Refusals follow the shared contract ([`pulser_runtime::pipeline`]); the webhook's own are
+//! in [`error::HookError`].
 
 use core::time::Duration;
 
+use pulser_runtime::pipeline::{self, Error, Refusal, Spec};
 use pulser_runtime::{Level, Platform, Request, Response, reply};
 use pulser_signing::{SecretSet, headers};
-use pulser_supabase::{Insert, Postgrest, StoreError, config};
+use pulser_supabase::{Insert, Postgrest};
 use serde_json::{Value, json};
 
 pub mod error;
@@ -34,8 +36,6 @@ use event::Kind;
 /// own limit is raised to match in spin.toml).
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
-pulser_runtime::export!(handle, max_body = MAX_BODY_BYTES);
-
 /// Setting: the webhook secrets (comma-separated; any verifies).
 pub const GITHUB_WEBHOOK_SECRET: &str = "GITHUB_WEBHOOK_SECRET";
 /// The event name header.
@@ -49,28 +49,16 @@ pub const POSTGREST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The table rows go to.
 pub const TABLE: &str = "oasis_events";
 
-/// The endpoint; every answer carries `x-correlation-id`.
-pub async fn handle(request: Request, platform: &impl Platform) -> Response {
-    let correlation_id = reply::correlation_id(&request, platform);
-    let response = match receive(&request, platform, &correlation_id).await {
-        Ok(response) => response,
-        Err(error) => {
-            platform.log(
-                error.level(),
-                "github_webhook refused a delivery",
-                &[
-                    ("error", error.code()),
-                    ("message", &error.to_string()),
-                    ("correlation_id", &correlation_id),
-                ],
-            );
-            error.into_response()
-        }
-    };
-    reply::with_correlation_id(response, &correlation_id)
-}
+/// The pipeline's view of this function: one JSON route, up to GitHub's cap.
+pub const SPEC: Spec = Spec {
+    name: "github_webhook",
+    max_body: MAX_BODY_BYTES,
+    accepts: pipeline::json_only,
+};
 
-fn header<'r>(request: &'r Request, name: &'static str) -> Result<&'r str, HookError> {
+pulser_runtime::function!(SPEC, receive);
+
+fn header<'r>(request: &'r Request, name: &'static str) -> Result<&'r str, Error<HookError>> {
     let value = request
         .headers()
         .get(name)
@@ -80,7 +68,7 @@ fn header<'r>(request: &'r Request, name: &'static str) -> Result<&'r str, HookE
         .map_err(|_| HookError::InvalidHeader(name))?
         .trim();
     if value.is_empty() {
-        return Err(HookError::MissingHeader(name));
+        return Err(HookError::MissingHeader(name).into());
     }
     Ok(value)
 }
@@ -89,17 +77,11 @@ async fn receive(
     request: &Request,
     platform: &impl Platform,
     correlation_id: &str,
-) -> Result<Response, HookError> {
-    if request.method() != http::Method::POST {
-        return Err(HookError::MethodNotAllowed);
-    }
-    if !reply::is_json(request) {
-        return Err(HookError::UnsupportedMediaType);
-    }
+) -> Result<Response, Error<HookError>> {
     let secrets = platform
         .config(GITHUB_WEBHOOK_SECRET)
-        .ok_or(HookError::MissingConfig(GITHUB_WEBHOOK_SECRET))?;
-    let secrets = SecretSet::parse(&secrets).map_err(|e| HookError::InvalidConfig {
+        .ok_or(Refusal::MissingConfig(GITHUB_WEBHOOK_SECRET))?;
+    let secrets = SecretSet::parse(&secrets).map_err(|e| Refusal::InvalidConfig {
         name: GITHUB_WEBHOOK_SECRET,
         reason: e.to_string(),
     })?;
@@ -112,12 +94,12 @@ async fn receive(
                 .map(http::HeaderValue::as_bytes),
             request.body(),
         )
-        .map_err(HookError::Unauthorized)?;
+        .map_err(|e| Refusal::unauthorized(e.header(), e))?;
 
     let event = header(request, X_GITHUB_EVENT)?;
     let delivery = header(request, X_GITHUB_DELIVERY)?;
     if delivery.len() > MAX_DELIVERY_ID_LEN {
-        return Err(HookError::InvalidHeader(X_GITHUB_DELIVERY));
+        return Err(HookError::InvalidHeader(X_GITHUB_DELIVERY).into());
     }
     if event == "ping" {
         let zen = event::ping_zen(request.body()).map_err(HookError::Malformed)?;
@@ -132,24 +114,15 @@ async fn receive(
         return Ok(reply::json(202, &json!({"ignored": event})));
     };
     let row = event::normalize(kind, request.body(), delivery).map_err(HookError::Malformed)?;
-    let db = Postgrest::from_platform(platform).map_err(|e| HookError::MissingConfig(e.0))?;
-    let insert = db
-        .insert(
-            TABLE,
-            row.to_string().into_bytes(),
-            &Insert::ignore_duplicates("delivery_id").returning("id"),
-        )
-        .map_err(|e| HookError::InvalidConfig {
-            name: config::SUPABASE_URL,
-            reason: e.to_string(),
-        })?;
-    let answer = pulser_supabase::succeeded(platform.send(insert, POSTGREST_TIMEOUT).await)
-        .map_err(|e| match e {
-            StoreError::Rejected(message) => HookError::StoreRejected(message),
-            other => HookError::StoreUnavailable(other.to_string()),
-        })?;
+    let db = Postgrest::from_platform(platform)?;
+    let insert = db.insert(
+        TABLE,
+        row.to_string().into_bytes(),
+        &Insert::ignore_duplicates("delivery_id").returning("id"),
+    )?;
+    let answer = pulser_supabase::succeeded(platform.send(insert, POSTGREST_TIMEOUT).await)?;
     let stored: Value = serde_json::from_slice(answer.body())
-        .map_err(|_| HookError::StoreRejected("PostgREST answered something not JSON".into()))?;
+        .map_err(|_| Refusal::StoreRejected("PostgREST answered something not JSON".into()))?;
     let id = stored
         .as_array()
         .and_then(|rows| rows.first())

@@ -16,13 +16,15 @@
 //!
 //! Answers: 201 `{"id", "correlation_id"}` (an array of those for a batch, with
 //! `{"duplicate": true, "event_id", "correlation_id"}` for repeats); 200 when every event
-//! was a repeat. Errors are mapped in one place, [`error::IngestError::into_response`].
+//! was a repeat. Refusals follow the shared contract ([`pulser_runtime::pipeline`]); ingest's
+//! own are in [`error::IngestError`].
 
 use core::time::Duration;
 
+use pulser_runtime::pipeline::{self, Error, Refusal, Spec};
 use pulser_runtime::{Level, Platform, Request, Response, reply};
 use pulser_signing::SecretSet;
-use pulser_supabase::{Postgrest, StoreError, config};
+use pulser_supabase::{Postgrest, config};
 use serde_json::{Value, json};
 
 pub mod audit;
@@ -36,8 +38,6 @@ use audit::Stored;
 use error::IngestError;
 use event::{Defaults, Event, Events, Shape};
 
-pulser_runtime::export!(handle);
-
 /// Largest request body accepted (bytes).
 pub const MAX_BODY_BYTES: usize = pulser_runtime::DEFAULT_MAX_BODY_BYTES;
 /// Setting: the HMAC secrets Odoo signs with (comma-separated; any verifies).
@@ -49,54 +49,33 @@ pub const POSTGREST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the Realtime broadcast gets.
 pub const BROADCAST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The endpoint: verifies, stores and answers; every answer carries `x-correlation-id`.
-pub async fn handle(request: Request, platform: &impl Platform) -> Response {
-    let correlation_id = reply::correlation_id(&request, platform);
-    let response = match ingest(&request, platform, &correlation_id).await {
-        Ok(response) => response,
-        Err(error) => {
-            platform.log(
-                error.level(),
-                "odoo_event_ingest refused a request",
-                &[
-                    ("error", error.code()),
-                    ("message", &error.to_string()),
-                    ("correlation_id", &correlation_id),
-                ],
-            );
-            error.into_response()
-        }
-    };
-    reply::with_correlation_id(response, &correlation_id)
-}
+/// The pipeline's view of this function: one JSON route, at most 1 MiB.
+pub const SPEC: Spec = Spec {
+    name: "odoo_event_ingest",
+    max_body: MAX_BODY_BYTES,
+    accepts: pipeline::json_only,
+};
+
+pulser_runtime::function!(SPEC, ingest);
 
 async fn ingest(
     request: &Request,
     platform: &impl Platform,
     correlation_id: &str,
-) -> Result<Response, IngestError> {
-    if request.method() != http::Method::POST {
-        return Err(IngestError::MethodNotAllowed);
-    }
-    if !reply::is_json(request) {
-        return Err(IngestError::UnsupportedMediaType);
-    }
-    if request.body().len() > MAX_BODY_BYTES {
-        return Err(IngestError::TooLarge(MAX_BODY_BYTES));
-    }
+) -> Result<Response, Error<IngestError>> {
     let secrets = platform
         .config(EDGE_HMAC_SECRET)
-        .ok_or(IngestError::MissingConfig(EDGE_HMAC_SECRET))?;
-    let secrets = SecretSet::parse(&secrets).map_err(|e| IngestError::InvalidConfig {
+        .ok_or(Refusal::MissingConfig(EDGE_HMAC_SECRET))?;
+    let secrets = SecretSet::parse(&secrets).map_err(|e| Refusal::InvalidConfig {
         name: EDGE_HMAC_SECRET,
         reason: e.to_string(),
     })?;
     let verified = auth::verify(request.headers(), request.body(), &secrets, platform.now())
-        .map_err(IngestError::Unauthorized)?;
-    let db = Postgrest::from_platform(platform).map_err(|e| IngestError::MissingConfig(e.0))?;
+        .map_err(|e| Refusal::unauthorized(e.header(), e))?;
+    let db = Postgrest::from_platform(platform)?;
 
-    let body: Value = serde_json::from_slice(request.body())
-        .map_err(|e| IngestError::InvalidJson(e.to_string()))?;
+    let body: Value =
+        serde_json::from_slice(request.body()).map_err(|e| Refusal::InvalidJson(e.to_string()))?;
     let default_correlation = if reply::is_uuid(correlation_id) {
         correlation_id.to_ascii_lowercase()
     } else {
@@ -111,18 +90,10 @@ async fn ingest(
     )
     .map_err(IngestError::InvalidEvents)?;
 
-    let insert = audit::insert(&db, &events.events).map_err(|e| IngestError::InvalidConfig {
-        name: config::SUPABASE_URL,
-        reason: e.to_string(),
-    })?;
-    let answer = pulser_supabase::succeeded(platform.send(insert, POSTGREST_TIMEOUT).await)
-        .map_err(|e| match e {
-            StoreError::Rejected(message) => IngestError::StoreRejected(message),
-            StoreError::Unavailable(reason) => IngestError::StoreUnavailable(reason),
-            other => IngestError::StoreUnavailable(other.to_string()),
-        })?;
+    let insert = audit::insert(&db, &events.events)?;
+    let answer = pulser_supabase::succeeded(platform.send(insert, POSTGREST_TIMEOUT).await)?;
     let stored = audit::outcomes(&events.events, answer.body())
-        .map_err(|e| IngestError::StoreRejected(e.to_string()))?;
+        .map_err(|e| Refusal::StoreRejected(e.to_string()))?;
 
     let new = stored
         .iter()

@@ -5,8 +5,6 @@
 use core::fmt;
 
 use pulser_signing::{SecretSet, SignatureError, StandardWebhook, headers};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 /// The header carrying the bearer token (the name `http::header::AUTHORIZATION` matches).
 pub const AUTHORIZATION: &str = "authorization";
@@ -89,8 +87,8 @@ pub fn caller(request_headers: &http::HeaderMap) -> Result<Caller, AuthError> {
     }
 }
 
-/// Checks `Authorization: Bearer <token>` against `expected`, in constant time (both sides
-/// are hashed first, so their lengths do not leak either).
+/// Checks `Authorization: Bearer <token>` against `expected` with
+/// [`pulser_signing::token_eq`] (constant time, lengths do not leak either).
 ///
 /// # Errors
 /// [`AuthError::MissingBearer`], [`AuthError::NotBearer`] or [`AuthError::WrongToken`].
@@ -106,7 +104,7 @@ pub fn verify_bearer(request_headers: &http::HeaderMap, expected: &[u8]) -> Resu
         .map(<[u8]>::trim_ascii)
         .filter(|token| !token.is_empty())
         .ok_or(AuthError::NotBearer)?;
-    if bool::from(Sha256::digest(token).ct_eq(&Sha256::digest(expected))) {
+    if pulser_signing::token_eq(expected, token) {
         Ok(())
     } else {
         Err(AuthError::WrongToken)

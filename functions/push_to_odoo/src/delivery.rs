@@ -3,14 +3,14 @@
 
 use core::time::Duration;
 
+use pulser_runtime::pipeline::Refusal;
 use pulser_runtime::{Level, Platform, Request, Response};
-use pulser_supabase::{InvalidRequest, config, rfc3339};
+use pulser_supabase::{InvalidRequest, rfc3339};
 use serde_json::{Value, json};
 
-use crate::error::PushError;
 use crate::odoo::Delivery;
 use crate::outbox::{self, Transition};
-use crate::settings::{SettingError, Settings};
+use crate::settings::Settings;
 use crate::trigger::DirectCall;
 
 /// How long PostgREST gets for one request.
@@ -73,15 +73,9 @@ impl Report {
 async fn store(
     platform: &impl Platform,
     request: Result<Request, InvalidRequest>,
-) -> Result<Response, PushError> {
-    let request = request.map_err(|e| {
-        PushError::Setting(SettingError::Invalid {
-            name: config::SUPABASE_URL,
-            reason: e.to_string(),
-        })
-    })?;
+) -> Result<Response, Refusal> {
     Ok(pulser_supabase::succeeded(
-        platform.send(request, POSTGREST_TIMEOUT).await,
+        platform.send(request?, POSTGREST_TIMEOUT).await,
     )?)
 }
 
@@ -95,12 +89,12 @@ fn jitter(platform: &impl Platform) -> u32 {
 /// Pushes row `id` if it is still `queued` (database webhook, direct call).
 ///
 /// # Errors
-/// [`PushError`] when PostgREST fails; Odoo's failures are recorded on the row instead.
+/// [`Refusal`] when PostgREST fails; Odoo's failures are recorded on the row instead.
 pub async fn push_queued(
     platform: &impl Platform,
     settings: &Settings,
     id: i64,
-) -> Result<Report, PushError> {
+) -> Result<Report, Refusal> {
     let claim = outbox::claim_queued(&settings.db, id, platform.now());
     deliver(platform, settings, id, claim).await
 }
@@ -114,24 +108,21 @@ pub async fn push_direct(
     settings: &Settings,
     call: &DirectCall,
     correlation_id: &str,
-) -> Result<Report, PushError> {
+) -> Result<Report, Refusal> {
     let insert = outbox::insert(&settings.db, &call.action, &call.args, correlation_id);
     let answer = store(platform, insert).await?;
     let id = outbox::ids(answer.body())
         .ok()
         .and_then(|ids| ids.first().copied())
-        .ok_or_else(|| PushError::StoreRejected("the insert returned no row id".into()))?;
+        .ok_or_else(|| Refusal::StoreRejected("the insert returned no row id".into()))?;
     push_queued(platform, settings, id).await
 }
 
 /// Pushes up to `OUTBOX_DRAIN_LIMIT` due rows, oldest first, each claimed on its own.
 ///
 /// # Errors
-/// [`PushError`] when PostgREST fails; rows handled before that keep their new state.
-pub async fn drain(
-    platform: &impl Platform,
-    settings: &Settings,
-) -> Result<Vec<Report>, PushError> {
+/// [`Refusal`] when PostgREST fails; rows handled before that keep their new state.
+pub async fn drain(platform: &impl Platform, settings: &Settings) -> Result<Vec<Report>, Refusal> {
     let started = platform.now();
     let select = outbox::select_due(
         &settings.db,
@@ -140,7 +131,7 @@ pub async fn drain(
         settings.drain_limit,
     );
     let due = outbox::due_rows(store(platform, select).await?.body())
-        .map_err(|e| PushError::StoreRejected(e.to_string()))?;
+        .map_err(|e| Refusal::StoreRejected(e.to_string()))?;
     let mut reports = Vec::with_capacity(due.len());
     for row in due {
         let now = platform.now();
@@ -170,11 +161,11 @@ async fn deliver(
     settings: &Settings,
     id: i64,
     claim: Result<Request, InvalidRequest>,
-) -> Result<Report, PushError> {
+) -> Result<Report, Refusal> {
     let id_text = id.to_string();
     let answer = store(platform, claim).await?;
     let Some(row) =
-        outbox::claimed(answer.body()).map_err(|e| PushError::StoreRejected(e.to_string()))?
+        outbox::claimed(answer.body()).map_err(|e| Refusal::StoreRejected(e.to_string()))?
     else {
         platform.log(
             Level::Info,

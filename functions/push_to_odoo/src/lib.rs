@@ -15,9 +15,10 @@
 //! delivery holds is reported as `"claimed": false` and nothing is sent. The action is checked
 //! against the allow-list ([`action`]), then Odoo is called with the signed body ([`odoo`])
 //! and the outcome recorded: `applied`, `error`, or back to `queued` with backoff. Answers are
-//! 200 with the row's id and final status. Errors are mapped in one place,
-//! [`error::PushError::into_response`].
+//! 200 with the row's id and final status. Refusals follow the shared contract
+//! ([`pulser_runtime::pipeline`]); the function's own are in [`error::PushError`].
 
+use pulser_runtime::pipeline::{Accept, Error, Refusal, Spec};
 use pulser_runtime::{Level, Platform, Request, Response, reply};
 use serde_json::{Value, json};
 
@@ -32,10 +33,8 @@ pub mod trigger;
 
 use auth::Caller;
 use error::PushError;
-use settings::{PUSH_WEBHOOK_TOKEN, SettingError, Settings};
+use settings::{PUSH_WEBHOOK_TOKEN, Settings};
 use trigger::WebhookEvent;
-
-pulser_runtime::export!(handle);
 
 /// Largest request body accepted (bytes).
 pub const MAX_BODY_BYTES: usize = pulser_runtime::DEFAULT_MAX_BODY_BYTES;
@@ -43,6 +42,9 @@ pub const MAX_BODY_BYTES: usize = pulser_runtime::DEFAULT_MAX_BODY_BYTES;
 pub const DRAIN_SEGMENT: &str = "drain";
 /// The last path segment of the push route.
 pub const PUSH_SEGMENT: &str = "push_to_odoo";
+
+/// The routes, as a 404 names them.
+const ROUTES: &str = "POST /push_to_odoo or /push_to_odoo/drain";
 
 /// The two routes of this function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,42 +69,29 @@ impl Route {
     }
 }
 
-/// The endpoint; every answer carries `x-correlation-id`.
-pub async fn handle(request: Request, platform: &impl Platform) -> Response {
-    let correlation_id = reply::correlation_id(&request, platform);
-    let response = match serve(&request, platform, &correlation_id).await {
-        Ok(response) => response,
-        Err(error) => {
-            platform.log(
-                error.level(),
-                "push_to_odoo refused a request",
-                &[
-                    ("error", error.code()),
-                    ("message", &error.to_string()),
-                    ("correlation_id", &correlation_id),
-                ],
-            );
-            error.into_response()
-        }
-    };
-    reply::with_correlation_id(response, &correlation_id)
+/// The pipeline's view of this function: the push route takes JSON, the drain any body.
+pub const SPEC: Spec = Spec {
+    name: "push_to_odoo",
+    max_body: MAX_BODY_BYTES,
+    accepts,
+};
+
+fn accepts(request: &Request) -> Accept {
+    match Route::of(request.uri().path()) {
+        Some(Route::Push) => Accept::Json,
+        Some(Route::Drain) => Accept::Any,
+        None => Accept::NotFound(ROUTES),
+    }
 }
+
+pulser_runtime::function!(SPEC, serve);
 
 async fn serve(
     request: &Request,
     platform: &impl Platform,
     correlation_id: &str,
-) -> Result<Response, PushError> {
-    let route = Route::of(request.uri().path()).ok_or(PushError::NotFound)?;
-    if request.method() != http::Method::POST {
-        return Err(PushError::MethodNotAllowed);
-    }
-    if request.body().len() > MAX_BODY_BYTES {
-        return Err(PushError::TooLarge(MAX_BODY_BYTES));
-    }
-    if route == Route::Push && !reply::is_json(request) {
-        return Err(PushError::UnsupportedMediaType);
-    }
+) -> Result<Response, Error<PushError>> {
+    let route = Route::of(request.uri().path()).ok_or(Refusal::NotFound(ROUTES))?;
     let settings = Settings::from_platform(platform)?;
     let headers = request.headers();
 
@@ -116,7 +105,7 @@ async fn serve(
         ));
     }
 
-    match auth::caller(headers).map_err(PushError::Unauthorized)? {
+    match auth::caller(headers).map_err(unauthorized)? {
         Caller::DatabaseWebhook => {
             bearer(&settings, headers)?;
             match trigger::database_webhook(request.body()).map_err(PushError::InvalidBody)? {
@@ -132,7 +121,7 @@ async fn serve(
         }
         Caller::Signed => {
             auth::verify_signature(headers, request.body(), &settings.secrets, platform.now())
-                .map_err(PushError::Unauthorized)?;
+                .map_err(unauthorized)?;
             let call = trigger::direct_call(request.body()).map_err(PushError::InvalidBody)?;
             let correlation = match &call.correlation_id {
                 Some(id) => id.clone(),
@@ -146,15 +135,16 @@ async fn serve(
 }
 
 /// The bearer check shared by the webhook and the drain.
-fn bearer(settings: &Settings, headers: &http::HeaderMap) -> Result<(), PushError> {
-    let token =
-        settings
-            .webhook_token
-            .as_ref()
-            .ok_or(PushError::Setting(SettingError::Missing(
-                PUSH_WEBHOOK_TOKEN,
-            )))?;
-    auth::verify_bearer(headers, token.expose()).map_err(PushError::Unauthorized)
+fn bearer(settings: &Settings, headers: &http::HeaderMap) -> Result<(), Refusal> {
+    let token = settings
+        .webhook_token
+        .as_ref()
+        .ok_or(Refusal::MissingConfig(PUSH_WEBHOOK_TOKEN))?;
+    auth::verify_bearer(headers, token.expose()).map_err(unauthorized)
+}
+
+fn unauthorized(e: auth::AuthError) -> Refusal {
+    Refusal::unauthorized(e.header(), e)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use core::fmt;
 use core::time::Duration;
 
 use pulser_runtime::Platform;
+use pulser_runtime::pipeline::Refusal;
 use pulser_signing::SecretSet;
 use pulser_supabase::Postgrest;
 
@@ -77,41 +78,15 @@ impl fmt::Debug for WebhookToken {
     }
 }
 
-/// A setting that is absent or unusable; carries its name, never its value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SettingError {
-    /// Required and not set.
-    Missing(&'static str),
-    /// Set to something unusable.
-    Invalid {
-        /// The setting.
-        name: &'static str,
-        /// Why.
-        reason: String,
-    },
-}
-
-impl fmt::Display for SettingError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Missing(name) => write!(f, "the setting {name} is not configured"),
-            Self::Invalid { name, reason } => write!(f, "the setting {name} is invalid: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for SettingError {}
-
 impl Settings {
     /// Reads and checks every setting.
     ///
     /// # Errors
-    /// [`SettingError`] naming the first setting that is missing or unusable.
-    pub fn from_platform(platform: &impl Platform) -> Result<Self, SettingError> {
-        let required = |name| platform.config(name).ok_or(SettingError::Missing(name));
+    /// [`Refusal`] naming the first setting that is missing or unusable.
+    pub fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
+        let required = |name| platform.config(name).ok_or(Refusal::MissingConfig(name));
         let secrets =
-            SecretSet::parse(&required(EDGE_HMAC_SECRET)?).map_err(|e| SettingError::Invalid {
+            SecretSet::parse(&required(EDGE_HMAC_SECRET)?).map_err(|e| Refusal::InvalidConfig {
                 name: EDGE_HMAC_SECRET,
                 reason: e.to_string(),
             })?;
@@ -124,7 +99,7 @@ impl Settings {
         )?;
         let lease_secs = number(platform, OUTBOX_LEASE_SECS, DEFAULT_LEASE_SECS, 10, 86_400)?;
         if lease_secs.saturating_mul(1000) <= timeout_ms {
-            return Err(SettingError::Invalid {
+            return Err(Refusal::InvalidConfig {
                 name: OUTBOX_LEASE_SECS,
                 reason: format!("must be longer than {ODOO_TIMEOUT_MS}"),
             });
@@ -135,11 +110,11 @@ impl Settings {
             secrets.clone(),
             Duration::from_millis(timeout_ms),
         )
-        .map_err(|e| SettingError::Invalid {
+        .map_err(|e| Refusal::InvalidConfig {
             name: e.name,
             reason: e.reason.to_owned(),
         })?;
-        let db = Postgrest::from_platform(platform).map_err(|e| SettingError::Missing(e.0))?;
+        let db = Postgrest::from_platform(platform).map_err(|e| Refusal::MissingConfig(e.0))?;
         let max_attempts = number(platform, OUTBOX_MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS, 1, 100)?;
         let drain_limit = number(platform, OUTBOX_DRAIN_LIMIT, DEFAULT_DRAIN_LIMIT, 1, 100)?;
         Ok(Self {
@@ -162,7 +137,7 @@ fn number(
     default: u64,
     min: u64,
     max: u64,
-) -> Result<u64, SettingError> {
+) -> Result<u64, Refusal> {
     let Some(text) = platform.config(name) else {
         return Ok(default);
     };
@@ -170,7 +145,7 @@ fn number(
         .parse::<u64>()
         .ok()
         .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| SettingError::Invalid {
+        .ok_or_else(|| Refusal::InvalidConfig {
             name,
             reason: format!("must be a whole number from {min} to {max}"),
         })
@@ -228,7 +203,7 @@ mod tests {
             let p = complete().with_config(name, "");
             assert_eq!(
                 Settings::from_platform(&p).unwrap_err(),
-                SettingError::Missing(name),
+                Refusal::MissingConfig(name),
                 "{name}"
             );
         }
@@ -250,7 +225,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             err,
-            SettingError::Invalid {
+            Refusal::InvalidConfig {
                 name: OUTBOX_DRAIN_LIMIT,
                 ..
             }
@@ -265,7 +240,7 @@ mod tests {
         let err = Settings::from_platform(&p).unwrap_err();
         assert!(matches!(
             err,
-            SettingError::Invalid {
+            Refusal::InvalidConfig {
                 name: OUTBOX_LEASE_SECS,
                 ..
             }
@@ -278,7 +253,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             err,
-            SettingError::Invalid {
+            Refusal::InvalidConfig {
                 name: ODOO_BASE_URL,
                 ..
             }
@@ -291,7 +266,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             err,
-            SettingError::Invalid {
+            Refusal::InvalidConfig {
                 name: EDGE_HMAC_SECRET,
                 ..
             }

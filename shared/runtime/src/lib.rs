@@ -39,6 +39,7 @@ pub mod workers;
 mod body;
 pub use body::{DEFAULT_MAX_BODY_BYTES, error_response, too_large};
 
+pub mod pipeline;
 pub mod reply;
 
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]

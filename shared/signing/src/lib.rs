@@ -15,6 +15,7 @@ mod secret;
 #[cfg(feature = "alloc")]
 mod set;
 mod standard;
+mod token;
 
 #[cfg(feature = "jwt")]
 pub mod github_app;
@@ -24,6 +25,7 @@ pub use secret::{HexSignature, Secret};
 #[cfg(feature = "alloc")]
 pub use set::{SecretSet, Signed};
 pub use standard::{StandardSignature, StandardWebhook, TOLERANCE_SECS};
+pub use token::token_eq;
 
 /// Header names, lower case as HTTP/2 and every runtime here normalise them.
 pub mod headers {

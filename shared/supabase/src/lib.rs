@@ -436,6 +436,51 @@ pub fn succeeded(
     }
 }
 
+/// The one mapping of storage failures onto the shared refusals: unavailable is a 503 (the
+/// caller retries), rejected a 502.
+impl From<StoreError> for pulser_runtime::pipeline::Refusal {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(reason) => Self::StoreUnavailable(reason),
+            StoreError::Rejected(message) => Self::StoreRejected(message),
+        }
+    }
+}
+
+impl<D> From<StoreError> for pulser_runtime::pipeline::Error<D> {
+    fn from(e: StoreError) -> Self {
+        Self::Common(e.into())
+    }
+}
+
+impl From<MissingConfig> for pulser_runtime::pipeline::Refusal {
+    fn from(e: MissingConfig) -> Self {
+        Self::MissingConfig(e.0)
+    }
+}
+
+impl<D> From<MissingConfig> for pulser_runtime::pipeline::Error<D> {
+    fn from(e: MissingConfig) -> Self {
+        Self::Common(e.into())
+    }
+}
+
+/// A PostgREST request that cannot be built has a base URL that cannot carry it.
+impl From<InvalidRequest> for pulser_runtime::pipeline::Refusal {
+    fn from(e: InvalidRequest) -> Self {
+        Self::InvalidConfig {
+            name: config::SUPABASE_URL,
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl<D> From<InvalidRequest> for pulser_runtime::pipeline::Error<D> {
+    fn from(e: InvalidRequest) -> Self {
+        Self::Common(e.into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
