@@ -1,4 +1,8 @@
 //! Wall-clock helpers for the stand-ins: unix seconds, RFC 3339 and HTTP dates.
+//!
+//! Deliberately independent of `pulser_runtime::time` (the one home of date code in the
+//! product): the stand-ins are the oracle the components are checked against, so they must
+//! not share the code under test.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -3,13 +3,12 @@
 
 use core::time::Duration;
 
+use pulser_runtime::time::UnixTime;
 use pulser_runtime::{Level, OutboundError, Platform, Response};
 use pulser_signing::github_app::{
     GithubAppKey, JwtError, app_jwt_from_signature, app_jwt_signing_input, pkcs8_der_from_setting,
 };
 use serde_json::{Value, json};
-
-use crate::clock;
 
 /// `Accept` GitHub documents for its REST API.
 pub const ACCEPT: &str = "application/vnd.github+json";
@@ -207,7 +206,8 @@ impl App {
         let expires = body
             .get("expires_at")
             .and_then(Value::as_str)
-            .and_then(clock::parse_rfc3339);
+            .and_then(UnixTime::parse_rfc3339)
+            .map(UnixTime::as_secs);
         match (value, expires) {
             (Some(value), Some(expires)) => Ok(Ok(Token {
                 cache_key: self.cache_key(),
@@ -240,7 +240,8 @@ impl App {
             .headers()
             .get(http::header::DATE)
             .and_then(|d| d.to_str().ok())
-            .and_then(clock::parse_http_date)
+            .and_then(UnixTime::parse_http_date)
+            .map(UnixTime::as_secs)
             .map(|github_now| {
                 i64::try_from(github_now).unwrap_or(0) - i64::try_from(platform.now()).unwrap_or(0)
             });

@@ -16,11 +16,11 @@
 //! [`error::DispatchError`].
 
 use pulser_runtime::pipeline::{self, Error, Refusal, Spec};
+use pulser_runtime::time::rfc3339;
 use pulser_runtime::{Level, Platform, Request, Response, reply};
 use pulser_signing::{SecretSet, headers};
 use serde_json::json;
 
-pub mod clock;
 pub mod error;
 pub mod github;
 pub mod request;
@@ -135,7 +135,7 @@ async fn dispatch(
     authenticate(request, &required(platform, PULSER_WEBHOOK_SECRET)?)?;
     let body: serde_json::Value =
         serde_json::from_slice(request.body()).map_err(|e| Refusal::InvalidJson(e.to_string()))?;
-    let dispatch = request::parse(&body, correlation_id, &clock::rfc3339(platform.now()))
+    let dispatch = request::parse(&body, correlation_id, &rfc3339(platform.now()))
         .map_err(DispatchError::Invalid)?;
     let app = app(platform)?;
     app.dispatch(platform, dispatch.event_type, &dispatch.client_payload)

@@ -285,14 +285,14 @@ fn event(
                 "an RFC 3339 timestamp (a time without offset is UTC) or unix seconds",
             )
         })?),
-        Some(Value::Number(n)) => {
-            Some(n.as_u64().map(pulser_supabase::rfc3339).ok_or_else(|| {
+        Some(Value::Number(n)) => Some(n.as_u64().map(pulser_runtime::time::rfc3339).ok_or_else(
+            || {
                 invalid(
                     "occurred_at",
                     "an RFC 3339 timestamp (a time without offset is UTC) or unix seconds",
                 )
-            })?)
-        }
+            },
+        )?),
         Some(_) => {
             return Err(invalid(
                 "occurred_at",

@@ -4,8 +4,9 @@
 use core::time::Duration;
 
 use pulser_runtime::pipeline::Refusal;
+use pulser_runtime::time::rfc3339;
 use pulser_runtime::{Level, Platform, Request, Response};
-use pulser_supabase::{InvalidRequest, rfc3339};
+use pulser_supabase::InvalidRequest;
 use serde_json::{Value, json};
 
 use crate::odoo::Delivery;

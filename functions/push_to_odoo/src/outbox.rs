@@ -16,7 +16,8 @@ use core::fmt;
 
 use serde_json::{Map, Value, json};
 
-use pulser_supabase::{Insert, InvalidRequest, Postgrest, Query, rfc3339};
+use pulser_runtime::time::rfc3339;
+use pulser_supabase::{Insert, InvalidRequest, Postgrest, Query};
 
 use crate::action::InvalidAction;
 use crate::odoo::Delivery;

@@ -41,6 +41,7 @@ pub use body::{DEFAULT_MAX_BODY_BYTES, error_response, too_large};
 
 pub mod pipeline;
 pub mod reply;
+pub mod time;
 
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 pub mod testing;

@@ -27,9 +27,6 @@ use core::fmt;
 
 use pulser_runtime::Platform;
 
-mod time;
-pub use time::rfc3339;
-
 /// Config names this crate reads.
 pub mod config {
     /// The project URL (`https://<ref>.supabase.co`).
