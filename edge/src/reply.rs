@@ -1,6 +1,7 @@
 //! Every answer the host gives instead of a component, mapped to status and JSON body in this
-//! one place: `{"error":"<code>","message":"..."}`, with the request's `x-correlation-id` (or a
-//! new UUIDv4) like every other response.
+//! one place. The wire format is the components' own (`pulser_runtime`): the error body
+//! `{"error":"<code>","message":"..."}`, and `x-correlation-id` with the request's id when it
+//! is acceptable, else a new UUIDv4.
 
 use std::fmt;
 use std::time::Duration;
@@ -10,8 +11,7 @@ use http::{HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-/// The correlation header every response carries.
-pub const CORRELATION_ID: &str = "x-correlation-id";
+pub use pulser_runtime::reply::CORRELATION_ID;
 
 /// Why the host answers a request itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,17 +80,20 @@ impl Refusal {
         self,
         correlation_id: Option<&HeaderValue>,
     ) -> hyper::Response<HyperOutgoingBody> {
-        let body = serde_json::json!({ "error": self.code(), "message": self.to_string() });
-        let mut response = hyper::Response::new(full_body(body.to_string()));
+        let body =
+            pulser_runtime::error_response(self.status().as_u16(), self.code(), &self.to_string())
+                .into_body();
+        let mut response = hyper::Response::new(full_body(body));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        let correlation_id = correlation_id
-            .cloned()
-            .or_else(|| HeaderValue::from_str(&new_correlation_id()).ok());
+        let accepted = correlation_id.and_then(|v| v.to_str().ok());
+        let correlation_id = pulser_runtime::reply::accepted_correlation_id(accepted)
+            .map_or_else(new_correlation_id, str::to_owned);
+        let correlation_id = HeaderValue::from_str(&correlation_id).ok();
         if let Some(value) = correlation_id {
             headers.insert(CORRELATION_ID, value);
         }
@@ -127,38 +130,20 @@ impl fmt::Display for Refusal {
 }
 
 /// A whole body as the response body type components use.
-pub fn full_body(text: String) -> HyperOutgoingBody {
-    Full::new(Bytes::from(text))
+pub fn full_body(body: impl Into<Bytes>) -> HyperOutgoingBody {
+    Full::new(body.into())
         .map_err(|never| match never {})
         .boxed_unsync()
 }
 
-/// A UUIDv4 from the OS random source; the nil UUID if that fails (it does not on Linux).
+/// A UUIDv4 from the OS random source; the nil UUID's bits if that fails (it does not on
+/// Linux).
 fn new_correlation_id() -> String {
     let mut bytes = [0u8; 16];
     if getrandom::fill(&mut bytes).is_err() {
         bytes = [0; 16];
     }
-    uuid_v4(bytes)
-}
-
-fn uuid_v4(mut bytes: [u8; 16]) -> String {
-    if let Some(version) = bytes.get_mut(6) {
-        *version = (*version & 0x0f) | 0x40;
-    }
-    if let Some(variant) = bytes.get_mut(8) {
-        *variant = (*variant & 0x3f) | 0x80;
-    }
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let part = |range: std::ops::Range<usize>| hex.get(range).unwrap_or_default().to_owned();
-    format!(
-        "{}-{}-{}-{}-{}",
-        part(0..8),
-        part(8..12),
-        part(12..16),
-        part(16..20),
-        part(20..32)
-    )
+    pulser_runtime::reply::format_uuid_v4(bytes)
 }
 
 #[cfg(test)]
@@ -242,9 +227,11 @@ mod tests {
     }
 
     #[test]
-    fn uuid_layout_and_bits() {
-        assert_eq!(uuid_v4([0xff; 16]), "ffffffff-ffff-4fff-bfff-ffffffffffff");
-        assert_eq!(uuid_v4([0; 16]), "00000000-0000-4000-8000-000000000000");
+    fn an_unacceptable_request_correlation_id_is_replaced() {
+        let id = HeaderValue::from_static("not a token");
+        let response = Refusal::NotFound.into_response(Some(&id));
+        let sent = response.headers()[CORRELATION_ID].to_str().unwrap();
+        assert!(pulser_runtime::reply::is_uuid(sent), "{sent}");
     }
 
     #[test]

@@ -83,6 +83,13 @@ pub fn correlation_id(request: &Request, platform: &impl Platform) -> String {
         .map_or_else(|| uuid_v4(platform), str::to_owned)
 }
 
+/// `value` when it is acceptable as a correlation id (1-128 of `[A-Za-z0-9._:-]`): the one
+/// rule for components and the edge host alike.
+#[must_use]
+pub fn accepted_correlation_id(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| is_token(v))
+}
+
 fn is_token(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= MAX_CORRELATION_ID_LEN
