@@ -6,37 +6,6 @@ use std::path::{Path, PathBuf};
 use crate::tools::Tools;
 use crate::{Result, cargo, run};
 
-/// (target, flavour feature) for linting every wasm crate in each flavour.
-pub const FLAVOURS_FOR_LINT: &[(&str, &str)] = &[
-    ("wasm32-wasip2", "wasi"),
-    ("wasm32-wasip2", "spin"),
-    ("wasm32-unknown-unknown", ""),
-];
-
-/// `clippy` arguments selecting every wasm crate (runtime, probe, functions) for one
-/// flavour: `-p` per package and the flavour feature of each that has one.
-pub fn lint_args(root: &Path, feature: &str) -> Result<Vec<String>> {
-    let mut with_features: Vec<String> = vec!["pulser-runtime".into(), "pulser-probe".into()];
-    with_features.extend(function_crates(root)?.into_iter().map(|c| c.package));
-    let mut args = Vec::new();
-    for package in with_features
-        .iter()
-        .chain(["pulser-supabase".to_owned()].iter())
-    {
-        args.push("-p".to_owned());
-        args.push(package.clone());
-    }
-    if !feature.is_empty() {
-        let features: Vec<String> = with_features
-            .iter()
-            .map(|p| format!("{p}/{feature}"))
-            .collect();
-        args.push("--features".into());
-        args.push(features.join(","));
-    }
-    Ok(args)
-}
-
 /// A crate to build: its directory and package name.
 struct Crate {
     dir: PathBuf,
@@ -273,6 +242,7 @@ fn build_wasip2(
             ])
             .args(["--features", flavour, "--target-dir"])
             .arg(&target_dir)
+            .envs(tools.lint_env())
             .args(WASIP2_CORE_MODULE_CONFIG))?;
         let core = target_dir
             .join("wasm32-wasip2/release")
@@ -296,6 +266,7 @@ fn build_workers(root: &Path, tools: &Tools, krate: &Crate, out: &Path) -> Resul
         .arg("--release")
         .current_dir(&krate.dir)
         .envs(tools.env())
+        .envs(tools.lint_env())
         .env("CARGO_TARGET_DIR", &target_dir))?;
     let built = krate.dir.join("build");
     for file in ["index.js", "index_bg.wasm"] {

@@ -107,53 +107,45 @@ fn test(root: &Path) -> Result {
     result
 }
 
+/// fmt, then every build with clippy as the compiler's wrapper (so each build is also the
+/// lint, `-D warnings`), then every test binary. The wasm builds (their own target dirs) and
+/// the native build (edge host, test binaries) run side by side: each has long single-core
+/// stretches (LTO, wasm-opt, the final links) that the other fills.
 fn test_phases(root: &Path) -> Result {
-    let tools = phases::time("tool install", || tools::Tools::ensure(root, Scope::All))?;
+    let tools =
+        phases::time("tool install", || tools::Tools::ensure(root, Scope::All))?.linting(root)?;
     phases::time("fmt", || {
         run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))
     })?;
-    phases::time("clippy native", || {
-        run(cargo().current_dir(root).args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))
-    })?;
-    for (target, feature) in build::FLAVOURS_FOR_LINT {
-        let flavour = if feature.is_empty() {
-            "workers"
-        } else {
-            feature
+    let (wasm, native) = std::thread::scope(|s| {
+        let wasm = s.spawn(|| -> Result<PathBuf> {
+            // The signing crate must build for Workers without an allocator.
+            phases::time("signing without alloc", || {
+                run(cargo()
+                    .current_dir(root)
+                    .args(["build", "-p", "pulser-signing", "--no-default-features"])
+                    .args(["--target", "wasm32-unknown-unknown"])
+                    .args(["--target-dir", "target/lint"])
+                    .envs(tools.lint_env()))
+            })?;
+            let probe = build::build_probe(root, &tools)?;
+            build::build_dist(root, &tools)?;
+            Ok(probe)
+        });
+        let native = s.spawn(|| {
+            phases::time("build + clippy native (edge host, test binaries)", || {
+                build_edge_with(root, &tools.lint_env())
+            })
+        });
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<PathBuf>>| {
+            h.join()
+                .unwrap_or_else(|_| Err("a build thread panicked".into()))
         };
-        phases::time(&format!("clippy {flavour}"), || {
-            let mut cmd = cargo();
-            cmd.current_dir(root).arg("clippy");
-            cmd.args(build::lint_args(root, feature)?);
-            cmd.args(["--target", target]);
-            cmd.args(["--target-dir", "target/lint", "--", "-D", "warnings"]);
-            run(&mut cmd)
-        })?;
-    }
-    // The signing crate must build for Workers without an allocator.
-    phases::time("signing without alloc", || {
-        run(cargo().current_dir(root).args([
-            "build",
-            "-p",
-            "pulser-signing",
-            "--no-default-features",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--target-dir",
-            "target/lint",
-        ]))
-    })?;
-    let probe = phases::time("build probe", || build::build_probe(root, &tools))?;
-    build::build_dist(root, &tools)?;
-    let edge = phases::time("build edge host + test binaries", || build_edge(root))?;
+        (join(wasm), join(native))
+    });
+    let (probe, edge) = (wasm?, native?);
     let mut env = tools.env();
+    env.extend(tools.lint_env());
     env.push(("PULSER_PROBE_DIST".into(), probe.into()));
     env.push(("PULSER_EDGE_BIN".into(), edge.into()));
     testrun::run_all(root, &env)
@@ -164,9 +156,15 @@ fn test_phases(root: &Path) -> Result {
 /// feature set: `cargo build -p pulser-edge` alone would unify features differently from
 /// `cargo test --workspace` and compile wasmtime a second time.
 pub(crate) fn build_edge(root: &Path) -> Result<PathBuf> {
+    build_edge_with(root, &[])
+}
+
+/// [`build_edge`] with extra environment (the lint wrapper).
+fn build_edge_with(root: &Path, env: &[(String, std::ffi::OsString)]) -> Result<PathBuf> {
     run(cargo()
         .current_dir(root)
-        .args(["build", "--workspace", "--all-targets"]))?;
+        .args(["build", "--workspace", "--all-targets"])
+        .envs(env.iter().map(|(k, v)| (k, v))))?;
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     Ok(target.join("debug/edge"))

@@ -23,7 +23,7 @@ struct TestBinary {
 }
 
 pub fn run_all(root: &Path, env: &[(String, OsString)]) -> Result {
-    let binaries = phases::time("list test binaries", || list(root))?;
+    let binaries = phases::time("list test binaries", || list(root, env))?;
     let jobs = std::env::var("PULSER_TEST_JOBS")
         .ok()
         .and_then(|j| j.parse::<usize>().ok())
@@ -74,9 +74,11 @@ pub fn run_all(root: &Path, env: &[(String, OsString)]) -> Result {
 }
 
 /// The test binaries `cargo test --workspace` would run, as cargo reports them.
-fn list(root: &Path) -> Result<Vec<TestBinary>> {
+/// `env` must be the build's (the lint wrapper included), or cargo would rebuild.
+fn list(root: &Path, env: &[(String, OsString)]) -> Result<Vec<TestBinary>> {
     let out = cargo()
         .current_dir(root)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .args(["test", "--workspace", "--no-run", "--message-format=json"])
         .stderr(Stdio::inherit())
         .output()

