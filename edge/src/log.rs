@@ -2,37 +2,13 @@
 //! request) and events (start-up, denied outbound requests, traps) on stderr. Neither ever
 //! carries a header, a body or a variable value.
 
-/// Severity of an event line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Normal operation.
-    Info,
-    /// Something refused or odd, handled.
-    Warn,
-    /// A request failed on the host side.
-    Error,
-}
+pub use pulser_runtime::Level;
 
-impl Level {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Info => "info",
-            Self::Warn => "warn",
-            Self::Error => "error",
-        }
-    }
-}
-
-/// `{"level":..,"msg":..,<fields>}`.
+/// `{"level":..,"msg":..,<fields>}`: the components' log line, so host and guest lines read
+/// alike.
 #[must_use]
 pub fn event_line(level: Level, message: &str, fields: &[(&str, &str)]) -> String {
-    let mut line = serde_json::Map::new();
-    line.insert("level".into(), level.as_str().into());
-    line.insert("msg".into(), message.into());
-    for (key, value) in fields {
-        line.insert((*key).into(), (*value).into());
-    }
-    serde_json::Value::Object(line).to_string()
+    pulser_runtime::log_line(level, message, fields)
 }
 
 /// Writes one event line to stderr.
