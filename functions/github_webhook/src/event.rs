@@ -1,5 +1,6 @@
-//! Deliveries parsed into private wire structs (only the fields used, borrowed from the body
-//! where possible), then normalized into the one `oasis_events` row a delivery becomes.
+//! Deliveries read once by the validating picker ([`crate::json`]) into slots (only the
+//! fields used, borrowed from the body where possible), then normalized into the one
+//! `oasis_events` row a delivery becomes.
 
 use serde_json::{Map, Value, json};
 

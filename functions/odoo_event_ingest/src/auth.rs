@@ -44,7 +44,7 @@ mod tests {
 
     use super::*;
 
-    // The Standard Webhooks vector from DESIGN.md.
+    // The Standard Webhooks vector that shared/signing/tests/vectors.rs also checks.
     const WHSEC: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
     const MSG_ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
     const TS: u64 = 1_649_367_553;
