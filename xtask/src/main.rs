@@ -137,11 +137,7 @@ fn test_phases(root: &Path) -> Result {
                 build_edge_with(root, &tools.lint_env())
             })
         });
-        let join = |h: std::thread::ScopedJoinHandle<'_, Result<PathBuf>>| {
-            h.join()
-                .unwrap_or_else(|_| Err("a build thread panicked".into()))
-        };
-        (join(wasm), join(native))
+        (tools::joined(wasm), tools::joined(native))
     });
     let (probe, edge) = (wasm?, native?);
     let mut env = tools.env();

@@ -128,7 +128,7 @@ fn remove(dir: &Path) -> Result {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The code paths a warm machine never runs: a cache that does not exist yet, an install
     //! that fails half-way, a run killed mid-install, a wrong version in place.
 
@@ -137,10 +137,10 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     /// A fresh directory under the system temp dir, removed on drop.
-    struct Scratch(PathBuf);
+    pub(crate) struct Scratch(pub(crate) PathBuf);
 
     impl Scratch {
-        fn new(label: &str) -> Self {
+        pub(crate) fn new(label: &str) -> Self {
             let dir = std::env::temp_dir().join(format!(
                 "xtask-provision-{label}-{}-{:?}",
                 std::process::id(),

@@ -103,10 +103,10 @@ pub struct Tools {
     lint: Vec<(String, OsString)>,
 }
 
-fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+pub(crate) fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
     handle
         .join()
-        .unwrap_or_else(|_| Err("an install thread panicked".into()))
+        .unwrap_or_else(|_| Err("a worker thread panicked".into()))
 }
 
 /// The tool cache: `$PULSER_TOOLS_DIR`, default `~/.cache/pulser-edge`.
@@ -397,16 +397,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scratch(label: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "xtask-tools-{label}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    }
+    use crate::provision::tests::Scratch;
 
     /// A stand-in for cargo that does what `cargo install --root R` does for the tool:
     /// writes `R/bin/<bin>`, answering `--version` like the real binary.
@@ -433,7 +424,8 @@ mod tests {
 
     #[test]
     fn cargo_install_works_into_a_cache_that_does_not_exist_yet() {
-        let dir = scratch("cargo");
+        let scratch = Scratch::new("tools-cargo");
+        let dir = scratch.0.clone();
         let cache = dir.join("fresh/tools");
         let cargo = fake_cargo(&dir, "demo-cli 0.1.0");
         let bin = ensure_cargo_tool(&cache, &TOOL, &cargo).unwrap_or_else(|e| unreachable!("{e}"));
@@ -444,25 +436,25 @@ mod tests {
         let again =
             ensure_cargo_tool(&cache, &TOOL, &broken).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(again, bin);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_cargo_install_of_the_wrong_version_is_not_kept() {
-        let dir = scratch("cargo-wrong");
+        let scratch = Scratch::new("tools-cargo-wrong");
+        let dir = scratch.0.clone();
         let cache = dir.join("tools");
         let cargo = fake_cargo(&dir, "demo-cli 0.2.0");
         let result = ensure_cargo_tool(&cache, &TOOL, &cargo);
         assert!(result.is_err());
         assert!(!cache.join("cargo/demo-cli-0.1.0").exists());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn the_npm_lock_file_is_accepted_by_npm_ci_as_the_machine_ships_it() {
         // `npm ci` refuses a lock file that lacks any platform's optional package, even
         // on a platform that would not install it.
-        let dir = scratch("npm");
+        let scratch = Scratch::new("tools-npm");
+        let dir = scratch.0.clone();
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| unreachable!("{e}"));
         let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("npm");
         for f in ["package.json", "package-lock.json"] {
@@ -479,7 +471,6 @@ mod tests {
             .current_dir(&dir)
             .output()
             .unwrap_or_else(|e| unreachable!("npm is required for this test: {e}"));
-        let _ = std::fs::remove_dir_all(&dir);
         assert!(
             out.status.success(),
             "npm ci --dry-run refused xtask/npm/package-lock.json:\n{}",

@@ -53,7 +53,7 @@ impl Problem for DispatchError {
     fn details(&self) -> Details {
         match self {
             Self::Invalid(invalid) => Details {
-                field: Some(invalid.field.to_owned()),
+                field: Some(invalid.field),
                 ..Details::default()
             },
             Self::Github(

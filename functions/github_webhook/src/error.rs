@@ -49,7 +49,7 @@ impl Problem for HookError {
                 ..Details::default()
             },
             Self::Malformed(Malformed::MissingField(field)) => Details {
-                field: Some((*field).to_owned()),
+                field: Some(field),
                 ..Details::default()
             },
             Self::Malformed(_) => Details::default(),

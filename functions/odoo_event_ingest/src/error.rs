@@ -35,7 +35,7 @@ impl Problem for IngestError {
     fn details(&self) -> Details {
         match self {
             Self::InvalidEvents(e) => Details {
-                field: Some(e.field().to_owned()),
+                field: Some(e.field()),
                 index: e.index(),
                 ..Details::default()
             },

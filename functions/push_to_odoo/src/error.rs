@@ -43,7 +43,7 @@ impl Problem for PushError {
         match self {
             Self::InvalidBody(InvalidBody::Json(_)) => Details::default(),
             Self::InvalidBody(e) => Details {
-                field: Some(e.field().to_owned()),
+                field: Some(e.field()),
                 ..Details::default()
             },
         }

@@ -123,7 +123,7 @@ pub struct Details {
     /// A request header's name.
     pub header: Option<&'static str>,
     /// A body field's path.
-    pub field: Option<String>,
+    pub field: Option<&'static str>,
     /// The position of the item at fault in a batch.
     pub index: Option<usize>,
     /// Anything else the function's callers rely on (e.g. `github_status`).
@@ -257,7 +257,6 @@ impl<D: Problem> Error<D> {
 
     fn level(&self) -> Level {
         match self {
-            Self::Common(Refusal::MissingConfig(_) | Refusal::InvalidConfig { .. }) => Level::Error,
             Self::Common(r) => level_of(r.status()),
             Self::Domain(d) => d.level(),
         }
@@ -389,28 +388,28 @@ macro_rules! function {
     };
 }
 
-/// A function with no refusals of its own beyond the shared ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Never {}
-
-impl fmt::Display for Never {
-    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {}
-    }
-}
-
-impl Problem for Never {
-    fn status(&self) -> u16 {
-        match *self {}
-    }
-    fn code(&self) -> &'static str {
-        match *self {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A function with no refusals of its own beyond the shared ones.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Never {}
+
+    impl fmt::Display for Never {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match *self {}
+        }
+    }
+
+    impl Problem for Never {
+        fn status(&self) -> u16 {
+            match *self {}
+        }
+        fn code(&self) -> &'static str {
+            match *self {}
+        }
+    }
 
     fn body(response: &Response) -> serde_json::Value {
         serde_json::from_slice(response.body()).unwrap_or_default()
