@@ -19,25 +19,25 @@ use core::time::Duration;
 
 use pulser_runtime::pipeline::{self, Error, Refusal, Spec};
 use pulser_runtime::{Level, Platform, Request, Response, reply};
-use pulser_signing::{SecretSet, headers};
-use pulser_supabase::{Insert, Postgrest};
+use pulser_supabase::Insert;
 use serde_json::{Value, json};
 
+mod auth;
 pub mod error;
 pub mod event;
 pub mod json;
+pub mod settings;
 pub mod status;
 pub mod vtid;
 
 use error::HookError;
 use event::Kind;
+use settings::Settings;
 
 /// GitHub's cap on a delivery's size (every adapter refuses more with 413; the edge host's
 /// own limit is raised to match in spin.toml).
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
-/// Setting: the webhook secrets (comma-separated; any verifies).
-pub const GITHUB_WEBHOOK_SECRET: &str = "GITHUB_WEBHOOK_SECRET";
 /// The event name header.
 pub const X_GITHUB_EVENT: &str = "x-github-event";
 /// The delivery GUID header (the same on a redelivery).
@@ -78,23 +78,8 @@ async fn receive(
     platform: &impl Platform,
     correlation_id: &str,
 ) -> Result<Response, Error<HookError>> {
-    let secrets = platform
-        .config(GITHUB_WEBHOOK_SECRET)
-        .ok_or(Refusal::MissingConfig(GITHUB_WEBHOOK_SECRET))?;
-    let secrets = SecretSet::parse(&secrets).map_err(|e| Refusal::InvalidConfig {
-        name: GITHUB_WEBHOOK_SECRET,
-        reason: e.to_string(),
-    })?;
-    secrets
-        .verify_hex(
-            headers::X_HUB_SIGNATURE_256,
-            request
-                .headers()
-                .get(headers::X_HUB_SIGNATURE_256)
-                .map(http::HeaderValue::as_bytes),
-            request.body(),
-        )
-        .map_err(|e| Refusal::unauthorized(e.header(), e))?;
+    let settings = Settings::from_platform(platform)?;
+    auth::verify(request.headers(), request.body(), &settings.secrets)?;
 
     let event = header(request, X_GITHUB_EVENT)?;
     let delivery = header(request, X_GITHUB_DELIVERY)?;
@@ -114,8 +99,7 @@ async fn receive(
         return Ok(reply::json(202, &json!({"ignored": event})));
     };
     let row = event::normalize(kind, request.body(), delivery).map_err(HookError::Malformed)?;
-    let db = Postgrest::from_platform(platform)?;
-    let insert = db.insert(
+    let insert = settings.db.insert(
         TABLE,
         row.to_string().into_bytes(),
         &Insert::ignore_duplicates("delivery_id").returning("id"),

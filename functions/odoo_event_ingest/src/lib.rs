@@ -23,8 +23,7 @@ use core::time::Duration;
 
 use pulser_runtime::pipeline::{self, Error, Refusal, Spec};
 use pulser_runtime::{Level, Platform, Request, Response, reply};
-use pulser_signing::SecretSet;
-use pulser_supabase::{Postgrest, config};
+use pulser_supabase::config;
 use serde_json::{Value, json};
 
 pub mod audit;
@@ -32,18 +31,16 @@ pub mod auth;
 pub mod broadcast;
 pub mod error;
 pub mod event;
+pub mod settings;
 mod timestamp;
 
 use audit::Stored;
 use error::IngestError;
 use event::{Defaults, Event, Events, Shape};
+use settings::Settings;
 
 /// Largest request body accepted (bytes).
 pub const MAX_BODY_BYTES: usize = pulser_runtime::DEFAULT_MAX_BODY_BYTES;
-/// Setting: the HMAC secrets Odoo signs with (comma-separated; any verifies).
-pub const EDGE_HMAC_SECRET: &str = "EDGE_HMAC_SECRET";
-/// Setting: the Realtime channel to broadcast stored events on (unset: no broadcast).
-pub const REALTIME_CHANNEL: &str = "REALTIME_CHANNEL";
 /// How long PostgREST gets to store a batch.
 pub const POSTGREST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the Realtime broadcast gets.
@@ -63,16 +60,14 @@ async fn ingest(
     platform: &impl Platform,
     correlation_id: &str,
 ) -> Result<Response, Error<IngestError>> {
-    let secrets = platform
-        .config(EDGE_HMAC_SECRET)
-        .ok_or(Refusal::MissingConfig(EDGE_HMAC_SECRET))?;
-    let secrets = SecretSet::parse(&secrets).map_err(|e| Refusal::InvalidConfig {
-        name: EDGE_HMAC_SECRET,
-        reason: e.to_string(),
-    })?;
-    let verified = auth::verify(request.headers(), request.body(), &secrets, platform.now())
-        .map_err(|e| Refusal::unauthorized(e.header(), e))?;
-    let db = Postgrest::from_platform(platform)?;
+    let settings = Settings::from_platform(platform)?;
+    let verified = auth::verify(
+        request.headers(),
+        request.body(),
+        &settings.secrets,
+        platform.now(),
+    )
+    .map_err(|e| Refusal::unauthorized(e.header(), e))?;
 
     let body: Value =
         serde_json::from_slice(request.body()).map_err(|e| Refusal::InvalidJson(e.to_string()))?;
@@ -90,7 +85,7 @@ async fn ingest(
     )
     .map_err(IngestError::InvalidEvents)?;
 
-    let insert = audit::insert(&db, &events.events)?;
+    let insert = audit::insert(&settings.db, &events.events)?;
     let answer = pulser_supabase::succeeded(platform.send(insert, POSTGREST_TIMEOUT).await)?;
     let stored = audit::outcomes(&events.events, answer.body())
         .map_err(|e| Refusal::StoreRejected(e.to_string()))?;
@@ -108,7 +103,9 @@ async fn ingest(
             ("correlation_id", correlation_id),
         ],
     );
-    announce(platform, &events.events, &stored).await;
+    if let Some(channel) = &settings.realtime_channel {
+        announce(platform, channel, &events.events, &stored).await;
+    }
     Ok(answer_for(&events, &stored))
 }
 
@@ -139,12 +136,9 @@ fn answer_for(events: &Events, stored: &[Stored]) -> Response {
     reply::json(status, &body)
 }
 
-/// Broadcasts the newly stored events when `REALTIME_CHANNEL` is set. Failures are logged,
-/// never returned: the events are already stored.
-async fn announce(platform: &impl Platform, events: &[Event], stored: &[Stored]) {
-    let Some(channel) = platform.config(REALTIME_CHANNEL) else {
-        return;
-    };
+/// Broadcasts the newly stored events on `channel` (`REALTIME_CHANNEL`). Failures are
+/// logged, never returned: the events are already stored.
+async fn announce(platform: &impl Platform, channel: &str, events: &[Event], stored: &[Stored]) {
     let new: Vec<(&Event, i64)> = events
         .iter()
         .zip(stored)
@@ -160,8 +154,8 @@ async fn announce(platform: &impl Platform, events: &[Event], stored: &[Stored])
         platform.log(Level::Warn, message, &[("detail", detail)]);
     };
     let (Some(url), Some(key)) = (
-        platform.config(config::SUPABASE_URL),
-        platform.config(config::SUPABASE_SERVICE_ROLE_KEY),
+        config::SUPABASE_URL.optional(platform),
+        config::SUPABASE_SERVICE_ROLE_KEY.optional(platform),
     ) else {
         warn(
             "realtime broadcast skipped",
@@ -169,7 +163,7 @@ async fn announce(platform: &impl Platform, events: &[Event], stored: &[Stored])
         );
         return;
     };
-    let request = match broadcast::request(&url, &key, &channel, &new) {
+    let request = match broadcast::request(&url, &key, channel, &new) {
         Ok(request) => request,
         Err(e) => return warn("realtime broadcast skipped", &e.to_string()),
     };

@@ -4,7 +4,7 @@
 
 use core::fmt;
 
-use pulser_signing::{SecretSet, SignatureError, StandardWebhook, headers};
+use pulser_signing::{BearerError, SecretSet, SignatureError, StandardWebhook, headers};
 
 /// The header carrying the bearer token (the name `http::header::AUTHORIZATION` matches).
 pub const AUTHORIZATION: &str = "authorization";
@@ -88,27 +88,18 @@ pub fn caller(request_headers: &http::HeaderMap) -> Result<Caller, AuthError> {
 }
 
 /// Checks `Authorization: Bearer <token>` against `expected` with
-/// [`pulser_signing::token_eq`] (constant time, lengths do not leak either).
+/// [`pulser_signing::verify_bearer`] (constant time, lengths do not leak either).
 ///
 /// # Errors
 /// [`AuthError::MissingBearer`], [`AuthError::NotBearer`] or [`AuthError::WrongToken`].
 pub fn verify_bearer(request_headers: &http::HeaderMap, expected: &[u8]) -> Result<(), AuthError> {
     let value = request_headers
         .get(AUTHORIZATION)
-        .ok_or(AuthError::MissingBearer)?
-        .as_bytes();
-    let token = value
-        .get(..7)
-        .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
-        .and_then(|_| value.get(7..))
-        .map(<[u8]>::trim_ascii)
-        .filter(|token| !token.is_empty())
-        .ok_or(AuthError::NotBearer)?;
-    if pulser_signing::token_eq(expected, token) {
-        Ok(())
-    } else {
-        Err(AuthError::WrongToken)
-    }
+        .ok_or(AuthError::MissingBearer)?;
+    pulser_signing::verify_bearer(value.as_bytes(), expected).map_err(|e| match e {
+        BearerError::NotBearer => AuthError::NotBearer,
+        BearerError::WrongToken => AuthError::WrongToken,
+    })
 }
 
 /// Verifies the body signature: the Standard Webhooks headers when any is present (±300 s

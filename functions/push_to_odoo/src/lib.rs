@@ -33,7 +33,7 @@ pub mod trigger;
 
 use auth::Caller;
 use error::PushError;
-use settings::{PUSH_WEBHOOK_TOKEN, Settings};
+use settings::Settings;
 use trigger::WebhookEvent;
 
 /// Largest request body accepted (bytes).
@@ -136,11 +136,7 @@ async fn serve(
 
 /// The bearer check shared by the webhook and the drain.
 fn bearer(settings: &Settings, headers: &http::HeaderMap) -> Result<(), Refusal> {
-    let token = settings
-        .webhook_token
-        .as_ref()
-        .ok_or(Refusal::MissingConfig(PUSH_WEBHOOK_TOKEN))?;
-    auth::verify_bearer(headers, token.expose()).map_err(unauthorized)
+    auth::verify_bearer(headers, settings.webhook_token()?.expose()).map_err(unauthorized)
 }
 
 fn unauthorized(e: auth::AuthError) -> Refusal {

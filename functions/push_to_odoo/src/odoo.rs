@@ -4,12 +4,14 @@
 use core::fmt;
 use core::time::Duration;
 
+use pulser_runtime::pipeline::Refusal;
 use pulser_runtime::{OutboundError, Response, reply};
 use pulser_signing::{SecretSet, headers};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::outbox::Claimed;
+use crate::settings::{ODOO_API_TOKEN, ODOO_BASE_URL};
 
 /// Path of the apply endpoint under `ODOO_BASE_URL`.
 pub const APPLY_PATH: &str = "/api/agent/apply";
@@ -38,41 +40,26 @@ impl fmt::Debug for Odoo {
     }
 }
 
-/// A setting that cannot be used; names it without its value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidSetting {
-    /// The setting's name.
-    pub name: &'static str,
-    /// Why.
-    pub reason: &'static str,
-}
-
 impl Odoo {
     /// Checks the settings once, so building a request later cannot fail.
     ///
     /// # Errors
-    /// [`InvalidSetting`] naming `ODOO_BASE_URL` (not an absolute http(s) URL) or
+    /// [`Refusal::InvalidConfig`] naming `ODOO_BASE_URL` (not an absolute http(s) URL) or
     /// `ODOO_API_TOKEN` (not a valid header value).
     pub fn new(
         base_url: &str,
         api_key: &str,
         signer: SecretSet,
         timeout: Duration,
-    ) -> Result<Self, InvalidSetting> {
+    ) -> Result<Self, Refusal> {
         let apply_url: http::Uri = format!("{}{APPLY_PATH}", base_url.trim_end_matches('/'))
             .parse()
             .ok()
             .filter(|uri: &http::Uri| {
                 matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
             })
-            .ok_or(InvalidSetting {
-                name: crate::settings::ODOO_BASE_URL,
-                reason: "must be an absolute http(s) URL",
-            })?;
-        let mut api_key = http::HeaderValue::from_str(api_key).map_err(|_| InvalidSetting {
-            name: crate::settings::ODOO_API_TOKEN,
-            reason: "must be printable ASCII",
-        })?;
+            .ok_or_else(|| ODOO_BASE_URL.invalid("must be an absolute http(s) URL"))?;
+        let mut api_key = http::HeaderValue::from_str(api_key).map_err(|_| ODOO_API_TOKEN.invalid("must be printable ASCII"))?;
         api_key.set_sensitive(true);
         Ok(Self {
             apply_url,
@@ -256,7 +243,7 @@ mod tests {
         assert!(Odoo::new("ftp://odoo.test", "k", set(), t).is_err());
         assert!(Odoo::new("http://odoo.test:8069", "k", set(), t).is_ok());
         let err = Odoo::new("http://odoo.test", "bad\nkey", set(), t).unwrap_err();
-        assert_eq!(err.name, "ODOO_API_TOKEN");
+        assert_eq!(err.details().name, Some("ODOO_API_TOKEN"));
     }
 
     #[test]

@@ -5,39 +5,48 @@ use core::time::Duration;
 
 use pulser_runtime::Platform;
 use pulser_runtime::pipeline::Refusal;
+use pulser_runtime::settings::Setting;
 use pulser_signing::SecretSet;
-use pulser_supabase::Postgrest;
+use pulser_supabase::{Postgrest, config};
 
 use crate::action::AllowList;
 use crate::odoo::Odoo;
 
 /// HMAC secrets (comma-separated): the first signs requests to Odoo, any verifies direct calls.
-pub const EDGE_HMAC_SECRET: &str = "EDGE_HMAC_SECRET";
+pub const EDGE_HMAC_SECRET: Setting = Setting::secret("EDGE_HMAC_SECRET");
 /// Odoo's base URL; requests go to `{ODOO_BASE_URL}/api/agent/apply`.
-pub const ODOO_BASE_URL: &str = "ODOO_BASE_URL";
+pub const ODOO_BASE_URL: Setting = Setting::required("ODOO_BASE_URL");
 /// Sent to Odoo as `x-api-key`.
-pub const ODOO_API_TOKEN: &str = "ODOO_API_TOKEN";
-/// The bearer token the Supabase database webhook and the drain scheduler send.
-pub const PUSH_WEBHOOK_TOKEN: &str = "PUSH_WEBHOOK_TOKEN";
+pub const ODOO_API_TOKEN: Setting = Setting::secret("ODOO_API_TOKEN");
+/// The bearer token the Supabase database webhook and the drain scheduler send (needed by
+/// those two callers only; a signed direct call works without it).
+pub const PUSH_WEBHOOK_TOKEN: Setting = Setting::secret("PUSH_WEBHOOK_TOKEN");
 /// Extra allowed action names, comma-separated.
-pub const ODOO_ALLOWED_ACTIONS: &str = "ODOO_ALLOWED_ACTIONS";
-/// Attempts after which a transient failure is final (default 8).
-pub const OUTBOX_MAX_ATTEMPTS: &str = "OUTBOX_MAX_ATTEMPTS";
-/// Seconds after which a row stuck in `sent` is due again (default 300).
-pub const OUTBOX_LEASE_SECS: &str = "OUTBOX_LEASE_SECS";
-/// Most rows one drain call handles (default 10).
-pub const OUTBOX_DRAIN_LIMIT: &str = "OUTBOX_DRAIN_LIMIT";
-/// How long Odoo gets to answer, milliseconds (default 10000).
-pub const ODOO_TIMEOUT_MS: &str = "ODOO_TIMEOUT_MS";
+pub const ODOO_ALLOWED_ACTIONS: Setting = Setting::default("ODOO_ALLOWED_ACTIONS", "");
+/// Attempts after which a transient failure is final.
+pub const OUTBOX_MAX_ATTEMPTS: Setting = Setting::default("OUTBOX_MAX_ATTEMPTS", "8");
+/// Seconds after which a row stuck in `sent` is due again.
+pub const OUTBOX_LEASE_SECS: Setting = Setting::default("OUTBOX_LEASE_SECS", "300");
+/// Most rows one drain call handles.
+pub const OUTBOX_DRAIN_LIMIT: Setting = Setting::default("OUTBOX_DRAIN_LIMIT", "10");
+/// How long Odoo gets to answer, milliseconds.
+pub const ODOO_TIMEOUT_MS: Setting = Setting::default("ODOO_TIMEOUT_MS", "10000");
 
-/// Default for [`OUTBOX_MAX_ATTEMPTS`].
-pub const DEFAULT_MAX_ATTEMPTS: u64 = 8;
-/// Default for [`OUTBOX_LEASE_SECS`].
-pub const DEFAULT_LEASE_SECS: u64 = 300;
-/// Default for [`OUTBOX_DRAIN_LIMIT`].
-pub const DEFAULT_DRAIN_LIMIT: u64 = 10;
-/// Default for [`ODOO_TIMEOUT_MS`].
-pub const DEFAULT_ODOO_TIMEOUT_MS: u64 = 10_000;
+/// Every setting `push_to_odoo` reads.
+pub const TABLE: &[Setting] = &[
+    EDGE_HMAC_SECRET,
+    config::SUPABASE_URL,
+    config::SUPABASE_REST_URL,
+    config::SUPABASE_SERVICE_ROLE_KEY,
+    ODOO_BASE_URL,
+    ODOO_API_TOKEN,
+    PUSH_WEBHOOK_TOKEN,
+    ODOO_ALLOWED_ACTIONS,
+    OUTBOX_MAX_ATTEMPTS,
+    OUTBOX_LEASE_SECS,
+    OUTBOX_DRAIN_LIMIT,
+    ODOO_TIMEOUT_MS,
+];
 
 /// The checked configuration.
 #[derive(Debug, Clone)]
@@ -84,71 +93,45 @@ impl Settings {
     /// # Errors
     /// [`Refusal`] naming the first setting that is missing or unusable.
     pub fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
-        let required = |name| platform.config(name).ok_or(Refusal::MissingConfig(name));
-        let secrets =
-            SecretSet::parse(&required(EDGE_HMAC_SECRET)?).map_err(|e| Refusal::InvalidConfig {
-                name: EDGE_HMAC_SECRET,
-                reason: e.to_string(),
-            })?;
-        let timeout_ms = number(
-            platform,
-            ODOO_TIMEOUT_MS,
-            DEFAULT_ODOO_TIMEOUT_MS,
-            100,
-            120_000,
-        )?;
-        let lease_secs = number(platform, OUTBOX_LEASE_SECS, DEFAULT_LEASE_SECS, 10, 86_400)?;
+        let secrets = EDGE_HMAC_SECRET.parse(platform, SecretSet::parse)?;
+        let timeout_ms = ODOO_TIMEOUT_MS.number(platform, 100..=120_000)?;
+        let lease_secs = OUTBOX_LEASE_SECS.number(platform, 10..=86_400)?;
         if lease_secs.saturating_mul(1000) <= timeout_ms {
-            return Err(Refusal::InvalidConfig {
-                name: OUTBOX_LEASE_SECS,
-                reason: format!("must be longer than {ODOO_TIMEOUT_MS}"),
-            });
+            return Err(OUTBOX_LEASE_SECS.invalid(format_args!(
+                "must be longer than {}",
+                ODOO_TIMEOUT_MS.name
+            )));
         }
         let odoo = Odoo::new(
-            &required(ODOO_BASE_URL)?,
-            &required(ODOO_API_TOKEN)?,
+            &ODOO_BASE_URL.read(platform)?,
+            &ODOO_API_TOKEN.read(platform)?,
             secrets.clone(),
             Duration::from_millis(timeout_ms),
-        )
-        .map_err(|e| Refusal::InvalidConfig {
-            name: e.name,
-            reason: e.reason.to_owned(),
-        })?;
-        let db = Postgrest::from_platform(platform).map_err(|e| Refusal::MissingConfig(e.0))?;
-        let max_attempts = number(platform, OUTBOX_MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS, 1, 100)?;
-        let drain_limit = number(platform, OUTBOX_DRAIN_LIMIT, DEFAULT_DRAIN_LIMIT, 1, 100)?;
+        )?;
+        let db = Postgrest::from_platform(platform)?;
+        let max_attempts = OUTBOX_MAX_ATTEMPTS.number(platform, 1..=100)?;
+        let drain_limit = OUTBOX_DRAIN_LIMIT.number(platform, 1..=100)?;
         Ok(Self {
             db,
             odoo,
             secrets,
-            webhook_token: platform.config(PUSH_WEBHOOK_TOKEN).map(WebhookToken),
-            actions: AllowList::with_extra(platform.config(ODOO_ALLOWED_ACTIONS).as_deref()),
+            webhook_token: PUSH_WEBHOOK_TOKEN.optional(platform).map(WebhookToken),
+            actions: AllowList::with_extra(ODOO_ALLOWED_ACTIONS.optional(platform).as_deref()),
             max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
             lease_secs,
             drain_limit: usize::try_from(drain_limit).unwrap_or(usize::MAX),
         })
     }
-}
 
-/// An optional decimal setting within `min..=max`.
-fn number(
-    platform: &impl Platform,
-    name: &'static str,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, Refusal> {
-    let Some(text) = platform.config(name) else {
-        return Ok(default);
-    };
-    text.trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| Refusal::InvalidConfig {
-            name,
-            reason: format!("must be a whole number from {min} to {max}"),
-        })
+    /// [`PUSH_WEBHOOK_TOKEN`], which the database webhook and the drain need.
+    ///
+    /// # Errors
+    /// [`Refusal::MissingConfig`] when it is not configured.
+    pub fn webhook_token(&self) -> Result<&WebhookToken, Refusal> {
+        self.webhook_token
+            .as_ref()
+            .ok_or(Refusal::MissingConfig(PUSH_WEBHOOK_TOKEN.name))
+    }
 }
 
 #[cfg(test)]
@@ -160,9 +143,9 @@ mod tests {
 
     fn complete() -> FakePlatform {
         FakePlatform::new(0)
-            .with_config(EDGE_HMAC_SECRET, "s1,s2")
-            .with_config(ODOO_BASE_URL, "http://odoo.test")
-            .with_config(ODOO_API_TOKEN, "tok")
+            .with_config(EDGE_HMAC_SECRET.name, "s1,s2")
+            .with_config(ODOO_BASE_URL.name, "http://odoo.test")
+            .with_config(ODOO_API_TOKEN.name, "tok")
             .with_config("SUPABASE_URL", "http://db.test")
             .with_config("SUPABASE_SERVICE_ROLE_KEY", "key")
     }
@@ -180,11 +163,11 @@ mod tests {
     #[test]
     fn overrides() {
         let p = complete()
-            .with_config(OUTBOX_MAX_ATTEMPTS, "2")
-            .with_config(OUTBOX_LEASE_SECS, "60")
-            .with_config(OUTBOX_DRAIN_LIMIT, "3")
-            .with_config(ODOO_TIMEOUT_MS, "500")
-            .with_config(PUSH_WEBHOOK_TOKEN, "bearer-token");
+            .with_config(OUTBOX_MAX_ATTEMPTS.name, "2")
+            .with_config(OUTBOX_LEASE_SECS.name, "60")
+            .with_config(OUTBOX_DRAIN_LIMIT.name, "3")
+            .with_config(ODOO_TIMEOUT_MS.name, "500")
+            .with_config(PUSH_WEBHOOK_TOKEN.name, "bearer-token");
         let s = Settings::from_platform(&p).unwrap();
         assert_eq!((s.max_attempts, s.lease_secs, s.drain_limit), (2, 60, 3));
         assert_eq!(s.odoo.timeout(), Duration::from_millis(500));
@@ -194,9 +177,9 @@ mod tests {
     #[test]
     fn each_required_setting_is_named_when_missing() {
         for name in [
-            EDGE_HMAC_SECRET,
-            ODOO_BASE_URL,
-            ODOO_API_TOKEN,
+            "EDGE_HMAC_SECRET",
+            "ODOO_BASE_URL",
+            "ODOO_API_TOKEN",
             "SUPABASE_URL",
             "SUPABASE_SERVICE_ROLE_KEY",
         ] {
@@ -212,7 +195,7 @@ mod tests {
     #[test]
     fn zero_max_attempts_is_invalid() {
         let err =
-            Settings::from_platform(&complete().with_config(OUTBOX_MAX_ATTEMPTS, "0")).unwrap_err();
+            Settings::from_platform(&complete().with_config(OUTBOX_MAX_ATTEMPTS.name, "0")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "the setting OUTBOX_MAX_ATTEMPTS is invalid: must be a whole number from 1 to 100"
@@ -221,12 +204,12 @@ mod tests {
 
     #[test]
     fn non_numeric_drain_limit_is_invalid() {
-        let err = Settings::from_platform(&complete().with_config(OUTBOX_DRAIN_LIMIT, "ten"))
+        let err = Settings::from_platform(&complete().with_config(OUTBOX_DRAIN_LIMIT.name, "ten"))
             .unwrap_err();
         assert!(matches!(
             err,
             Refusal::InvalidConfig {
-                name: OUTBOX_DRAIN_LIMIT,
+                name: "OUTBOX_DRAIN_LIMIT",
                 ..
             }
         ));
@@ -235,13 +218,13 @@ mod tests {
     #[test]
     fn lease_shorter_than_the_timeout_is_invalid() {
         let p = complete()
-            .with_config(OUTBOX_LEASE_SECS, "10")
-            .with_config(ODOO_TIMEOUT_MS, "10000");
+            .with_config(OUTBOX_LEASE_SECS.name, "10")
+            .with_config(ODOO_TIMEOUT_MS.name, "10000");
         let err = Settings::from_platform(&p).unwrap_err();
         assert!(matches!(
             err,
             Refusal::InvalidConfig {
-                name: OUTBOX_LEASE_SECS,
+                name: "OUTBOX_LEASE_SECS",
                 ..
             }
         ));
@@ -249,12 +232,12 @@ mod tests {
 
     #[test]
     fn relative_odoo_url_is_invalid() {
-        let err = Settings::from_platform(&complete().with_config(ODOO_BASE_URL, "odoo.test"))
+        let err = Settings::from_platform(&complete().with_config(ODOO_BASE_URL.name, "odoo.test"))
             .unwrap_err();
         assert!(matches!(
             err,
             Refusal::InvalidConfig {
-                name: ODOO_BASE_URL,
+                name: "ODOO_BASE_URL",
                 ..
             }
         ));
@@ -262,12 +245,12 @@ mod tests {
 
     #[test]
     fn unusable_secret_is_invalid_without_its_value() {
-        let err = Settings::from_platform(&complete().with_config(EDGE_HMAC_SECRET, "whsec_!!"))
+        let err = Settings::from_platform(&complete().with_config(EDGE_HMAC_SECRET.name, "whsec_!!"))
             .unwrap_err();
         assert!(matches!(
             err,
             Refusal::InvalidConfig {
-                name: EDGE_HMAC_SECRET,
+                name: "EDGE_HMAC_SECRET",
                 ..
             }
         ));
@@ -276,7 +259,7 @@ mod tests {
 
     #[test]
     fn token_debug_is_redacted() {
-        let p = complete().with_config(PUSH_WEBHOOK_TOKEN, "bearer-token");
+        let p = complete().with_config(PUSH_WEBHOOK_TOKEN.name, "bearer-token");
         let s = Settings::from_platform(&p).unwrap();
         assert!(!format!("{s:?}").contains("bearer-token"));
         assert!(!format!("{s:?}").contains("tok\""));

@@ -41,9 +41,10 @@ pub use body::{DEFAULT_MAX_BODY_BYTES, error_response, too_large};
 
 pub mod pipeline;
 pub mod reply;
+pub mod settings;
 pub mod time;
 
-#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+#[cfg(all(any(test, feature = "testing"), not(target_arch = "wasm32")))]
 pub mod testing;
 
 /// Re-exports the export macros need; not part of the API.

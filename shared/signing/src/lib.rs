@@ -25,7 +25,7 @@ pub use secret::{HexSignature, Secret};
 #[cfg(feature = "alloc")]
 pub use set::{SecretSet, Signed};
 pub use standard::{StandardSignature, StandardWebhook, TOLERANCE_SECS};
-pub use token::token_eq;
+pub use token::{BearerError, token_eq, verify_bearer};
 
 /// Header names, lower case as HTTP/2 and every runtime here normalise them.
 pub mod headers {

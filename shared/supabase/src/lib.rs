@@ -26,15 +26,21 @@
 use core::fmt;
 
 use pulser_runtime::Platform;
+use pulser_runtime::pipeline::Refusal;
 
-/// Config names this crate reads.
+/// The settings this crate reads, for each function's settings table.
 pub mod config {
-    /// The project URL (`https://<ref>.supabase.co`).
-    pub const SUPABASE_URL: &str = "SUPABASE_URL";
+    use pulser_runtime::settings::Setting;
+
+    /// The project URL (`https://<ref>.supabase.co`); not needed when `SUPABASE_REST_URL`
+    /// is set.
+    pub const SUPABASE_URL: Setting = Setting::unless("SUPABASE_URL", "SUPABASE_REST_URL");
     /// Optional override of the REST base (default `{SUPABASE_URL}/rest/v1`).
-    pub const SUPABASE_REST_URL: &str = "SUPABASE_REST_URL";
-    /// The `service_role` key (a JWT); a secret.
-    pub const SUPABASE_SERVICE_ROLE_KEY: &str = "SUPABASE_SERVICE_ROLE_KEY";
+    pub const SUPABASE_REST_URL: Setting = Setting::default("SUPABASE_REST_URL", "");
+    /// The `service_role` key (a JWT).
+    pub const SUPABASE_SERVICE_ROLE_KEY: Setting = Setting::secret("SUPABASE_SERVICE_ROLE_KEY");
+    /// All three, in the order a function's table lists them.
+    pub const SETTINGS: [Setting; 3] = [SUPABASE_URL, SUPABASE_REST_URL, SUPABASE_SERVICE_ROLE_KEY];
 }
 
 /// Header names PostgREST and Supabase's gateway read.
@@ -44,18 +50,6 @@ pub mod headers {
     /// PostgREST preferences (`return=`, `resolution=`, `count=`).
     pub const PREFER: &str = "prefer";
 }
-
-/// A required setting is not configured; carries the setting's name only.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MissingConfig(pub &'static str);
-
-impl fmt::Display for MissingConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the setting {} is not configured", self.0)
-    }
-}
-
-impl std::error::Error for MissingConfig {}
 
 /// A request could not be built (a table name or URL that is not valid in a URI).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,21 +134,16 @@ impl Postgrest {
     /// `SUPABASE_SERVICE_ROLE_KEY` from the platform.
     ///
     /// # Errors
-    /// [`MissingConfig`] naming the first absent setting.
-    pub fn from_platform(platform: &impl Platform) -> Result<Self, MissingConfig> {
-        let rest_url = match platform.config(config::SUPABASE_REST_URL) {
+    /// [`Refusal::MissingConfig`] naming the first absent setting.
+    pub fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
+        let rest_url = match config::SUPABASE_REST_URL.optional(platform) {
             Some(url) => url,
             None => format!(
                 "{}/rest/v1",
-                platform
-                    .config(config::SUPABASE_URL)
-                    .ok_or(MissingConfig(config::SUPABASE_URL))?
-                    .trim_end_matches('/')
+                config::SUPABASE_URL.read(platform)?.trim_end_matches('/')
             ),
         };
-        let key = platform
-            .config(config::SUPABASE_SERVICE_ROLE_KEY)
-            .ok_or(MissingConfig(config::SUPABASE_SERVICE_ROLE_KEY))?;
+        let key = config::SUPABASE_SERVICE_ROLE_KEY.read(platform)?;
         Ok(Self::new(&rest_url, &key))
     }
 
@@ -450,25 +439,10 @@ impl<D> From<StoreError> for pulser_runtime::pipeline::Error<D> {
     }
 }
 
-impl From<MissingConfig> for pulser_runtime::pipeline::Refusal {
-    fn from(e: MissingConfig) -> Self {
-        Self::MissingConfig(e.0)
-    }
-}
-
-impl<D> From<MissingConfig> for pulser_runtime::pipeline::Error<D> {
-    fn from(e: MissingConfig) -> Self {
-        Self::Common(e.into())
-    }
-}
-
 /// A PostgREST request that cannot be built has a base URL that cannot carry it.
 impl From<InvalidRequest> for pulser_runtime::pipeline::Refusal {
     fn from(e: InvalidRequest) -> Self {
-        Self::InvalidConfig {
-            name: config::SUPABASE_URL,
-            reason: e.to_string(),
-        }
+        config::SUPABASE_URL.invalid(e)
     }
 }
 
@@ -512,12 +486,12 @@ mod tests {
         let p = FakePlatform::new(0).with_config("SUPABASE_SERVICE_ROLE_KEY", "k");
         assert_eq!(
             Postgrest::from_platform(&p).unwrap_err(),
-            MissingConfig("SUPABASE_URL")
+            Refusal::MissingConfig("SUPABASE_URL")
         );
         let p = FakePlatform::new(0).with_config("SUPABASE_URL", "http://x");
         assert_eq!(
             Postgrest::from_platform(&p).unwrap_err(),
-            MissingConfig("SUPABASE_SERVICE_ROLE_KEY")
+            Refusal::MissingConfig("SUPABASE_SERVICE_ROLE_KEY")
         );
     }
 

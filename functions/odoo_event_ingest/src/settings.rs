@@ -1,0 +1,47 @@
+//! Everything `odoo_event_ingest` reads from its configuration, checked once per request
+//! before the request is looked at.
+
+use pulser_runtime::Platform;
+use pulser_runtime::pipeline::Refusal;
+use pulser_runtime::settings::Setting;
+use pulser_signing::SecretSet;
+use pulser_supabase::{Postgrest, config};
+
+/// The HMAC secrets Odoo signs with (comma-separated; any verifies).
+pub const EDGE_HMAC_SECRET: Setting = Setting::secret("EDGE_HMAC_SECRET");
+/// The Realtime channel stored events are broadcast on; empty: no broadcast.
+pub const REALTIME_CHANNEL: Setting = Setting::default("REALTIME_CHANNEL", "");
+
+/// Every setting `odoo_event_ingest` reads.
+pub const TABLE: &[Setting] = &[
+    EDGE_HMAC_SECRET,
+    config::SUPABASE_URL,
+    config::SUPABASE_REST_URL,
+    config::SUPABASE_SERVICE_ROLE_KEY,
+    REALTIME_CHANNEL,
+];
+
+/// The checked configuration.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    /// The secrets that verify a request.
+    pub(crate) secrets: SecretSet,
+    /// PostgREST.
+    pub(crate) db: Postgrest,
+    /// [`REALTIME_CHANNEL`], when set.
+    pub(crate) realtime_channel: Option<String>,
+}
+
+impl Settings {
+    /// Reads and checks every setting.
+    ///
+    /// # Errors
+    /// [`Refusal`] naming the first setting that is missing or unusable.
+    pub(crate) fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
+        Ok(Self {
+            secrets: EDGE_HMAC_SECRET.parse(platform, SecretSet::parse)?,
+            db: Postgrest::from_platform(platform)?,
+            realtime_channel: REALTIME_CHANNEL.optional(platform),
+        })
+    }
+}
