@@ -1,6 +1,10 @@
-//! The host's own output, one JSON object per line: the access log on stdout (one line per
-//! request) and events (start-up, denied outbound requests, traps) on stderr. Neither ever
-//! carries a header, a body or a variable value.
+//! What the edge process writes to stdout and stderr. The host's own output is one JSON object
+//! per line: the access log on stdout (one line per request) and events (start-up, denied
+//! outbound requests, traps) on stderr; neither ever carries a header, a body or a variable
+//! value. The components' own stdout and stderr share those streams, passed through line by
+//! line ([`guest_output`]).
+
+pub mod guest_output;
 
 pub use pulser_runtime::Level;
 

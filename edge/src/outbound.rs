@@ -1,4 +1,8 @@
-//! `allowed_outbound_hosts`, with Spin's syntax: `scheme://host[:port]`.
+//! Where outbound hosts are checked: the `allowed_outbound_hosts` policy and the wasi:http
+//! hook that applies it to every request a component sends. wasi:sockets stays closed (see
+//! `host`), so this hook is the only way out of an instance.
+//!
+//! The policy has Spin's syntax, `scheme://host[:port]`:
 //!
 //! - scheme: a name (`https`) or `*`;
 //! - host: a name or IP (`api.github.com`, `127.0.0.1`), `*.domain` for any subdomain, `*` for
@@ -12,6 +16,12 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::ops::Range;
+use std::sync::Arc;
+
+use http_body_util::BodyExt as _;
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::log;
 
 /// Why an `allowed_outbound_hosts` entry cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,6 +293,72 @@ impl AllowedHosts {
     #[must_use]
     pub fn allows(&self, destination: &Destination) -> bool {
         self.patterns.iter().any(|p| p.allows(destination))
+    }
+}
+
+/// The wasi:http hook of one instance: sends a component's outbound requests if its allow-list
+/// permits the destination; refuses them with `HttpRequestDenied` otherwise (the guest sees an
+/// error, the host logs it).
+pub struct Hook {
+    component: Arc<str>,
+    allowed_hosts: Arc<AllowedHosts>,
+}
+
+impl Hook {
+    /// The hook for an instance of `component`, enforcing `allowed_hosts`.
+    #[must_use]
+    pub fn new(component: Arc<str>, allowed_hosts: Arc<AllowedHosts>) -> Self {
+        Self {
+            component,
+            allowed_hosts,
+        }
+    }
+}
+
+/// A future reporting an error on the connection after the response head (wasi:http's shape).
+type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+
+/// What `send_request` returns: the response head and body, and the connection's future.
+type SendFuture = Box<
+    dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error>>
+        + Send,
+>;
+
+impl WasiHttpHooks for Hook {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: IoFuture,
+    ) -> SendFuture {
+        // Under wasi:http 0.2 this is a no-op future (it matters for 0.3 request bodies).
+        drop(fut);
+        let destination = Destination::of(request.uri());
+        let allowed = destination
+            .as_ref()
+            .is_some_and(|d| self.allowed_hosts.allows(d));
+        if !allowed {
+            let shown = destination.map_or_else(|| "(no host)".to_owned(), |d| d.to_string());
+            log::event(
+                log::Level::Warn,
+                "outbound request denied",
+                &[
+                    ("component", &self.component),
+                    ("destination", &shown),
+                    ("hint", "add it to allowed_outbound_hosts in spin.toml"),
+                ],
+            );
+            // Keep accepting the body the guest may still be writing, so that what it sees
+            // is the denial and not a broken body stream.
+            let mut body = request.into_body();
+            tokio::spawn(async move { while let Some(Ok(_frame)) = body.frame().await {} });
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let io: IoFuture = Box::new(io);
+            Ok((response.map(|body| body.boxed_unsync()), io))
+        })
     }
 }
 
