@@ -12,10 +12,10 @@ mod link;
 mod log;
 mod manifest;
 mod outbound;
+mod pipeline;
 mod reply;
 mod routes;
 mod serve;
-mod shutdown;
 mod startup;
 mod variables;
 
@@ -67,7 +67,7 @@ async fn run(args: cli::Args) -> ExitCode {
         Arc::new(edge),
         listener,
         args.shutdown_grace,
-        shutdown::signal(),
+        serve::shutdown_signal(),
     )
     .await;
     ExitCode::SUCCESS

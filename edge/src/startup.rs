@@ -14,7 +14,7 @@ use crate::invoke::Served;
 use crate::link::{self, LinkError};
 use crate::log;
 use crate::manifest::{self, ManifestError};
-use crate::serve::Edge;
+use crate::pipeline::Edge;
 use crate::variables::{AppValues, ValueSources, VariableError};
 
 /// Why the host did not start.

@@ -1,0 +1,157 @@
+//! One request's way through the host, in order: route -> body limit -> read the body ->
+//! an instance slot -> invoke the component, then its access-log line. Any step may end the
+//! request with a [`Refusal`] instead; reading the body, waiting for a slot and running the
+//! component share the component's deadline.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{HeaderValue, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use wasmtime::Engine;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::body::{self, BodyRead};
+use crate::invoke::{self, Served};
+use crate::log;
+use crate::reply::{CORRELATION_ID, Refusal};
+use crate::routes::Router;
+
+/// Everything needed to answer requests.
+pub struct Edge {
+    engine: Engine,
+    components: Vec<Served>,
+    router: Router<usize>,
+    slots: Arc<Semaphore>,
+}
+
+impl Edge {
+    /// An edge over compiled components; `max_instances` bounds concurrent instances.
+    #[must_use]
+    pub fn new(
+        engine: Engine,
+        components: Vec<Served>,
+        router: Router<usize>,
+        max_instances: u32,
+    ) -> Self {
+        let slots = usize::try_from(max_instances).unwrap_or(usize::MAX);
+        Self {
+            engine,
+            components,
+            router,
+            slots: Arc::new(Semaphore::new(slots)),
+        }
+    }
+
+    /// Answers one request and writes its access-log line.
+    pub async fn handle(
+        &self,
+        request: hyper::Request<Incoming>,
+        local: SocketAddr,
+    ) -> hyper::Response<HyperOutgoingBody> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let request_correlation = request.headers().get(CORRELATION_ID).cloned();
+
+        let matched = self.router.route(&path).and_then(|m| {
+            self.components
+                .get(*m.target)
+                .map(|served| (m.pattern, served))
+        });
+        let (route, component, result) = match matched {
+            None => (None, None, Err(Refusal::NotFound)),
+            Some((route, served)) => (
+                Some(route),
+                Some(&*served.id),
+                self.run(served, request, started, local).await,
+            ),
+        };
+        let (response, outcome) = match result {
+            Ok(response) => (response, None),
+            Err(refusal) => {
+                let code = refusal.code();
+                (
+                    refusal.into_response(request_correlation.as_ref()),
+                    Some(code),
+                )
+            }
+        };
+        let correlation_id = response
+            .headers()
+            .get(CORRELATION_ID)
+            .or(request_correlation.as_ref())
+            .and_then(|v| v.to_str().ok());
+        log::access(&log::Access {
+            method: method.as_str(),
+            path: &path,
+            route,
+            component,
+            status: response.status().as_u16(),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            correlation_id,
+            outcome,
+        });
+        response
+    }
+
+    /// Body limit, body read, instance slot, component: all within the request's deadline.
+    async fn run(
+        &self,
+        served: &Served,
+        request: hyper::Request<Incoming>,
+        started: Instant,
+        local: SocketAddr,
+    ) -> Result<hyper::Response<HyperOutgoingBody>, Refusal> {
+        let deadline = started + served.timeout;
+        let limit = served.max_body_bytes;
+        let too_large = Refusal::PayloadTooLarge { limit };
+        let (mut parts, mut body) = request.into_parts();
+        if body::content_length(&parts.headers).is_some_and(|length| length > limit) {
+            // Refused before reading; reading the rest lets the client see the 413.
+            if !body::expects_continue(&parts.headers) {
+                body::discard(body).await;
+            }
+            return Err(too_large);
+        }
+
+        let expected = body::content_length(&parts.headers).unwrap_or(0);
+        let reading = body::read_capped(&mut body, limit, expected);
+        let bytes = match tokio::time::timeout_at(deadline, reading).await {
+            Err(_elapsed) => {
+                return Err(Refusal::BodyTimeout {
+                    after: served.timeout,
+                });
+            }
+            Ok(BodyRead::Complete(bytes)) => bytes,
+            Ok(BodyRead::TooLarge) => {
+                body::discard(body).await;
+                return Err(too_large);
+            }
+            Ok(BodyRead::Unreadable) => return Err(Refusal::BadRequest),
+        };
+
+        let permit = match tokio::time::timeout_at(
+            deadline,
+            Arc::clone(&self.slots).acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) | Err(_) => return Err(Refusal::Overloaded),
+        };
+
+        // wasi:http needs an authority; HTTP/1.0 clients may send no Host header.
+        if parts.uri.authority().is_none()
+            && !parts.headers.contains_key(header::HOST)
+            && let Ok(host) = HeaderValue::from_str(&local.to_string())
+        {
+            parts.headers.insert(header::HOST, host);
+        }
+        let request = hyper::Request::from_parts(parts, Full::new(bytes));
+        invoke::invoke(&self.engine, served, request, deadline, permit).await
+    }
+}
