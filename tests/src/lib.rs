@@ -1,5 +1,6 @@
 //! Harness for the end-to-end suites: locating tools and built components, free ports,
-//! spawning runtimes, a recording upstream server, and a tiny HTTP/1.1 client.
+//! spawning runtimes, a recording upstream server, a tiny HTTP/1.1 client, and the signed
+//! requests and secret checks the suites share ([`e2e`], [`bridge`]).
 //!
 //! Everything it needs comes from `cargo xtask test` through environment variables. When one
 //! is missing the test fails with a message saying how to run it: these tests never skip.
@@ -11,7 +12,9 @@
     clippy::indexing_slicing
 )]
 
+pub mod bridge;
 pub mod clock;
+pub mod e2e;
 pub mod postgres;
 pub mod server;
 pub mod stack;

@@ -9,23 +9,16 @@
 //! the API headers, the token, and the dispatch limits); then the Workers build on workerd.
 //! Each test starts its own stack: the stand-in's records and modes are per test.
 
+use pulser_tests::Exchange;
+use pulser_tests::e2e::{JSON, Scheme, pairs, post_signed, send, signed_headers};
 use pulser_tests::stack::{GithubMode, Stack};
-use pulser_tests::{Exchange, hmac_hex, request};
 use serde_json::Value;
 
 const ROUTE: &str = "/pulser/git-ops";
 
-fn send(url: &str, secret: &str, body: &[u8]) -> Exchange {
-    let signature = format!("sha256={}", hmac_hex(secret.as_bytes(), body));
-    request(
-        "POST",
-        url,
-        &[
-            ("content-type", "application/json"),
-            ("x-pulser-signature", &signature),
-        ],
-        body,
-    )
+/// POSTs `body` to `url` signed with `secret` as callers of `/pulser/git-ops` sign it.
+fn dispatch(stack: &Stack, url: &str, secret: &str, body: &[u8]) -> Exchange {
+    post_signed(stack, url, secret, Scheme::Pulser, body)
 }
 
 fn secret(stack: &Stack) -> String {
@@ -35,7 +28,8 @@ fn secret(stack: &Stack) -> String {
 #[test]
 fn git_ops_becomes_a_repository_dispatch() {
     let stack = Stack::builder().start();
-    let answer = send(
+    let answer = dispatch(
+        &stack,
         &stack.edge_url(ROUTE),
         &secret(&stack),
         br#"{"branch":"gitops/push","message":"from odoo","kv_key":"version","kv_value":"42"}"#,
@@ -61,7 +55,8 @@ fn git_ops_becomes_a_repository_dispatch() {
 #[test]
 fn deploy_pulse_hub_becomes_a_repository_dispatch() {
     let stack = Stack::builder().start();
-    let answer = send(
+    let answer = dispatch(
+        &stack,
         &stack.edge_url(ROUTE),
         &secret(&stack),
         br#"{"event_type":"deploy_pulse_hub","environment":"production","image_tag":"v2.0.1","service":"all"}"#,
@@ -95,7 +90,7 @@ fn every_validation_failure_is_422_and_nothing_reaches_github() {
         (r#"{"event_type":"deploy_pulse_hub","environment":"staging","image_tag":"v1","service":"api"}"#.to_owned(), "service"),
         (r#"{"event_type":"deploy_pulse_hub","environment":"staging","image_tag":"a:b","service":"web"}"#.to_owned(), "image_tag"),
     ] {
-        let answer = send(&stack.edge_url(ROUTE), &secret(&stack), body.as_bytes());
+        let answer = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), body.as_bytes());
         assert_eq!(answer.status, 422, "{field}: {}", String::from_utf8_lossy(&answer.body));
         assert_eq!(answer.json()["field"], field);
     }
@@ -110,24 +105,20 @@ fn every_validation_failure_is_422_and_nothing_reaches_github() {
 fn bad_signatures_are_401_and_nothing_reaches_github() {
     let stack = Stack::builder().start();
     let body = br#"{"message":"m"}"#;
-    assert_eq!(send(&stack.edge_url(ROUTE), "wrong", body).status, 401);
-    let unsigned = request(
-        "POST",
-        &stack.edge_url(ROUTE),
-        &[("content-type", "application/json")],
-        body,
+    assert_eq!(
+        dispatch(&stack, &stack.edge_url(ROUTE), "wrong", body).status,
+        401
     );
+    let unsigned = send(&stack, "POST", &stack.edge_url(ROUTE), &[JSON], body);
     assert_eq!(unsigned.status, 401);
     assert_eq!(unsigned.json()["error"], "unauthorized");
-    let signature = format!("sha256={}", hmac_hex(secret(&stack).as_bytes(), body));
-    let wrong_shared = request(
+    let mut headers = signed_headers(&secret(&stack), Scheme::Pulser, body);
+    headers.push(("x-pulser-secret".into(), "nope".into()));
+    let wrong_shared = send(
+        &stack,
         "POST",
         &stack.edge_url(ROUTE),
-        &[
-            ("content-type", "application/json"),
-            ("x-pulser-signature", &signature),
-            ("x-pulser-secret", "nope"),
-        ],
+        &pairs(&headers),
         body,
     );
     assert_eq!(wrong_shared.status, 401);
@@ -137,7 +128,8 @@ fn bad_signatures_are_401_and_nothing_reaches_github() {
 #[test]
 fn a_missing_setting_is_500_naming_it() {
     let stack = Stack::builder().variable("GITHUB_APP_ID", "").start();
-    let answer = send(
+    let answer = dispatch(
+        &stack,
         &stack.edge_url(ROUTE),
         &secret(&stack),
         br#"{"message":"m"}"#,
@@ -151,7 +143,8 @@ fn a_missing_setting_is_500_naming_it() {
 fn a_skewed_github_clock_is_recovered() {
     let stack = Stack::builder().start();
     stack.github.set_mode(GithubMode::Skewed(-3600));
-    let answer = send(
+    let answer = dispatch(
+        &stack,
         &stack.edge_url(ROUTE),
         &secret(&stack),
         br#"{"message":"skew"}"#,
@@ -171,7 +164,8 @@ fn a_skewed_github_clock_is_recovered() {
 fn github_5xx_on_the_token_is_502_token_exchange_failed() {
     let stack = Stack::builder().start();
     stack.github.set_mode(GithubMode::FailTokens(503));
-    let answer = send(
+    let answer = dispatch(
+        &stack,
         &stack.edge_url(ROUTE),
         &secret(&stack),
         br#"{"message":"m"}"#,
@@ -185,7 +179,8 @@ fn github_5xx_on_the_token_is_502_token_exchange_failed() {
 fn github_5xx_on_the_dispatch_is_502_dispatch_failed() {
     let stack = Stack::builder().start();
     stack.github.set_mode(GithubMode::FailDispatch(500));
-    let answer = send(
+    let answer = dispatch(
+        &stack,
         &stack.edge_url(ROUTE),
         &secret(&stack),
         br#"{"message":"m"}"#,
@@ -202,7 +197,8 @@ fn wasi_flavour_mints_a_token_per_request_under_the_edge_host() {
     let stack = Stack::builder().start();
     for _ in 0..2 {
         assert_eq!(
-            send(
+            dispatch(
+                &stack,
                 &stack.edge_url(ROUTE),
                 &secret(&stack),
                 br#"{"message":"m"}"#
@@ -219,7 +215,8 @@ fn workers_flavour_dispatches_and_reuses_its_token_on_workerd() {
     let stack = Stack::builder().without_edge().start();
     let worker = stack.workerd("git_ops_dispatch");
     for _ in 0..2 {
-        let answer = send(
+        let answer = dispatch(
+            &stack,
             &worker.url(ROUTE),
             &secret(&stack),
             br#"{"message":"from workerd"}"#,
@@ -248,7 +245,7 @@ fn workers_flavour_dispatches_and_reuses_its_token_on_workerd() {
 fn workers_flavour_refuses_a_bad_signature_on_workerd() {
     let stack = Stack::builder().without_edge().start();
     let worker = stack.workerd("git_ops_dispatch");
-    let answer = send(&worker.url(ROUTE), "wrong", br#"{"message":"m"}"#);
+    let answer = dispatch(&stack, &worker.url(ROUTE), "wrong", br#"{"message":"m"}"#);
     assert_eq!(answer.status, 401);
     let body: Value = answer.json();
     assert_eq!(body["error"], "unauthorized");

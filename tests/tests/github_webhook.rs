@@ -12,8 +12,11 @@
 //! secret list starts its own stack. Needs `cargo xtask build` (dist/) and the tools
 //! `cargo xtask test` points at.
 
+use pulser_tests::Exchange;
+use pulser_tests::e2e::{
+    Scheme, assert_logs_clean, first_secret, pairs, post_signed, send, signed_headers, unique,
+};
 use pulser_tests::stack::{self, Stack};
-use pulser_tests::{Exchange, hmac_hex, request};
 
 const ROUTE: &str = "/webhooks/github";
 
@@ -26,32 +29,39 @@ fn fixture(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
-fn unique() -> String {
-    format!("e2e-{}", stack::random_hex(8))
+/// POSTs `body` to `url` as GitHub delivers it, signed with `secret`.
+fn deliver(
+    stack: &Stack,
+    url: &str,
+    secret: &str,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+) -> Exchange {
+    post_signed(stack, url, secret, Scheme::Github { event, delivery }, body)
 }
 
-fn deliver(url: &str, secret: &str, event: &str, delivery: &str, body: &[u8]) -> Exchange {
-    let signature = format!("sha256={}", hmac_hex(secret.as_bytes(), body));
-    request(
+/// A correctly signed delivery to the edge host with the header `missing` left out.
+fn deliver_without(
+    stack: &Stack,
+    missing: &str,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+) -> Exchange {
+    let mut headers = signed_headers(&secret(stack), Scheme::Github { event, delivery }, body);
+    headers.retain(|(name, _)| name != missing);
+    send(
+        stack,
         "POST",
-        url,
-        &[
-            ("content-type", "application/json"),
-            ("x-github-event", event),
-            ("x-github-delivery", delivery),
-            ("x-hub-signature-256", &signature),
-        ],
+        &stack.edge_url(ROUTE),
+        &pairs(&headers),
         body,
     )
 }
 
-fn first_secret(stack: &Stack) -> String {
-    stack
-        .var("GITHUB_WEBHOOK_SECRET")
-        .split(',')
-        .next()
-        .unwrap()
-        .to_owned()
+fn secret(stack: &Stack) -> String {
+    first_secret(stack, "GITHUB_WEBHOOK_SECRET")
 }
 
 fn rows(stack: &Stack, delivery: &str) -> String {
@@ -63,7 +73,7 @@ fn rows(stack: &Stack, delivery: &str) -> String {
 #[test]
 fn every_stored_event_lands_once_with_its_normalized_row() {
     let stack = stack::shared();
-    let secret = first_secret(&stack);
+    let secret = secret(&stack);
     for (event, file, status, title) in [
         (
             "workflow_run",
@@ -96,8 +106,9 @@ fn every_stored_event_lands_once_with_its_normalized_row() {
             "UNSET-PUSH-PUSHED",
         ),
     ] {
-        let delivery = unique();
+        let delivery = unique("e2e");
         let answer = deliver(
+            &stack,
             &stack.edge_url(ROUTE),
             &secret,
             event,
@@ -132,10 +143,11 @@ fn a_vtid_in_the_pr_title_is_stored_with_its_layer() {
     body["pull_request"]["merged"] = true.into();
     body["pull_request"]["title"] = "DEV-CICDL-0031: merge the edge".into();
     let bytes = serde_json::to_vec(&body).unwrap();
-    let delivery = unique();
+    let delivery = unique("e2e");
     let answer = deliver(
+        &stack,
         &stack.edge_url(ROUTE),
-        &first_secret(&stack),
+        &secret(&stack),
         "pull_request",
         &delivery,
         &bytes,
@@ -150,14 +162,14 @@ fn a_vtid_in_the_pr_title_is_stored_with_its_layer() {
 #[test]
 fn a_redelivery_is_deduplicated() {
     let stack = stack::shared();
-    let delivery = unique();
+    let delivery = unique("e2e");
     let body = fixture("push.json");
     let url = stack.edge_url(ROUTE);
     assert_eq!(
-        deliver(&url, &first_secret(&stack), "push", &delivery, &body).status,
+        deliver(&stack, &url, &secret(&stack), "push", &delivery, &body).status,
         201
     );
-    let again = deliver(&url, &first_secret(&stack), "push", &delivery, &body);
+    let again = deliver(&stack, &url, &secret(&stack), "push", &delivery, &body);
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["duplicate"], true);
     assert_eq!(rows(&stack, &delivery), "1");
@@ -166,10 +178,11 @@ fn a_redelivery_is_deduplicated() {
 #[test]
 fn ping_answers_and_stores_nothing() {
     let stack = stack::shared();
-    let delivery = unique();
+    let delivery = unique("e2e");
     let answer = deliver(
+        &stack,
         &stack.edge_url(ROUTE),
-        &first_secret(&stack),
+        &secret(&stack),
         "ping",
         &delivery,
         &fixture("ping.json"),
@@ -182,10 +195,11 @@ fn ping_answers_and_stores_nothing() {
 #[test]
 fn other_events_are_ignored_with_202() {
     let stack = stack::shared();
-    let delivery = unique();
+    let delivery = unique("e2e");
     let answer = deliver(
+        &stack,
         &stack.edge_url(ROUTE),
-        &first_secret(&stack),
+        &secret(&stack),
         "issues",
         &delivery,
         br#"{"action":"opened"}"#,
@@ -198,8 +212,9 @@ fn other_events_are_ignored_with_202() {
 #[test]
 fn a_wrong_signature_is_401_and_stores_nothing() {
     let stack = stack::shared();
-    let delivery = unique();
+    let delivery = unique("e2e");
     let answer = deliver(
+        &stack,
         &stack.edge_url(ROUTE),
         "not the secret",
         "push",
@@ -214,15 +229,12 @@ fn a_wrong_signature_is_401_and_stores_nothing() {
 #[test]
 fn a_missing_signature_is_401_and_stores_nothing() {
     let stack = stack::shared();
-    let delivery = unique();
-    let answer = request(
-        "POST",
-        &stack.edge_url(ROUTE),
-        &[
-            ("content-type", "application/json"),
-            ("x-github-event", "push"),
-            ("x-github-delivery", &delivery),
-        ],
+    let delivery = unique("e2e");
+    let answer = deliver_without(
+        &stack,
+        "x-hub-signature-256",
+        "push",
+        &delivery,
         &fixture("push.json"),
     );
     assert_eq!(answer.status, 401);
@@ -233,21 +245,8 @@ fn a_missing_signature_is_401_and_stores_nothing() {
 fn a_missing_event_header_is_400_naming_it() {
     let stack = stack::shared();
     let body = fixture("push.json");
-    let signature = format!(
-        "sha256={}",
-        hmac_hex(first_secret(&stack).as_bytes(), &body)
-    );
-    let delivery = unique();
-    let answer = request(
-        "POST",
-        &stack.edge_url(ROUTE),
-        &[
-            ("content-type", "application/json"),
-            ("x-github-delivery", &delivery),
-            ("x-hub-signature-256", &signature),
-        ],
-        &body,
-    );
+    let delivery = unique("e2e");
+    let answer = deliver_without(&stack, "x-github-event", "push", &delivery, &body);
     assert_eq!(answer.status, 400);
     assert_eq!(answer.json()["header"], "x-github-event");
     assert_eq!(rows(&stack, &delivery), "0");
@@ -257,24 +256,11 @@ fn a_missing_event_header_is_400_naming_it() {
 fn a_missing_delivery_header_is_400_naming_it() {
     let stack = stack::shared();
     // Without a delivery id the row is found by a unique head sha instead.
-    let marker = unique();
+    let marker = unique("e2e");
     let mut body: serde_json::Value = serde_json::from_slice(&fixture("push.json")).unwrap();
     body["after"] = marker.clone().into();
     let body = serde_json::to_vec(&body).unwrap();
-    let signature = format!(
-        "sha256={}",
-        hmac_hex(first_secret(&stack).as_bytes(), &body)
-    );
-    let answer = request(
-        "POST",
-        &stack.edge_url(ROUTE),
-        &[
-            ("content-type", "application/json"),
-            ("x-github-event", "push"),
-            ("x-hub-signature-256", &signature),
-        ],
-        &body,
-    );
+    let answer = deliver_without(&stack, "x-github-delivery", "push", "", &body);
     assert_eq!(answer.status, 400);
     assert_eq!(answer.json()["header"], "x-github-delivery");
     assert_eq!(
@@ -291,10 +277,11 @@ fn a_delivery_of_several_megabytes_is_accepted() {
     let mut body: serde_json::Value = serde_json::from_slice(&fixture("push.json")).unwrap();
     body["padding"] = "x".repeat(5 * 1024 * 1024).into();
     let bytes = serde_json::to_vec(&body).unwrap();
-    let delivery = unique();
+    let delivery = unique("e2e");
     let answer = deliver(
+        &stack,
         &stack.edge_url(ROUTE),
-        &first_secret(&stack),
+        &secret(&stack),
         "push",
         &delivery,
         &bytes,
@@ -310,7 +297,7 @@ fn a_delivery_of_several_megabytes_is_accepted() {
 
 /// A signed push delivery padded to exactly `len` bytes, with a unique head sha to find it by.
 fn push_of_length(len: usize) -> (Vec<u8>, String) {
-    let marker = unique();
+    let marker = unique("e2e");
     let mut body: serde_json::Value = serde_json::from_slice(&fixture("push.json")).unwrap();
     body["after"] = marker.clone().into();
     body["padding"] = "".into();
@@ -327,10 +314,11 @@ fn push_of_length(len: usize) -> (Vec<u8>, String) {
 fn a_delivery_at_githubs_25_mib_cap_is_accepted() {
     let stack = stack::shared();
     let (bytes, _) = push_of_length(25 * 1024 * 1024);
-    let delivery = unique();
+    let delivery = unique("e2e");
     let answer = deliver(
+        &stack,
         &stack.edge_url(ROUTE),
-        &first_secret(&stack),
+        &secret(&stack),
         "push",
         &delivery,
         &bytes,
@@ -349,10 +337,11 @@ fn a_delivery_over_githubs_cap_is_413_and_stores_nothing() {
     let stack = stack::shared();
     let (bytes, marker) = push_of_length(25 * 1024 * 1024 + 1);
     let answer = deliver(
+        &stack,
         &stack.edge_url(ROUTE),
-        &first_secret(&stack),
+        &secret(&stack),
         "push",
-        &unique(),
+        &unique("e2e"),
         &bytes,
     );
     assert_eq!(answer.status, 413);
@@ -369,11 +358,11 @@ fn a_delivery_over_githubs_cap_is_413_and_stores_nothing() {
 fn postgrest_down_is_503_with_retry_after_and_stores_nothing() {
     let mut stack = Stack::builder().start();
     let url = stack.edge_url(ROUTE);
-    let secret = first_secret(&stack);
-    let delivery = unique();
+    let secret = secret(&stack);
+    let delivery = unique("e2e");
     let body = fixture("workflow_run.requested.json");
     stack.stop_postgrest();
-    let answer = deliver(&url, &secret, "workflow_run", &delivery, &body);
+    let answer = deliver(&stack, &url, &secret, "workflow_run", &delivery, &body);
     assert_eq!(
         answer.status,
         503,
@@ -393,7 +382,7 @@ fn a_rotated_out_secret_is_401_and_the_new_one_succeeds() {
     let url = stack.edge_url(ROUTE);
     let body = fixture("push.json");
     assert_eq!(
-        deliver(&url, "old-secret", "push", &unique(), &body).status,
+        deliver(&stack, &url, "old-secret", "push", &unique("e2e"), &body).status,
         201,
         "the old secret still verifies during rotation"
     );
@@ -402,14 +391,14 @@ fn a_rotated_out_secret_is_401_and_the_new_one_succeeds() {
         .variable("GITHUB_WEBHOOK_SECRET", "new-secret")
         .start();
     let url = stack.edge_url(ROUTE);
-    let rotated = unique();
+    let rotated = unique("e2e");
     assert_eq!(
-        deliver(&url, "old-secret", "push", &rotated, &body).status,
+        deliver(&stack, &url, "old-secret", "push", &rotated, &body).status,
         401
     );
     assert_eq!(rows(&stack, &rotated), "0");
     assert_eq!(
-        deliver(&url, "new-secret", "push", &unique(), &body).status,
+        deliver(&stack, &url, "new-secret", "push", &unique("e2e"), &body).status,
         201
     );
 }
@@ -418,29 +407,25 @@ fn a_rotated_out_secret_is_401_and_the_new_one_succeeds() {
 fn no_secret_reaches_the_logs() {
     let stack = stack::shared();
     let _ = deliver(
+        &stack,
         &stack.edge_url(ROUTE),
         "wrong",
         "push",
-        &unique(),
+        &unique("e2e"),
         &fixture("push.json"),
     );
-    let logs = stack.edge_logs();
-    for name in ["GITHUB_WEBHOOK_SECRET", "SUPABASE_SERVICE_ROLE_KEY"] {
-        assert!(
-            !logs.contains(&stack.var(name)),
-            "{name} leaked into the logs"
-        );
-    }
+    assert_logs_clean(&stack);
 }
 
 #[test]
 fn workers_flavour_stores_a_signed_delivery_on_workerd() {
     let stack = Stack::builder().without_edge().start();
     let worker = stack.workerd("github_webhook");
-    let delivery = unique();
+    let delivery = unique("e2e");
     let answer = deliver(
+        &stack,
         &worker.url(ROUTE),
-        &first_secret(&stack),
+        &secret(&stack),
         "workflow_run",
         &delivery,
         &fixture("workflow_run.completed.success.json"),
@@ -459,8 +444,9 @@ fn workers_flavour_stores_a_signed_delivery_on_workerd() {
 fn workers_flavour_refuses_a_bad_signature_on_workerd() {
     let stack = Stack::builder().without_edge().start();
     let worker = stack.workerd("github_webhook");
-    let delivery = unique();
+    let delivery = unique("e2e");
     let answer = deliver(
+        &stack,
         &worker.url(ROUTE),
         "wrong",
         "push",
@@ -478,10 +464,11 @@ fn workers_flavour_accepts_a_delivery_at_githubs_cap_on_workerd() {
     let stack = Stack::builder().without_edge().start();
     let worker = stack.workerd("github_webhook");
     let (bytes, _) = push_of_length(25 * 1024 * 1024);
-    let delivery = unique();
+    let delivery = unique("e2e");
     let answer = deliver(
+        &stack,
         &worker.url(ROUTE),
-        &first_secret(&stack),
+        &secret(&stack),
         "push",
         &delivery,
         &bytes,

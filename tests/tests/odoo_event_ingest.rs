@@ -1,0 +1,511 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! `odoo_event_ingest` end to end: the built WASI component behind the edge host against real
+//! PostgreSQL 15 + PostgREST 12, signed the ways Odoo signs (hex `x-signature`, Standard
+//! Webhooks), and the README's Python signing example; then the Workers build under workerd.
+//!
+//! Tests that never change the variables share one stack and keep apart by unique markers
+//! (resource ids, event ids). A test that stops PostgREST starts a stack of its own.
+//!
+//! Needs `cargo xtask build` (dist/) and the tools `cargo xtask test` points at.
+
+use pulser_tests::bridge::{INGEST, edge_secret, event, hex_signature, ingest_signed};
+use pulser_tests::e2e::{
+    JSON, Scheme, assert_logs_clean, assert_no_secret, pairs, post, post_signed, send,
+    signed_headers, unique,
+};
+use pulser_tests::stack::{self, Stack};
+use pulser_tests::{Exchange, hmac_hex};
+use serde_json::{Value, json};
+
+fn audit_rows(stack: &Stack, marker: &str) -> usize {
+    stack
+        .sql(&format!(
+            "select count(*) from audit_event where resource_id = '{marker}' or payload->>'marker' = '{marker}'"
+        ))
+        .parse()
+        .unwrap()
+}
+
+/// An ingest request that must be refused with `status`/`code` and store nothing.
+fn assert_ingest_refused(
+    stack: &Stack,
+    marker: &str,
+    exchange: &Exchange,
+    status: u16,
+    code: &str,
+) -> Value {
+    let body = exchange.json();
+    assert_eq!(
+        (exchange.status, body["error"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+    assert!(body["message"].is_string(), "{body}");
+    assert_eq!(
+        audit_rows(stack, marker),
+        0,
+        "a refused request stored a row"
+    );
+    body
+}
+
+// ---- on the shared stack --------------------------------------------------------------
+
+#[test]
+fn ingest_stores_one_event() {
+    let stack = stack::shared();
+    let marker = unique("inv");
+    let correlation = "6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11";
+    let mut body = event(&marker);
+    body["correlation_id"] = json!(correlation);
+    body["event_id"] = json!(unique("evt"));
+    body["occurred_at"] = json!("2026-11-23 09:30:00");
+    let answer = ingest_signed(&stack, &body.to_string());
+    assert_eq!(
+        answer.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let json = answer.json();
+    assert_eq!(json["correlation_id"], correlation);
+    let id = json["id"].as_i64().unwrap();
+    assert_eq!(
+        stack.sql(&format!(
+            "select source || '|' || event_type || '|' || resource_id || '|' || payload::text || '|' || correlation_id || '|' || event_id || '|' || (occurred_at = '2026-11-23T09:30:00Z') from audit_event where id = {id}"
+        )),
+        format!(
+            r#"odoo|account.move.posted|{marker}|{{"amount": 12.5, "currency": "EUR"}}|{correlation}|{}|true"#,
+            body["event_id"].as_str().unwrap()
+        )
+    );
+}
+
+#[test]
+fn ingest_without_correlation_id_uses_the_answers_one() {
+    let stack = stack::shared();
+    let marker = unique("inv");
+    let answer = ingest_signed(&stack, &event(&marker).to_string());
+    assert_eq!(answer.status, 201);
+    let correlation = answer.header("x-correlation-id").unwrap().to_owned();
+    assert_eq!(answer.json()["correlation_id"], correlation.as_str());
+    assert_eq!(
+        stack.sql(&format!(
+            "select correlation_id from audit_event where resource_id = '{marker}'"
+        )),
+        correlation
+    );
+}
+
+#[test]
+fn ingest_stores_a_batch() {
+    let stack = stack::shared();
+    let marker = unique("batch");
+    let batch = json!([event(&marker), event(&marker), event(&marker)]);
+    let answer = ingest_signed(&stack, &batch.to_string());
+    assert_eq!(answer.status, 201);
+    let items = answer.json();
+    let ids: Vec<i64> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(audit_rows(&stack, &marker), 3);
+    assert_eq!(
+        stack.sql(&format!(
+            "select string_agg(id::text, ',' order by id) from audit_event where resource_id = '{marker}'"
+        )),
+        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+    );
+}
+
+#[test]
+fn ingest_repeated_event_id_is_stored_once() {
+    let stack = stack::shared();
+    let marker = unique("dup");
+    let event_id = unique("evt");
+    let mut body = event(&marker);
+    body["event_id"] = json!(event_id);
+    let first = ingest_signed(&stack, &body.to_string());
+    assert_eq!(first.status, 201);
+    let second = ingest_signed(&stack, &body.to_string());
+    assert_eq!(second.status, 200);
+    let json = second.json();
+    assert_eq!(json["duplicate"], true);
+    assert_eq!(json["event_id"], event_id.as_str());
+    assert_eq!(audit_rows(&stack, &marker), 1);
+}
+
+#[test]
+fn ingest_batch_with_a_repeat_stores_only_the_new_event() {
+    let stack = stack::shared();
+    let marker = unique("mix");
+    let (old, new) = (unique("evt"), unique("evt"));
+    let mut a = event(&marker);
+    a["event_id"] = json!(old);
+    assert_eq!(ingest_signed(&stack, &a.to_string()).status, 201);
+    let mut b = event(&marker);
+    b["event_id"] = json!(new);
+    let answer = ingest_signed(&stack, &json!([a, b]).to_string());
+    assert_eq!(answer.status, 201);
+    let items = answer.json();
+    assert_eq!(items[0]["duplicate"], true);
+    assert!(items[1]["id"].is_i64());
+    assert_eq!(audit_rows(&stack, &marker), 2);
+}
+
+#[test]
+fn ingest_standard_webhooks_redelivery_is_stored_once() {
+    let stack = stack::shared();
+    let marker = unique("sw");
+    let body = event(&marker).to_string();
+    let id = unique("msg");
+    let headers = signed_headers(
+        &edge_secret(&stack),
+        Scheme::StandardWebhooks {
+            id: &id,
+            timestamp: pulser_tests::clock::unix_now(),
+        },
+        body.as_bytes(),
+    );
+    let first = post(&stack, INGEST, &pairs(&headers), body.as_bytes());
+    assert_eq!(
+        first.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let again = post(&stack, INGEST, &pairs(&headers), body.as_bytes());
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["event_id"], id.as_str());
+    assert_eq!(audit_rows(&stack, &marker), 1);
+    assert_eq!(
+        stack.sql(&format!(
+            "select event_id from audit_event where resource_id = '{marker}'"
+        )),
+        id
+    );
+}
+
+#[test]
+fn ingest_unsigned_is_401() {
+    let stack = stack::shared();
+    let marker = unique("unsigned");
+    let r = post(
+        &stack,
+        INGEST,
+        &[JSON],
+        event(&marker).to_string().as_bytes(),
+    );
+    let body = assert_ingest_refused(&stack, &marker, &r, 401, "unauthorized");
+    assert_eq!(body["header"], "x-signature");
+}
+
+#[test]
+fn ingest_signature_with_another_secret_is_401() {
+    let stack = stack::shared();
+    let marker = unique("wrongkey");
+    let body = event(&marker).to_string();
+    let signature = hmac_hex(b"not-the-secret", body.as_bytes());
+    let r = post(
+        &stack,
+        INGEST,
+        &[JSON, ("x-signature", &signature)],
+        body.as_bytes(),
+    );
+    assert_ingest_refused(&stack, &marker, &r, 401, "unauthorized");
+}
+
+#[test]
+fn ingest_signature_of_another_body_is_401() {
+    let stack = stack::shared();
+    let marker = unique("tampered");
+    let signature = hex_signature(&stack, event("something-else").to_string().as_bytes());
+    let r = post(
+        &stack,
+        INGEST,
+        &[JSON, ("x-signature", &signature)],
+        event(&marker).to_string().as_bytes(),
+    );
+    assert_ingest_refused(&stack, &marker, &r, 401, "unauthorized");
+}
+
+#[test]
+fn ingest_truncated_signature_is_401() {
+    let stack = stack::shared();
+    let marker = unique("truncated");
+    let body = event(&marker).to_string();
+    let signature = hex_signature(&stack, body.as_bytes());
+    let r = post(
+        &stack,
+        INGEST,
+        &[JSON, ("x-signature", &signature[..40])],
+        body.as_bytes(),
+    );
+    assert_ingest_refused(&stack, &marker, &r, 401, "unauthorized");
+}
+
+#[test]
+fn ingest_standard_webhook_too_old_is_401() {
+    let stack = stack::shared();
+    let marker = unique("stale");
+    let body = event(&marker).to_string();
+    let id = unique("msg");
+    let headers = signed_headers(
+        &edge_secret(&stack),
+        Scheme::StandardWebhooks {
+            id: &id,
+            timestamp: pulser_tests::clock::unix_now() - 600,
+        },
+        body.as_bytes(),
+    );
+    let r = post(&stack, INGEST, &pairs(&headers), body.as_bytes());
+    let json = assert_ingest_refused(&stack, &marker, &r, 401, "unauthorized");
+    assert_eq!(json["header"], "webhook-timestamp");
+}
+
+#[test]
+fn ingest_get_is_405() {
+    let stack = stack::shared();
+    let r = send(&stack, "GET", &stack.edge_url(INGEST), &[], b"");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+    assert_eq!(r.json()["error"], "method_not_allowed");
+}
+
+#[test]
+fn ingest_text_plain_is_415() {
+    let stack = stack::shared();
+    let marker = unique("text");
+    let body = event(&marker).to_string();
+    let signature = hex_signature(&stack, body.as_bytes());
+    let r = post(
+        &stack,
+        INGEST,
+        &[("content-type", "text/plain"), ("x-signature", &signature)],
+        body.as_bytes(),
+    );
+    assert_ingest_refused(&stack, &marker, &r, 415, "unsupported_media_type");
+}
+
+#[test]
+fn ingest_body_over_one_mebibyte_is_413() {
+    let stack = stack::shared();
+    let marker = unique("huge");
+    let mut body = event(&marker);
+    body["payload"] = json!({"pad": "x".repeat(1024 * 1024)});
+    let body = body.to_string();
+    let signature = hex_signature(&stack, body.as_bytes());
+    let r = post(
+        &stack,
+        INGEST,
+        &[JSON, ("x-signature", &signature)],
+        body.as_bytes(),
+    );
+    assert_ingest_refused(&stack, &marker, &r, 413, "payload_too_large");
+}
+
+#[test]
+fn ingest_malformed_json_is_400() {
+    let stack = stack::shared();
+    let marker = unique("broken");
+    let body = format!(r#"{{"event_type":"x","resource_id":"{marker}","payload":{{"#);
+    let r = ingest_signed(&stack, &body);
+    assert_ingest_refused(&stack, &marker, &r, 400, "invalid_json");
+}
+
+fn assert_ingest_invalid(body: &Value, marker: &str, field: &str, index: Option<u64>) {
+    let stack = stack::shared();
+    let r = ingest_signed(&stack, &body.to_string());
+    let json = assert_ingest_refused(&stack, marker, &r, 422, "invalid_event");
+    assert_eq!(json["field"], field, "{json}");
+    assert_eq!(json.get("index").and_then(Value::as_u64), index, "{json}");
+}
+
+#[test]
+fn ingest_missing_event_type_is_422() {
+    let marker = unique("noet");
+    let mut body = event(&marker);
+    body.as_object_mut().unwrap().remove("event_type");
+    assert_ingest_invalid(&body, &marker, "event_type", None);
+}
+
+#[test]
+fn ingest_event_type_over_200_characters_is_422() {
+    let marker = unique("longet");
+    let mut body = event(&marker);
+    body["event_type"] = json!("e".repeat(201));
+    assert_ingest_invalid(&body, &marker, "event_type", None);
+}
+
+#[test]
+fn ingest_boolean_resource_id_is_422() {
+    let marker = unique("boolrid");
+    let body = json!({"event_type": "t", "resource_id": true, "payload": {"marker": marker}});
+    assert_ingest_invalid(&body, &marker, "resource_id", None);
+}
+
+#[test]
+fn ingest_payload_that_is_not_an_object_is_422() {
+    let marker = unique("arr");
+    let mut body = event(&marker);
+    body["payload"] = json!([1, 2]);
+    assert_ingest_invalid(&body, &marker, "payload", None);
+}
+
+#[test]
+fn ingest_correlation_id_that_is_not_a_uuid_is_422() {
+    let marker = unique("corr");
+    let mut body = event(&marker);
+    body["correlation_id"] = json!("odoo-42");
+    assert_ingest_invalid(&body, &marker, "correlation_id", None);
+}
+
+#[test]
+fn ingest_impossible_occurred_at_is_422() {
+    let marker = unique("when");
+    let mut body = event(&marker);
+    body["occurred_at"] = json!("2026-02-30T10:00:00Z");
+    assert_ingest_invalid(&body, &marker, "occurred_at", None);
+}
+
+#[test]
+fn ingest_bad_event_in_a_batch_names_its_index_and_stores_none() {
+    let marker = unique("batchbad");
+    let mut bad = event(&marker);
+    bad["payload"] = json!("nope");
+    let body = json!([event(&marker), event(&marker), bad]);
+    assert_ingest_invalid(&body, &marker, "payload", Some(2));
+}
+
+#[test]
+fn ingest_empty_batch_is_422() {
+    let stack = stack::shared();
+    let r = ingest_signed(&stack, "[]");
+    assert_eq!((r.status, r.json()["field"].as_str()), (422, Some("body")));
+}
+
+#[test]
+fn ingest_batch_of_501_is_422() {
+    let marker = unique("big");
+    let body = Value::Array(vec![event(&marker); 501]);
+    assert_ingest_invalid(&body, &marker, "body", None);
+}
+
+// ---- on a stack of its own ------------------------------------------------------------
+
+#[test]
+fn ingest_with_postgrest_down_is_503_and_stores_nothing() {
+    let mut stack = Stack::builder().start();
+    stack.stop_postgrest();
+    let marker = unique("down");
+    let r = ingest_signed(&stack, &event(&marker).to_string());
+    let body = r.json();
+    assert_eq!(
+        (r.status, body["error"].as_str()),
+        (503, Some("store_unavailable")),
+        "{body}"
+    );
+    assert!(r.header("retry-after").is_some());
+    assert!(body.get("id").is_none());
+    assert_eq!(audit_rows(&stack, &marker), 0);
+    assert_logs_clean(&stack);
+}
+
+// ---- the Workers build under workerd --------------------------------------------------
+
+#[test]
+fn workers_ingest_stores_a_signed_event() {
+    let stack = stack::shared();
+    let worker = stack.workerd("odoo_event_ingest");
+    let marker = unique("wk");
+    let body = event(&marker).to_string();
+    let r = post_signed(
+        &stack,
+        &worker.url(INGEST),
+        &edge_secret(&stack),
+        Scheme::Hex,
+        body.as_bytes(),
+    );
+    assert_eq!(
+        r.status,
+        201,
+        "{}\n{}",
+        String::from_utf8_lossy(&r.body),
+        worker.logs()
+    );
+    assert_eq!(audit_rows(&stack, &marker), 1);
+    assert_no_secret(&stack, "workerd's log", &worker.logs());
+}
+
+#[test]
+fn workers_ingest_refuses_a_bad_signature() {
+    let stack = stack::shared();
+    let worker = stack.workerd("odoo_event_ingest");
+    let marker = unique("wkbad");
+    let body = event(&marker).to_string();
+    let signature = hmac_hex(b"not-the-secret", body.as_bytes());
+    let r = send(
+        &stack,
+        "POST",
+        &worker.url(INGEST),
+        &[JSON, ("x-signature", &signature)],
+        body.as_bytes(),
+    );
+    assert_ingest_refused(&stack, &marker, &r, 401, "unauthorized");
+    assert_no_secret(&stack, "workerd's log", &worker.logs());
+}
+
+// ---- the README's signing example -------------------------------------------------------
+
+/// The Python block that follows the `odoo-signing-example` marker in README.md.
+fn readme_signing_example() -> String {
+    let readme = std::fs::read_to_string(stack::project_root().join("README.md")).unwrap();
+    let after = readme
+        .split_once("<!-- odoo-signing-example")
+        .expect("README.md has the odoo-signing-example marker")
+        .1;
+    let code = after
+        .split_once("```python\n")
+        .expect("a python block follows the marker")
+        .1;
+    code.split_once("```")
+        .expect("the block is closed")
+        .0
+        .to_owned()
+}
+
+#[test]
+fn readme_signing_example_is_accepted() {
+    let stack = stack::shared();
+    let event_id = unique("readme");
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(readme_signing_example())
+        .env("EDGE_URL", stack.edge_url(""))
+        .env("EDGE_HMAC_SECRET", stack.var("EDGE_HMAC_SECRET"))
+        .env("EVENT_ID", &event_id)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("python3 is needed for this test (apt-get install python3): {e}")
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.starts_with("201 "),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stack.sql(&format!(
+            "select count(*) from audit_event where event_id = '{event_id}'"
+        )),
+        "1"
+    );
+}
