@@ -60,6 +60,18 @@ fn deliver_without(
     )
 }
 
+/// [`deliver`] to the edge host, signed with the stack's first GitHub secret.
+fn deliver_to_edge(stack: &Stack, event: &str, delivery: &str, body: &[u8]) -> Exchange {
+    deliver(
+        stack,
+        &stack.edge_url(ROUTE),
+        &secret(stack),
+        event,
+        delivery,
+        body,
+    )
+}
+
 fn secret(stack: &Stack) -> String {
     first_secret(stack, "GITHUB_WEBHOOK_SECRET")
 }
@@ -144,14 +156,7 @@ fn a_vtid_in_the_pr_title_is_stored_with_its_layer() {
     body["pull_request"]["title"] = "DEV-CICDL-0031: merge the edge".into();
     let bytes = serde_json::to_vec(&body).unwrap();
     let delivery = unique("e2e");
-    let answer = deliver(
-        &stack,
-        &stack.edge_url(ROUTE),
-        &secret(&stack),
-        "pull_request",
-        &delivery,
-        &bytes,
-    );
+    let answer = deliver_to_edge(&stack, "pull_request", &delivery, &bytes);
     assert_eq!(answer.status, 201);
     let row = stack.sql(&format!(
         "select vtid || '|' || layer || '|' || status || '|' || title || '|' || (meta->>'merged') from oasis_events where delivery_id = '{delivery}'"
@@ -164,12 +169,11 @@ fn a_redelivery_is_deduplicated() {
     let stack = stack::shared();
     let delivery = unique("e2e");
     let body = fixture("push.json");
-    let url = stack.edge_url(ROUTE);
     assert_eq!(
-        deliver(&stack, &url, &secret(&stack), "push", &delivery, &body).status,
+        deliver_to_edge(&stack, "push", &delivery, &body).status,
         201
     );
-    let again = deliver(&stack, &url, &secret(&stack), "push", &delivery, &body);
+    let again = deliver_to_edge(&stack, "push", &delivery, &body);
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["duplicate"], true);
     assert_eq!(rows(&stack, &delivery), "1");
@@ -179,14 +183,7 @@ fn a_redelivery_is_deduplicated() {
 fn ping_answers_and_stores_nothing() {
     let stack = stack::shared();
     let delivery = unique("e2e");
-    let answer = deliver(
-        &stack,
-        &stack.edge_url(ROUTE),
-        &secret(&stack),
-        "ping",
-        &delivery,
-        &fixture("ping.json"),
-    );
+    let answer = deliver_to_edge(&stack, "ping", &delivery, &fixture("ping.json"));
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["pong"], true);
     assert_eq!(rows(&stack, &delivery), "0");
@@ -196,14 +193,7 @@ fn ping_answers_and_stores_nothing() {
 fn other_events_are_ignored_with_202() {
     let stack = stack::shared();
     let delivery = unique("e2e");
-    let answer = deliver(
-        &stack,
-        &stack.edge_url(ROUTE),
-        &secret(&stack),
-        "issues",
-        &delivery,
-        br#"{"action":"opened"}"#,
-    );
+    let answer = deliver_to_edge(&stack, "issues", &delivery, br#"{"action":"opened"}"#);
     assert_eq!(answer.status, 202);
     assert_eq!(answer.json()["ignored"], "issues");
     assert_eq!(rows(&stack, &delivery), "0");
@@ -278,14 +268,7 @@ fn a_delivery_of_several_megabytes_is_accepted() {
     body["padding"] = "x".repeat(5 * 1024 * 1024).into();
     let bytes = serde_json::to_vec(&body).unwrap();
     let delivery = unique("e2e");
-    let answer = deliver(
-        &stack,
-        &stack.edge_url(ROUTE),
-        &secret(&stack),
-        "push",
-        &delivery,
-        &bytes,
-    );
+    let answer = deliver_to_edge(&stack, "push", &delivery, &bytes);
     assert_eq!(
         answer.status,
         201,
@@ -315,14 +298,7 @@ fn a_delivery_at_githubs_25_mib_cap_is_accepted() {
     let stack = stack::shared();
     let (bytes, _) = push_of_length(25 * 1024 * 1024);
     let delivery = unique("e2e");
-    let answer = deliver(
-        &stack,
-        &stack.edge_url(ROUTE),
-        &secret(&stack),
-        "push",
-        &delivery,
-        &bytes,
-    );
+    let answer = deliver_to_edge(&stack, "push", &delivery, &bytes);
     assert_eq!(
         answer.status,
         201,
@@ -336,14 +312,7 @@ fn a_delivery_at_githubs_25_mib_cap_is_accepted() {
 fn a_delivery_over_githubs_cap_is_413_and_stores_nothing() {
     let stack = stack::shared();
     let (bytes, marker) = push_of_length(25 * 1024 * 1024 + 1);
-    let answer = deliver(
-        &stack,
-        &stack.edge_url(ROUTE),
-        &secret(&stack),
-        "push",
-        &unique("e2e"),
-        &bytes,
-    );
+    let answer = deliver_to_edge(&stack, "push", &unique("e2e"), &bytes);
     assert_eq!(answer.status, 413);
     assert_eq!(answer.json()["error"], "payload_too_large");
     assert_eq!(
