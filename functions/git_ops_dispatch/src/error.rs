@@ -5,17 +5,28 @@ use core::fmt;
 use pulser_runtime::Level;
 use pulser_runtime::pipeline::{Details, Problem};
 
-use crate::github::GithubError;
 use crate::request::Invalid;
 
 /// Why a request was not dispatched, beyond the shared refusals.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum DispatchError {
+pub(crate) enum DispatchError {
     /// A field failed validation: 422 naming it.
     Invalid(Invalid),
     /// The GitHub leg failed: 502 with GitHub's status, or 500 when the app key cannot sign.
     Github(GithubError),
+}
+
+/// Why the GitHub leg failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum GithubError {
+    /// The token exchange did not give a token: GitHub's status (None when unreachable) and
+    /// its message.
+    TokenExchange(Option<u16>, String),
+    /// The dispatch was not accepted.
+    Dispatch(Option<u16>, String),
+    /// The JWT could not be made (a key problem).
+    Jwt(String),
 }
 
 impl fmt::Display for DispatchError {

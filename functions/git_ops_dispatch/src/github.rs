@@ -3,48 +3,48 @@
 
 use core::time::Duration;
 
-use pulser_runtime::time::UnixTime;
 use pulser_runtime::{Level, OutboundError, Platform, Response};
 use pulser_signing::github_app::{
     GithubAppKey, JwtError, app_jwt_from_signature, app_jwt_signing_input, pkcs8_der_from_setting,
 };
 use serde_json::{Value, json};
 
+use crate::error::GithubError;
+use crate::token::{self, Answer, Dispatched, Exchanged, Token};
+
 /// `Accept` GitHub documents for its REST API.
-pub const ACCEPT: &str = "application/vnd.github+json";
+pub(crate) const ACCEPT: &str = "application/vnd.github+json";
 /// The REST API version this endpoint speaks.
-pub const API_VERSION: &str = "2022-11-28";
+pub(crate) const API_VERSION: &str = "2022-11-28";
 /// Header carrying it.
-pub const X_GITHUB_API_VERSION: &str = "x-github-api-version";
+pub(crate) const X_GITHUB_API_VERSION: &str = "x-github-api-version";
 /// GitHub refuses requests without a user agent.
-pub const USER_AGENT: &str = "pulser-edge-git-ops-dispatch";
+pub(crate) const USER_AGENT: &str = "pulser-edge-git-ops-dispatch";
 /// How long each GitHub call may take.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
-/// A cached token is used until this many seconds before it expires.
-pub const TOKEN_MARGIN_SECS: u64 = 60;
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 /// A dispatch refused this soon after minting is retried once with a fresh token.
-pub const FRESH_TOKEN_SECS: u64 = 10;
+pub(crate) const FRESH_TOKEN_SECS: u64 = 10;
 
 /// Everything the App leg needs (from config).
 #[derive(Debug)]
-pub struct App {
+pub(crate) struct App {
     /// `GITHUB_API_URL` without a trailing slash.
-    pub api_url: String,
+    pub(crate) api_url: String,
     /// `iss`: app id or client id.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// `GITHUB_INSTALLATION_ID`.
-    pub installation_id: String,
+    pub(crate) installation_id: String,
     /// `GITHUB_REPO_OWNER`.
-    pub owner: String,
+    pub(crate) owner: String,
     /// `GITHUB_REPO_NAME`.
-    pub repo: String,
+    pub(crate) repo: String,
     /// The app's private key.
-    pub key: AppKey,
+    pub(crate) key: AppKey,
 }
 
 /// The app's private key as configured, and as PKCS#8 DER for hosts that sign natively.
 /// `Debug` prints `[redacted]`.
-pub struct AppKey {
+pub(crate) struct AppKey {
     setting: String,
     pkcs8: Vec<u8>,
 }
@@ -61,9 +61,12 @@ impl AppKey {
     ///
     /// # Errors
     /// [`JwtError::InvalidKey`] when the setting is not an RSA private key PEM.
-    pub fn from_setting(setting: String) -> Result<Self, JwtError> {
-        let pkcs8 = pkcs8_der_from_setting(&setting)?;
-        Ok(Self { setting, pkcs8 })
+    pub(crate) fn from_setting(setting: &str) -> Result<Self, JwtError> {
+        let pkcs8 = pkcs8_der_from_setting(setting)?;
+        Ok(Self {
+            setting: setting.to_owned(),
+            pkcs8,
+        })
     }
 
     /// The app JWT for `issuer` at `now`: signed by the host when it has native RSA
@@ -91,27 +94,6 @@ impl AppKey {
     }
 }
 
-/// Why the GitHub leg failed.
-#[derive(Debug)]
-pub enum GithubError {
-    /// The token exchange did not give a token: GitHub's status (None when unreachable) and
-    /// its message.
-    TokenExchange(Option<u16>, String),
-    /// The dispatch was not accepted.
-    Dispatch(Option<u16>, String),
-    /// The JWT could not be made (a key problem).
-    Jwt(String),
-}
-
-/// One installation token.
-#[derive(Debug, Clone)]
-struct Token {
-    cache_key: String,
-    value: String,
-    expires_at: u64,
-    minted_at: u64,
-}
-
 /// Tokens live in the platform's cache (Spin: the default key-value store; Workers: isolate
 /// memory; WASI: instance memory, fresh per request under the edge host and `wasmtime serve`).
 /// The store key names the installation; the value repeats the full cache key (API URL, app,
@@ -121,30 +103,13 @@ fn store_key(installation_id: &str) -> String {
     format!("pulser-edge/github-installation-token/{installation_id}")
 }
 
-fn cached(platform: &impl Platform, app: &App, now: u64) -> Option<Token> {
+fn cached(platform: &impl Platform, app: &App) -> Option<Token> {
     let bytes = platform.cache_get(&store_key(&app.installation_id))?;
-    let text = String::from_utf8(bytes).ok()?;
-    let mut lines = text.split('\n');
-    let (key, expires, minted, value) =
-        (lines.next()?, lines.next()?, lines.next()?, lines.next()?);
-    let token = Token {
-        cache_key: key.to_owned(),
-        value: value.to_owned(),
-        expires_at: expires.parse().ok()?,
-        minted_at: minted.parse().ok()?,
-    };
-    (token.cache_key == app.cache_key()
-        && !token.value.is_empty()
-        && token.expires_at > now + TOKEN_MARGIN_SECS)
-        .then_some(token)
+    Token::usable(&bytes, &app.cache_key(), platform.now())
 }
 
 fn remember(platform: &impl Platform, app: &App, token: &Token) {
-    let text = format!(
-        "{}\n{}\n{}\n{}",
-        token.cache_key, token.expires_at, token.minted_at, token.value
-    );
-    platform.cache_put(&store_key(&app.installation_id), text.as_bytes());
+    platform.cache_put(&store_key(&app.installation_id), token.encode().as_bytes());
 }
 
 fn forget(platform: &impl Platform, app: &App) {
@@ -163,11 +128,15 @@ fn api_request(url: String, authorization: &str, body: Vec<u8>) -> Option<pulser
     builder.body(body).ok()
 }
 
-fn message_of(response: &Response) -> String {
-    serde_json::from_slice::<Value>(response.body())
-        .ok()
-        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| format!("GitHub answered {}", response.status().as_u16()))
+fn answer(response: &Response) -> Answer<'_> {
+    Answer {
+        status: response.status().as_u16(),
+        date: response
+            .headers()
+            .get(http::header::DATE)
+            .and_then(|d| d.to_str().ok()),
+        body: response.body(),
+    }
 }
 
 fn transport(error: &OutboundError) -> String {
@@ -179,14 +148,21 @@ impl App {
         format!("{}|{}|{}", self.api_url, self.issuer, self.installation_id)
     }
 
+    /// One exchange of an app JWT signed `clock_offset` seconds off our clock.
     async fn exchange(
         &self,
         platform: &impl Platform,
         clock_offset: i64,
-    ) -> Result<Result<Token, Response>, GithubError> {
+    ) -> Result<Exchanged, GithubError> {
         let now = platform.now();
-        let signed_at = now.saturating_add_signed(clock_offset);
-        let jwt = self.key.mint(platform, &self.issuer, signed_at).await?;
+        let jwt = self
+            .key
+            .mint(
+                platform,
+                &self.issuer,
+                now.saturating_add_signed(clock_offset),
+            )
+            .await?;
         let url = format!(
             "{}/app/installations/{}/access_tokens",
             self.api_url, self.installation_id
@@ -198,87 +174,47 @@ impl App {
             .send(request, TIMEOUT)
             .await
             .map_err(|e| GithubError::TokenExchange(None, transport(&e)))?;
-        if response.status().as_u16() != 201 {
-            return Ok(Err(response));
-        }
-        let body: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
-        let value = body.get("token").and_then(Value::as_str);
-        let expires = body
-            .get("expires_at")
-            .and_then(Value::as_str)
-            .and_then(UnixTime::parse_rfc3339)
-            .map(UnixTime::as_secs);
-        match (value, expires) {
-            (Some(value), Some(expires)) => Ok(Ok(Token {
-                cache_key: self.cache_key(),
-                value: value.to_owned(),
-                // Kept in our clock: GitHub's expiry shifted by the measured offset.
-                expires_at: expires.saturating_add_signed(-clock_offset),
-                minted_at: now,
-            })),
-            _ => Err(GithubError::TokenExchange(
-                Some(201),
-                "the token answer lacks token or expires_at".into(),
-            )),
-        }
+        Ok(token::exchanged(
+            &answer(&response),
+            &self.cache_key(),
+            now,
+            clock_offset,
+        ))
     }
 
     /// A valid installation token: the cached one, else a fresh exchange; a JWT refused for
     /// its `iat`/`exp` is re-signed once with the clock offset GitHub's `Date` reveals.
     async fn token(&self, platform: &impl Platform, fresh: bool) -> Result<Token, GithubError> {
-        if !fresh && let Some(token) = cached(platform, self, platform.now()) {
+        if !fresh && let Some(token) = cached(platform, self) {
             return Ok(token);
         }
-        let refused = match self.exchange(platform, 0).await? {
-            Ok(token) => {
-                remember(platform, self, &token);
-                return Ok(token);
-            }
-            Err(refused) => refused,
-        };
-        let offset = refused
-            .headers()
-            .get(http::header::DATE)
-            .and_then(|d| d.to_str().ok())
-            .and_then(UnixTime::parse_http_date)
-            .map(UnixTime::as_secs)
-            .map(|github_now| {
-                i64::try_from(github_now).unwrap_or(0) - i64::try_from(platform.now()).unwrap_or(0)
-            });
-        let message = message_of(&refused);
-        let skewed = refused.status().as_u16() == 401
-            && (message.contains("'iat'") || message.contains("'exp'"))
-            && offset.is_some_and(|o| o.abs() > 30);
-        if let (true, Some(offset)) = (skewed, offset) {
+        let mut outcome = self.exchange(platform, 0).await?;
+        if let Exchanged::Resign(offset) = outcome {
             platform.log(
                 Level::Warn,
                 "GitHub refused the app JWT for its time claims; re-signing with GitHub's clock",
                 &[("offset_secs", &offset.to_string())],
             );
-            match self.exchange(platform, offset).await? {
-                Ok(token) => {
-                    remember(platform, self, &token);
-                    return Ok(token);
-                }
-                Err(again) => {
-                    return Err(GithubError::TokenExchange(
-                        Some(again.status().as_u16()),
-                        message_of(&again),
-                    ));
-                }
-            }
+            outcome = self.exchange(platform, offset).await?;
         }
-        Err(GithubError::TokenExchange(
-            Some(refused.status().as_u16()),
-            message,
-        ))
+        match outcome {
+            Exchanged::Token(token) => {
+                remember(platform, self, &token);
+                Ok(token)
+            }
+            Exchanged::Refused(error) => Err(error),
+            Exchanged::Resign(_) => Err(GithubError::TokenExchange(
+                Some(401),
+                "GitHub refused the re-signed app JWT".into(),
+            )),
+        }
     }
 
     /// Sends the dispatch (expects 204); a 401 is retried once with a freshly minted token.
     ///
     /// # Errors
     /// [`GithubError`] naming the step that failed.
-    pub async fn dispatch(
+    pub(crate) async fn dispatch(
         &self,
         platform: &impl Platform,
         event_type: &str,
@@ -291,8 +227,10 @@ impl App {
             "{}/repos/{}/{}/dispatches",
             self.api_url, self.owner, self.repo
         );
+        let repository = self.repository();
         let mut token = self.token(platform, false).await?;
-        for attempt in 0..2 {
+        let mut attempt = 0;
+        loop {
             let request = api_request(
                 url.clone(),
                 &format!("Bearer {}", token.value),
@@ -303,33 +241,26 @@ impl App {
                 .send(request, TIMEOUT)
                 .await
                 .map_err(|e| GithubError::Dispatch(None, transport(&e)))?;
-            let status = response.status().as_u16();
-            if status == 204 {
-                return Ok(());
+            match token::dispatched(&answer(&response), attempt, &repository) {
+                Dispatched::Sent => return Ok(()),
+                Dispatched::Failed(error) => return Err(error),
+                Dispatched::RetryFresh => {
+                    let young = platform.now().saturating_sub(token.minted_at) <= FRESH_TOKEN_SECS;
+                    platform.log(
+                        Level::Warn,
+                        "GitHub refused the installation token; retrying once with a fresh one",
+                        &[("fresh", if young { "true" } else { "false" })],
+                    );
+                    forget(platform, self);
+                    token = self.token(platform, true).await?;
+                    attempt += 1;
+                }
             }
-            if status == 401 && attempt == 0 {
-                let young = platform.now().saturating_sub(token.minted_at) <= FRESH_TOKEN_SECS;
-                platform.log(
-                    Level::Warn,
-                    "GitHub refused the installation token; retrying once with a fresh one",
-                    &[("fresh", if young { "true" } else { "false" })],
-                );
-                forget(platform, self);
-                token = self.token(platform, true).await?;
-                continue;
-            }
-            let message = if status == 404 {
-                format!(
-                    "{}: the app is not installed on {}/{} or lacks contents:write",
-                    message_of(&response),
-                    self.owner,
-                    self.repo
-                )
-            } else {
-                message_of(&response)
-            };
-            return Err(GithubError::Dispatch(Some(status), message));
         }
-        Err(GithubError::Dispatch(Some(401), "Bad credentials".into()))
+    }
+
+    /// `owner/repo`.
+    pub(crate) fn repository(&self) -> String {
+        format!("{}/{}", self.owner, self.repo)
     }
 }

@@ -4,21 +4,21 @@
 use serde_json::{Map, Value, json};
 
 /// Branch used when a git-ops request names none.
-pub const DEFAULT_BRANCH: &str = "gitops/push";
+pub(crate) const DEFAULT_BRANCH: &str = "gitops/push";
 /// GitHub's limits on a dispatch.
-pub const MAX_EVENT_TYPE_CHARS: usize = 100;
+pub(crate) const MAX_EVENT_TYPE_CHARS: usize = 100;
 /// At most this many top-level keys in `client_payload`.
-pub const MAX_PAYLOAD_KEYS: usize = 10;
+pub(crate) const MAX_PAYLOAD_KEYS: usize = 10;
 /// `client_payload` serialized must stay below this many bytes.
-pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
 /// A field that failed validation, and why (never echoing long values).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
+pub(crate) struct Invalid {
     /// The field's name.
-    pub field: &'static str,
+    pub(crate) field: &'static str,
     /// What is wrong.
-    pub reason: &'static str,
+    pub(crate) reason: &'static str,
 }
 
 impl core::fmt::Display for Invalid {
@@ -33,11 +33,11 @@ fn invalid<T>(field: &'static str, reason: &'static str) -> Result<T, Invalid> {
 
 /// A validated dispatch: the event type and its client payload.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Dispatch {
+pub(crate) struct Dispatch {
     /// `git-ops` or `deploy_pulse_hub`.
-    pub event_type: &'static str,
+    pub(crate) event_type: &'static str,
     /// What the workflow receives as `github.event.client_payload`.
-    pub client_payload: Map<String, Value>,
+    pub(crate) client_payload: Map<String, Value>,
 }
 
 fn string<'a>(
@@ -56,7 +56,11 @@ fn string<'a>(
 ///
 /// # Errors
 /// [`Invalid`] naming the first failing field.
-pub fn parse(body: &Value, correlation_id: &str, timestamp: &str) -> Result<Dispatch, Invalid> {
+pub(crate) fn parse(
+    body: &Value,
+    correlation_id: &str,
+    timestamp: &str,
+) -> Result<Dispatch, Invalid> {
     let Some(body) = body.as_object() else {
         return invalid("body", "must be a JSON object");
     };
@@ -181,7 +185,7 @@ fn check_github_limits(dispatch: &Dispatch) -> Result<(), Invalid> {
 
 /// `git check-ref-format` rules for a branch name (as `refs/heads/<name>`).
 #[must_use]
-pub fn is_valid_ref_name(name: &str) -> bool {
+pub(crate) fn is_valid_ref_name(name: &str) -> bool {
     if name.is_empty()
         || name == "@"
         || name.starts_with('/')
@@ -206,7 +210,7 @@ pub fn is_valid_ref_name(name: &str) -> bool {
 
 /// `[A-Za-z0-9._-]{1,64}`, not `.` or `..` (it becomes `ops/kv/<key>.txt`).
 #[must_use]
-pub fn is_valid_kv_key(key: &str) -> bool {
+pub(crate) fn is_valid_kv_key(key: &str) -> bool {
     (1..=64).contains(&key.len())
         && key != "."
         && key != ".."
@@ -217,7 +221,7 @@ pub fn is_valid_kv_key(key: &str) -> bool {
 
 /// A Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 #[must_use]
-pub fn is_valid_docker_tag(tag: &str) -> bool {
+pub(crate) fn is_valid_docker_tag(tag: &str) -> bool {
     let mut bytes = tag.bytes();
     bytes
         .next()

@@ -10,7 +10,7 @@ use crate::event::Malformed;
 /// them in the delivery's log, and a redelivery of the same bytes fails the same way.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum HookError {
+pub(crate) enum HookError {
     /// A required GitHub header is absent or empty.
     MissingHeader(&'static str),
     /// A GitHub header has a value that cannot be right.

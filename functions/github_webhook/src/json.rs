@@ -10,11 +10,11 @@
 use std::borrow::Cow;
 
 /// Containers nested deeper than this are refused (serde_json's default limit).
-pub const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// What a schema expects at a key.
 #[derive(Debug)]
-pub enum Expect {
+pub(crate) enum Expect {
     /// A string.
     Text,
     /// A non-negative integer that fits `u64`.
@@ -29,18 +29,18 @@ pub enum Expect {
 
 /// A key of interest: its name, what it must hold, and the slot its value lands in.
 #[derive(Debug)]
-pub struct Field {
+pub(crate) struct Field {
     /// The JSON key.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The slot (an index the caller chooses, unique within a schema).
-    pub slot: u8,
+    pub(crate) slot: u8,
     /// The expected value.
-    pub expect: Expect,
+    pub(crate) expect: Expect,
 }
 
 /// A picked value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Picked<'a> {
+pub(crate) enum Picked<'a> {
     /// A string, borrowed from the body when it had no escapes.
     Text(Cow<'a, str>),
     /// An integer.
@@ -54,7 +54,7 @@ pub enum Picked<'a> {
 /// The values found, in document order: `(slot, value)`. A key whose value is `null` is
 /// absent. Slots under an array appear once per element.
 #[derive(Debug, Default)]
-pub struct Values<'a> {
+pub(crate) struct Values<'a> {
     found: Vec<(u8, Picked<'a>)>,
 }
 
@@ -68,12 +68,12 @@ impl<'a> Values<'a> {
 
     /// The first string in `slot`.
     #[must_use]
-    pub fn text(&self, slot: u8) -> Option<&str> {
+    pub(crate) fn text(&self, slot: u8) -> Option<&str> {
         self.texts(slot).next()
     }
 
     /// Every string in `slot`, in document order.
-    pub fn texts(&self, slot: u8) -> impl Iterator<Item = &str> {
+    pub(crate) fn texts(&self, slot: u8) -> impl Iterator<Item = &str> {
         self.all(slot).filter_map(|v| match v {
             Picked::Text(t) => Some(t.as_ref()),
             _ => None,
@@ -82,7 +82,7 @@ impl<'a> Values<'a> {
 
     /// The integer in `slot`.
     #[must_use]
-    pub fn uint(&self, slot: u8) -> Option<u64> {
+    pub(crate) fn uint(&self, slot: u8) -> Option<u64> {
         self.all(slot).find_map(|v| match v {
             Picked::Uint(n) => Some(*n),
             _ => None,
@@ -91,7 +91,7 @@ impl<'a> Values<'a> {
 
     /// The boolean in `slot`.
     #[must_use]
-    pub fn boolean(&self, slot: u8) -> Option<bool> {
+    pub(crate) fn boolean(&self, slot: u8) -> Option<bool> {
         self.all(slot).find_map(|v| match v {
             Picked::Bool(b) => Some(*b),
             _ => None,
@@ -100,24 +100,24 @@ impl<'a> Values<'a> {
 
     /// Whether `slot` holds anything (an object or array: present and not `null`).
     #[must_use]
-    pub fn has(&self, slot: u8) -> bool {
+    pub(crate) fn has(&self, slot: u8) -> bool {
         self.all(slot).next().is_some()
     }
 
     /// How many elements the array in `slot` had.
     #[must_use]
-    pub fn count(&self, slot: u8) -> usize {
+    pub(crate) fn count(&self, slot: u8) -> usize {
         self.all(slot).count()
     }
 }
 
 /// Why a document was refused: what, and the byte offset where it was noticed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
+pub(crate) struct Error {
     /// What is wrong.
-    pub message: String,
+    pub(crate) message: String,
     /// Byte offset in the body.
-    pub offset: usize,
+    pub(crate) offset: usize,
 }
 
 impl core::fmt::Display for Error {
@@ -132,7 +132,7 @@ impl core::fmt::Display for Error {
 /// [`Error`] when the body is not UTF-8, not well-formed JSON, not an object, nested deeper
 /// than [`MAX_DEPTH`], repeats a key of interest, or holds a value of the wrong type at a key
 /// of interest.
-pub fn pick<'a>(body: &'a [u8], schema: &'static [Field]) -> Result<Values<'a>, Error> {
+pub(crate) fn pick<'a>(body: &'a [u8], schema: &'static [Field]) -> Result<Values<'a>, Error> {
     let text = core::str::from_utf8(body).map_err(|e| Error {
         message: "not UTF-8".into(),
         offset: e.valid_up_to(),

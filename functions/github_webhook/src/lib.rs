@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 //! `POST /webhooks/github`: GitHub deliveries into `oasis_events`, exactly once each.
 //!
 //! 1. `POST` only (405), `application/json` only (415), up to GitHub's 25 MB cap.
@@ -23,12 +23,12 @@ use pulser_supabase::Insert;
 use serde_json::{Value, json};
 
 mod auth;
-pub mod error;
+mod error;
 pub mod event;
-pub mod json;
+mod json;
 pub mod settings;
-pub mod status;
-pub mod vtid;
+mod status;
+mod vtid;
 
 use error::HookError;
 use event::Kind;

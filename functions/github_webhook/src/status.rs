@@ -2,7 +2,7 @@
 
 /// The `oasis_events.status` values (the migration's check constraint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// Waiting to run.
     Queued,
     /// Running, or a pull request under work.
@@ -18,7 +18,7 @@ pub enum Status {
 impl Status {
     /// The column value.
     #[must_use]
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
             Self::InProgress => "in_progress",
@@ -33,7 +33,7 @@ impl Status {
 /// with a conclusion outside GitHub's documented set counts as a failure (never as success);
 /// `neutral` counts as success, as GitHub treats it for required checks.
 #[must_use]
-pub fn of_run(status: Option<&str>, conclusion: Option<&str>) -> Status {
+pub(crate) fn of_run(status: Option<&str>, conclusion: Option<&str>) -> Status {
     match status {
         Some("in_progress") => Status::InProgress,
         Some("completed") => match conclusion {
@@ -49,7 +49,7 @@ pub fn of_run(status: Option<&str>, conclusion: Option<&str>) -> Status {
 /// A pull request event: closed + merged is a success, closed unmerged a cancellation,
 /// everything else (opened, reopened, synchronize, edited, ...) work in progress.
 #[must_use]
-pub fn of_pull_request(action: &str, merged: bool) -> Status {
+pub(crate) fn of_pull_request(action: &str, merged: bool) -> Status {
     match (action, merged) {
         ("closed", true) => Status::Success,
         ("closed", false) => Status::Cancelled,

@@ -5,15 +5,15 @@
 //! digits or `_` (Unicode-aware, so a VTID glued to `é` does not count either).
 
 /// `UNSET`: no VTID found.
-pub const UNSET: &str = "UNSET";
+pub(crate) const UNSET: &str = "UNSET";
 
 /// A VTID and its middle part (the layer).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Vtid<'a> {
+pub(crate) struct Vtid<'a> {
     /// The whole id, e.g. `DEV-CICDL-0031`.
-    pub id: &'a str,
+    pub(crate) id: &'a str,
     /// The middle part, e.g. `CICDL`.
-    pub layer: &'a str,
+    pub(crate) layer: &'a str,
 }
 
 fn is_word(c: char) -> bool {
@@ -22,7 +22,7 @@ fn is_word(c: char) -> bool {
 
 /// The first VTID in `text`.
 #[must_use]
-pub fn find(text: &str) -> Option<Vtid<'_>> {
+pub(crate) fn find(text: &str) -> Option<Vtid<'_>> {
     let mut previous: Option<char> = None;
     for (start, c) in text.char_indices() {
         if c.is_ascii_uppercase()
@@ -75,7 +75,7 @@ fn match_at(text: &str) -> Option<Vtid<'_>> {
 
 /// The first VTID found in `candidates`, searched in order.
 #[must_use]
-pub fn first<'a>(candidates: impl IntoIterator<Item = &'a str>) -> Option<Vtid<'a>> {
+pub(crate) fn first<'a>(candidates: impl IntoIterator<Item = &'a str>) -> Option<Vtid<'a>> {
     candidates.into_iter().find_map(find)
 }
 

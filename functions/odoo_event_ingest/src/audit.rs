@@ -9,13 +9,13 @@ use pulser_supabase::{Insert, InvalidRequest, Postgrest};
 use crate::event::Event;
 
 /// The table events go to.
-pub const TABLE: &str = "audit_event";
+pub(crate) const TABLE: &str = "audit_event";
 /// The unique key that makes a repeat write nothing.
-pub const UNIQUE_KEY: &str = "source,event_id";
+pub(crate) const UNIQUE_KEY: &str = "source,event_id";
 /// Columns read back from the insert.
-pub const RETURNING: &str = "id,event_id";
+pub(crate) const RETURNING: &str = "id,event_id";
 /// `audit_event.source` for everything this function stores.
-pub const SOURCE: &str = "odoo";
+pub(crate) const SOURCE: &str = "odoo";
 
 /// One row as inserted. Every row names every column, as PostgREST takes the columns of a
 /// bulk insert from its first object.
@@ -65,7 +65,10 @@ impl Returned {
 ///
 /// # Errors
 /// [`InvalidRequest`] when the REST URL makes no valid URI.
-pub fn insert(db: &Postgrest, events: &[Event]) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
+pub(crate) fn insert(
+    db: &Postgrest,
+    events: &[Event],
+) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
     let rows: Vec<Row<'_>> = events
         .iter()
         .map(|e| Row {
@@ -88,7 +91,7 @@ pub fn insert(db: &Postgrest, events: &[Event]) -> Result<http::Request<Vec<u8>>
 
 /// What became of one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stored {
+pub(crate) enum Stored {
     /// A new row with this id.
     New(i64),
     /// Its `event_id` was stored before; nothing was written.
@@ -97,7 +100,7 @@ pub enum Stored {
 
 /// The representation did not account for the events sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnexpectedRepresentation(pub &'static str);
+pub(crate) struct UnexpectedRepresentation(pub &'static str);
 
 impl core::fmt::Display for UnexpectedRepresentation {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -113,7 +116,10 @@ impl std::error::Error for UnexpectedRepresentation {}
 ///
 /// # Errors
 /// When the body is not the expected array, or an event without `event_id` has no row.
-pub fn outcomes(events: &[Event], body: &[u8]) -> Result<Vec<Stored>, UnexpectedRepresentation> {
+pub(crate) fn outcomes(
+    events: &[Event],
+    body: &[u8],
+) -> Result<Vec<Stored>, UnexpectedRepresentation> {
     let rows =
         Returned::rows(body).ok_or(UnexpectedRepresentation("not an array of {id, event_id}"))?;
     let mut without_key = rows.iter().filter(|r| r.event_id.is_none());

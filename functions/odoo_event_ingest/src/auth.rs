@@ -5,10 +5,10 @@ use pulser_signing::{SecretSet, SignatureError, Signed, headers};
 
 /// A request whose signature checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verified {
+pub(crate) struct Verified {
     /// The Standard Webhooks `webhook-id` (stable across redeliveries), when that scheme
     /// signed the request.
-    pub webhook_id: Option<String>,
+    pub(crate) webhook_id: Option<String>,
 }
 
 /// Verifies the Standard Webhooks headers when any of them is present (then the ±300 s
@@ -17,7 +17,7 @@ pub struct Verified {
 /// # Errors
 /// The [`SignatureError`] naming the header at fault; a request without either scheme is
 /// `MissingHeader { header: "x-signature" }`.
-pub fn verify(
+pub(crate) fn verify(
     request_headers: &http::HeaderMap,
     body: &[u8],
     secrets: &SecretSet,

@@ -12,7 +12,7 @@ use crate::event::Event;
 ///
 /// # Errors
 /// [`InvalidRequest`] when `SUPABASE_URL` makes no valid URI.
-pub fn request(
+pub(crate) fn request(
     supabase_url: &str,
     service_role_key: &str,
     channel: &str,

@@ -9,7 +9,7 @@ use crate::event::InvalidEvents;
 /// Why an ingest request did not store its events, beyond the shared refusals.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum IngestError {
+pub(crate) enum IngestError {
     /// The JSON is not a valid event or batch: 422 naming the field and, in a batch, the
     /// index.
     InvalidEvents(InvalidEvents),

@@ -7,11 +7,11 @@ use serde_json::{Map, Value};
 use crate::timestamp;
 
 /// Most events accepted in one request.
-pub const MAX_BATCH: usize = 500;
+pub(crate) const MAX_BATCH: usize = 500;
 /// Longest `event_type` (characters), as the `audit_event` check constraint allows.
-pub const MAX_EVENT_TYPE_CHARS: usize = 200;
+pub(crate) const MAX_EVENT_TYPE_CHARS: usize = 200;
 /// Longest `event_id` (characters).
-pub const MAX_EVENT_ID_CHARS: usize = 200;
+pub(crate) const MAX_EVENT_ID_CHARS: usize = 200;
 
 /// An event as Odoo sends it; absent and `null` fields are both `None`. Unknown fields are
 /// ignored. Taken out of the parsed object by hand rather than with serde's derive, which
@@ -53,24 +53,24 @@ impl WireEvent {
 
 /// One checked event, ready to store.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
+pub(crate) struct Event {
     /// Non-empty, at most [`MAX_EVENT_TYPE_CHARS`] characters.
-    pub event_type: String,
+    pub(crate) event_type: String,
     /// The Odoo record id as text.
-    pub resource_id: String,
+    pub(crate) resource_id: String,
     /// The event's JSON object.
-    pub payload: Map<String, Value>,
+    pub(crate) payload: Map<String, Value>,
     /// A lower-case hyphenated UUID: the event's own or the request's.
-    pub correlation_id: String,
+    pub(crate) correlation_id: String,
     /// The idempotency key: the event's own `event_id`, else one derived from `webhook-id`.
-    pub event_id: Option<String>,
+    pub(crate) event_id: Option<String>,
     /// RFC 3339 text.
-    pub occurred_at: Option<String>,
+    pub(crate) occurred_at: Option<String>,
 }
 
 /// Whether the body was one event or an array of them (the response follows the same shape).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
+pub(crate) enum Shape {
     /// A single JSON object.
     One,
     /// A JSON array.
@@ -79,27 +79,27 @@ pub enum Shape {
 
 /// What the request carried, checked.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Events {
+pub(crate) struct Events {
     /// One event or a batch.
-    pub shape: Shape,
+    pub(crate) shape: Shape,
     /// In request order; never empty.
-    pub events: Vec<Event>,
+    pub(crate) events: Vec<Event>,
 }
 
 /// Request-level facts an event falls back on.
 #[derive(Debug, Clone, Copy)]
-pub struct Defaults<'a> {
+pub(crate) struct Defaults<'a> {
     /// Used for events without `correlation_id` (a UUID).
-    pub correlation_id: &'a str,
+    pub(crate) correlation_id: &'a str,
     /// The verified Standard Webhooks `webhook-id`, used for events without `event_id`
     /// (`{id}` for one event, `{id}:{index}` inside a batch).
-    pub webhook_id: Option<&'a str>,
+    pub(crate) webhook_id: Option<&'a str>,
 }
 
 /// Why the body was refused. `index` is the position in a batch (`None` for a single event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum InvalidEvents {
+pub(crate) enum InvalidEvents {
     /// The JSON is not an object or an array.
     NotAnObjectOrArray,
     /// An empty array.
@@ -142,7 +142,7 @@ pub enum InvalidEvents {
 impl InvalidEvents {
     /// The field at fault (`body` for the shape of the whole request).
     #[must_use]
-    pub fn field(&self) -> &'static str {
+    pub(crate) fn field(&self) -> &'static str {
         match self {
             Self::NotAnObjectOrArray | Self::EmptyBatch | Self::BatchTooLarge { .. } => "body",
             Self::NotAnObject { .. } => "event",
@@ -153,7 +153,7 @@ impl InvalidEvents {
 
     /// The batch position at fault, if any.
     #[must_use]
-    pub fn index(&self) -> Option<usize> {
+    pub(crate) fn index(&self) -> Option<usize> {
         match self {
             Self::NotAnObject { index } | Self::DuplicateEventId { index, .. } => Some(*index),
             Self::Missing { index, .. } | Self::Invalid { index, .. } => *index,
@@ -196,7 +196,7 @@ impl std::error::Error for InvalidEvents {}
 ///
 /// # Errors
 /// The first problem found, naming the field and (in a batch) the index.
-pub fn parse(body: Value, defaults: Defaults<'_>) -> Result<Events, InvalidEvents> {
+pub(crate) fn parse(body: Value, defaults: Defaults<'_>) -> Result<Events, InvalidEvents> {
     match body {
         Value::Object(_) => Ok(Events {
             shape: Shape::One,

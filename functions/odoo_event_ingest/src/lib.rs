@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 //! `POST /odoo_event_ingest`: Odoo's signed business events into `audit_event`.
 //!
 //! 1. `POST` only (405), `application/json` only (415), at most 1 MiB (413).
@@ -26,11 +26,11 @@ use pulser_runtime::{Level, Platform, Request, Response, reply};
 use pulser_supabase::config;
 use serde_json::{Value, json};
 
-pub mod audit;
-pub mod auth;
-pub mod broadcast;
-pub mod error;
-pub mod event;
+mod audit;
+mod auth;
+mod broadcast;
+mod error;
+mod event;
 pub mod settings;
 mod timestamp;
 

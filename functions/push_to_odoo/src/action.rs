@@ -9,20 +9,20 @@ use core::fmt;
 use serde_json::{Map, Value};
 
 /// Posts a draft invoice or journal entry.
-pub const ACCOUNT_MOVE_POST: &str = "account.move.post";
+pub(crate) const ACCOUNT_MOVE_POST: &str = "account.move.post";
 /// Writes fields of a contact.
-pub const RES_PARTNER_UPDATE: &str = "res.partner.update";
+pub(crate) const RES_PARTNER_UPDATE: &str = "res.partner.update";
 
 /// The actions this deployment pushes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AllowList {
+pub(crate) struct AllowList {
     extra: Vec<String>,
 }
 
 /// Why a row's action is not pushed; stored as the row's `last_error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum InvalidAction {
+pub(crate) enum InvalidAction {
     /// The action is not on the allow-list.
     NotAllowed(String),
     /// A required argument is absent.
@@ -78,7 +78,7 @@ impl std::error::Error for InvalidAction {}
 impl AllowList {
     /// The built-in actions plus the comma-separated names in `extra` (blanks ignored).
     #[must_use]
-    pub fn with_extra(extra: Option<&str>) -> Self {
+    pub(crate) fn with_extra(extra: Option<&str>) -> Self {
         Self {
             extra: extra
                 .unwrap_or_default()
@@ -94,7 +94,7 @@ impl AllowList {
     ///
     /// # Errors
     /// [`InvalidAction`] naming the action and the argument at fault.
-    pub fn check(&self, action: &str, args: &Value) -> Result<(), InvalidAction> {
+    pub(crate) fn check(&self, action: &str, args: &Value) -> Result<(), InvalidAction> {
         let args = args.as_object().ok_or(InvalidAction::ArgsNotAnObject)?;
         match action {
             ACCOUNT_MOVE_POST => {

@@ -7,11 +7,11 @@ use core::fmt;
 use pulser_signing::{BearerError, SecretSet, SignatureError, StandardWebhook, headers};
 
 /// The header carrying the bearer token (the name `http::header::AUTHORIZATION` matches).
-pub const AUTHORIZATION: &str = "authorization";
+pub(crate) const AUTHORIZATION: &str = "authorization";
 
 /// How a request to the push route authenticates, decided by its headers alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller {
+pub(crate) enum Caller {
     /// `authorization` is present: the database webhook.
     DatabaseWebhook,
     /// A signature header is present: a direct `{action, args}` call.
@@ -21,7 +21,7 @@ pub enum Caller {
 /// Why a request was not authenticated. Never carries a token or signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// Neither a bearer token nor a signature.
     NoCredentials,
     /// The drain needs the bearer token; none was sent.
@@ -53,7 +53,7 @@ impl std::error::Error for AuthError {}
 impl AuthError {
     /// The header at fault, if one is.
     #[must_use]
-    pub fn header(&self) -> Option<&'static str> {
+    pub(crate) fn header(&self) -> Option<&'static str> {
         match self {
             Self::NoCredentials => None,
             Self::MissingBearer | Self::NotBearer | Self::WrongToken => Some(AUTHORIZATION),
@@ -75,7 +75,7 @@ fn standard(request_headers: &http::HeaderMap) -> StandardWebhook<'_> {
 ///
 /// # Errors
 /// [`AuthError::NoCredentials`] when it carries none.
-pub fn caller(request_headers: &http::HeaderMap) -> Result<Caller, AuthError> {
+pub(crate) fn caller(request_headers: &http::HeaderMap) -> Result<Caller, AuthError> {
     if request_headers.contains_key(AUTHORIZATION) {
         Ok(Caller::DatabaseWebhook)
     } else if request_headers.contains_key(headers::X_SIGNATURE)
@@ -92,7 +92,10 @@ pub fn caller(request_headers: &http::HeaderMap) -> Result<Caller, AuthError> {
 ///
 /// # Errors
 /// [`AuthError::MissingBearer`], [`AuthError::NotBearer`] or [`AuthError::WrongToken`].
-pub fn verify_bearer(request_headers: &http::HeaderMap, expected: &[u8]) -> Result<(), AuthError> {
+pub(crate) fn verify_bearer(
+    request_headers: &http::HeaderMap,
+    expected: &[u8],
+) -> Result<(), AuthError> {
     let value = request_headers
         .get(AUTHORIZATION)
         .ok_or(AuthError::MissingBearer)?;
@@ -107,7 +110,7 @@ pub fn verify_bearer(request_headers: &http::HeaderMap, expected: &[u8]) -> Resu
 ///
 /// # Errors
 /// [`AuthError::Signature`] naming the header at fault.
-pub fn verify_signature(
+pub(crate) fn verify_signature(
     request_headers: &http::HeaderMap,
     body: &[u8],
     secrets: &SecretSet,

@@ -18,22 +18,22 @@ use crate::trigger::DirectCall;
 pub const POSTGREST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A drain stops claiming rows once it has run this long (seconds), so that it finishes
 /// within a host's request deadline; the rest wait for the next drain.
-pub const DRAIN_BUDGET_SECS: u64 = 20;
+pub(crate) const DRAIN_BUDGET_SECS: u64 = 20;
 
 /// What became of one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     /// The row's id.
-    pub id: i64,
+    pub(crate) id: i64,
     /// Its transition, or `None` when this delivery did not claim it.
-    pub outcome: Option<Transition>,
+    pub(crate) outcome: Option<Transition>,
 }
 
 impl Report {
     /// `{"id", "claimed": false, "message"}` or `{"id", "claimed": true, "status",
     /// "attempts", "next_attempt_at"?, "last_error"?}`.
     #[must_use]
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let Some(transition) = &self.outcome else {
             return json!({
                 "id": self.id,
@@ -91,7 +91,7 @@ fn jitter(platform: &impl Platform) -> u32 {
 ///
 /// # Errors
 /// [`Refusal`] when PostgREST fails; Odoo's failures are recorded on the row instead.
-pub async fn push_queued(
+pub(crate) async fn push_queued(
     platform: &impl Platform,
     settings: &Settings,
     id: i64,
@@ -104,7 +104,7 @@ pub async fn push_queued(
 ///
 /// # Errors
 /// As [`push_queued`].
-pub async fn push_direct(
+pub(crate) async fn push_direct(
     platform: &impl Platform,
     settings: &Settings,
     call: &DirectCall,
@@ -123,7 +123,10 @@ pub async fn push_direct(
 ///
 /// # Errors
 /// [`Refusal`] when PostgREST fails; rows handled before that keep their new state.
-pub async fn drain(platform: &impl Platform, settings: &Settings) -> Result<Vec<Report>, Refusal> {
+pub(crate) async fn drain(
+    platform: &impl Platform,
+    settings: &Settings,
+) -> Result<Vec<Report>, Refusal> {
     let started = platform.now();
     let select = outbox::select_due(
         &settings.db,
@@ -152,7 +155,7 @@ pub async fn drain(platform: &impl Platform, settings: &Settings) -> Result<Vec<
 
 /// Whether a drain that started at `started` may claim another row at `now`.
 #[must_use]
-pub fn within_budget(started: u64, now: u64) -> bool {
+pub(crate) fn within_budget(started: u64, now: u64) -> bool {
     now.saturating_sub(started) < DRAIN_BUDGET_SECS
 }
 

@@ -10,7 +10,7 @@ use crate::trigger::InvalidBody;
 /// Why a request did not complete, beyond the shared refusals.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum PushError {
+pub(crate) enum PushError {
     /// The body is not what the caller's kind sends: 400 when it is not JSON, else 422
     /// naming the field.
     InvalidBody(InvalidBody),

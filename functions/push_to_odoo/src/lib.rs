@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 //! `POST /push_to_odoo` and `POST /push_to_odoo/drain`: drives `odoo_action_outbox` rows to
 //! Odoo's `/api/agent/apply`, each exactly once per claim.
 //!
@@ -22,14 +22,16 @@ use pulser_runtime::pipeline::{Accept, Error, Refusal, Spec};
 use pulser_runtime::{Level, Platform, Request, Response, reply};
 use serde_json::{Value, json};
 
-pub mod action;
-pub mod auth;
-pub mod delivery;
-pub mod error;
-pub mod odoo;
-pub mod outbox;
+mod action;
+mod auth;
+mod delivery;
+mod error;
+mod odoo;
+mod outbox;
 pub mod settings;
-pub mod trigger;
+mod trigger;
+
+pub use delivery::POSTGREST_TIMEOUT;
 
 use auth::Caller;
 use error::PushError;

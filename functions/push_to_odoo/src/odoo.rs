@@ -14,15 +14,15 @@ use crate::outbox::Claimed;
 use crate::settings::{ODOO_API_TOKEN, ODOO_BASE_URL};
 
 /// Path of the apply endpoint under `ODOO_BASE_URL`.
-pub const APPLY_PATH: &str = "/api/agent/apply";
+pub(crate) const APPLY_PATH: &str = "/api/agent/apply";
 /// Header carrying `ODOO_API_TOKEN`.
-pub const X_API_KEY: &str = "x-api-key";
+pub(crate) const X_API_KEY: &str = "x-api-key";
 /// Longest excerpt of an Odoo error body kept (characters).
-pub const MAX_EXCERPT_CHARS: usize = 300;
+pub(crate) const MAX_EXCERPT_CHARS: usize = 300;
 
 /// Where and how to call Odoo.
 #[derive(Clone)]
-pub struct Odoo {
+pub(crate) struct Odoo {
     apply_url: http::Uri,
     api_key: http::HeaderValue,
     signer: SecretSet,
@@ -46,7 +46,7 @@ impl Odoo {
     /// # Errors
     /// [`Refusal::InvalidConfig`] naming `ODOO_BASE_URL` (not an absolute http(s) URL) or
     /// `ODOO_API_TOKEN` (not a valid header value).
-    pub fn new(
+    pub(crate) fn new(
         base_url: &str,
         api_key: &str,
         signer: SecretSet,
@@ -59,7 +59,8 @@ impl Odoo {
                 matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
             })
             .ok_or_else(|| ODOO_BASE_URL.invalid("must be an absolute http(s) URL"))?;
-        let mut api_key = http::HeaderValue::from_str(api_key).map_err(|_| ODOO_API_TOKEN.invalid("must be printable ASCII"))?;
+        let mut api_key = http::HeaderValue::from_str(api_key)
+            .map_err(|_| ODOO_API_TOKEN.invalid("must be printable ASCII"))?;
         api_key.set_sensitive(true);
         Ok(Self {
             apply_url,
@@ -71,7 +72,7 @@ impl Odoo {
 
     /// How long Odoo gets to answer.
     #[must_use]
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
 
@@ -82,7 +83,7 @@ impl Odoo {
     ///
     /// # Errors
     /// [`Unbuildable`] when the row's correlation id is not a valid header value.
-    pub fn request(&self, row: &Claimed) -> Result<http::Request<Vec<u8>>, Unbuildable> {
+    pub(crate) fn request(&self, row: &Claimed) -> Result<http::Request<Vec<u8>>, Unbuildable> {
         #[derive(Serialize)]
         struct Apply<'a> {
             action: &'a str,
@@ -108,7 +109,7 @@ impl Odoo {
 
 /// The request for a row could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unbuildable(pub String);
+pub(crate) struct Unbuildable(pub String);
 
 impl fmt::Display for Unbuildable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -120,7 +121,7 @@ impl std::error::Error for Unbuildable {}
 
 /// What one delivery attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// Odoo answered 2xx.
     Applied,
     /// Odoo refused it for good (a 4xx other than 408/425/429, or a 3xx).
@@ -132,7 +133,7 @@ pub enum Delivery {
 impl Delivery {
     /// Classifies the result of sending the request to Odoo with `timeout`.
     #[must_use]
-    pub fn of(result: &Result<Response, OutboundError>, timeout: Duration) -> Self {
+    pub(crate) fn of(result: &Result<Response, OutboundError>, timeout: Duration) -> Self {
         match result {
             Ok(response) => {
                 let status = response.status();

@@ -23,35 +23,35 @@ use crate::action::InvalidAction;
 use crate::odoo::Delivery;
 
 /// The table.
-pub const TABLE: &str = "odoo_action_outbox";
+pub(crate) const TABLE: &str = "odoo_action_outbox";
 /// Columns a claim reads back: everything needed to call Odoo.
-pub const CLAIMED_COLUMNS: &str = "id,action,args,attempts,correlation_id";
+pub(crate) const CLAIMED_COLUMNS: &str = "id,action,args,attempts,correlation_id";
 /// First retry delay (seconds) before jitter; doubles with every attempt.
-pub const BACKOFF_BASE_SECS: u64 = 30;
+pub(crate) const BACKOFF_BASE_SECS: u64 = 30;
 /// Longest retry delay (seconds).
-pub const BACKOFF_CAP_SECS: u64 = 3600;
+pub(crate) const BACKOFF_CAP_SECS: u64 = 3600;
 /// Longest `last_error` stored (characters).
-pub const MAX_LAST_ERROR_CHARS: usize = 500;
+pub(crate) const MAX_LAST_ERROR_CHARS: usize = 500;
 
 /// A row this delivery owns: it is `sent`, and no other delivery will claim it before its
 /// lease passes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Claimed {
+pub(crate) struct Claimed {
     /// Primary key.
-    pub id: i64,
+    pub(crate) id: i64,
     /// The Odoo action name.
-    pub action: String,
+    pub(crate) action: String,
     /// Its arguments (a JSON object, by the table's check constraint).
-    pub args: Value,
+    pub(crate) args: Value,
     /// Delivery attempts made before this one.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// The row's correlation id (a UUID).
-    pub correlation_id: String,
+    pub(crate) correlation_id: String,
 }
 
 /// The answer from PostgREST was not the expected JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnexpectedRepresentation(pub &'static str);
+pub(crate) struct UnexpectedRepresentation(pub &'static str);
 
 impl fmt::Display for UnexpectedRepresentation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -82,7 +82,7 @@ fn claim_body(now: u64) -> Vec<u8> {
 ///
 /// # Errors
 /// [`InvalidRequest`] when the REST URL makes no valid URI.
-pub fn claim_queued(
+pub(crate) fn claim_queued(
     db: &Postgrest,
     id: i64,
     now: u64,
@@ -97,7 +97,7 @@ pub fn claim_queued(
 
 /// Why the drain found a row due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Due {
+pub(crate) enum Due {
     /// `queued` and `next_attempt_at` has passed.
     Queued,
     /// `sent` longer than the lease: its delivery never recorded an outcome.
@@ -106,11 +106,11 @@ pub enum Due {
 
 /// A row the drain found due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DueRow {
+pub(crate) struct DueRow {
     /// Primary key.
-    pub id: i64,
+    pub(crate) id: i64,
     /// Which condition made it due.
-    pub due: Due,
+    pub(crate) due: Due,
 }
 
 /// Claims a due row (the drain), repeating the condition it was found under, so a row that
@@ -122,7 +122,7 @@ pub struct DueRow {
 ///
 /// # Errors
 /// [`InvalidRequest`] when the REST URL makes no valid URI.
-pub fn claim_due(
+pub(crate) fn claim_due(
     db: &Postgrest,
     row: DueRow,
     now: u64,
@@ -147,7 +147,7 @@ pub fn claim_due(
 ///
 /// # Errors
 /// [`InvalidRequest`] when the REST URL makes no valid URI.
-pub fn select_due(
+pub(crate) fn select_due(
     db: &Postgrest,
     now: u64,
     lease_secs: u64,
@@ -166,7 +166,7 @@ pub fn select_due(
 ///
 /// # Errors
 /// When the body is not an array of `{id, status}` with status `queued` or `sent`.
-pub fn due_rows(body: &[u8]) -> Result<Vec<DueRow>, UnexpectedRepresentation> {
+pub(crate) fn due_rows(body: &[u8]) -> Result<Vec<DueRow>, UnexpectedRepresentation> {
     rows(body)
         .and_then(|rows| {
             rows.iter()
@@ -192,7 +192,7 @@ pub fn due_rows(body: &[u8]) -> Result<Vec<DueRow>, UnexpectedRepresentation> {
 ///
 /// # Errors
 /// [`InvalidRequest`] when the REST URL makes no valid URI.
-pub fn insert(
+pub(crate) fn insert(
     db: &Postgrest,
     action: &str,
     args: &Map<String, Value>,
@@ -252,7 +252,7 @@ fn rows(body: &[u8]) -> Option<Vec<Map<String, Value>>> {
 ///
 /// # Errors
 /// When the body is not an array of claimed rows.
-pub fn claimed(body: &[u8]) -> Result<Option<Claimed>, UnexpectedRepresentation> {
+pub(crate) fn claimed(body: &[u8]) -> Result<Option<Claimed>, UnexpectedRepresentation> {
     let unexpected = UnexpectedRepresentation("a claim must return [] or [row]");
     match rows(body).ok_or(unexpected.clone())?.into_iter().next() {
         None => Ok(None),
@@ -264,7 +264,7 @@ pub fn claimed(body: &[u8]) -> Result<Option<Claimed>, UnexpectedRepresentation>
 ///
 /// # Errors
 /// When the body is not an array of `{id}`.
-pub fn ids(body: &[u8]) -> Result<Vec<i64>, UnexpectedRepresentation> {
+pub(crate) fn ids(body: &[u8]) -> Result<Vec<i64>, UnexpectedRepresentation> {
     rows(body)
         .and_then(|rows| rows.iter().map(|row| row.get("id")?.as_i64()).collect())
         .ok_or(UnexpectedRepresentation("expected an array of {id}"))
@@ -272,7 +272,7 @@ pub fn ids(body: &[u8]) -> Result<Vec<i64>, UnexpectedRepresentation> {
 
 /// Where a claimed row goes next.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transition {
+pub(crate) enum Transition {
     /// Odoo applied it.
     Applied {
         /// Attempts including this one.
@@ -302,7 +302,7 @@ impl Transition {
     /// The outcome of one delivery attempt of a row that had `attempts_before` attempts,
     /// at `now`, with `jitter` from the random port.
     #[must_use]
-    pub fn after_delivery(
+    pub(crate) fn after_delivery(
         attempts_before: u32,
         delivery: &Delivery,
         now: u64,
@@ -330,7 +330,7 @@ impl Transition {
 
     /// A row whose action or args are refused: `error`, nothing sent, attempts unchanged.
     #[must_use]
-    pub fn refused(attempts: u32, reason: &InvalidAction) -> Self {
+    pub(crate) fn refused(attempts: u32, reason: &InvalidAction) -> Self {
         Self::Failed {
             attempts,
             last_error: clip(&reason.to_string()),
@@ -339,7 +339,7 @@ impl Transition {
 
     /// The row's new `status`.
     #[must_use]
-    pub fn status(&self) -> &'static str {
+    pub(crate) fn status(&self) -> &'static str {
         match self {
             Self::Applied { .. } => "applied",
             Self::Retry { .. } => "queued",
@@ -349,7 +349,7 @@ impl Transition {
 
     /// The row's new `attempts`.
     #[must_use]
-    pub fn attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         match self {
             Self::Applied { attempts, .. }
             | Self::Retry { attempts, .. }
@@ -383,7 +383,7 @@ impl Transition {
 ///
 /// # Errors
 /// [`InvalidRequest`] when the REST URL makes no valid URI.
-pub fn finish(
+pub(crate) fn finish(
     db: &Postgrest,
     id: i64,
     transition: &Transition,
@@ -400,7 +400,7 @@ pub fn finish(
 /// delay, `d/2 + jitter mod (d/2 + 1)` with `d = min(cap, base * 2^(attempts-1))`, so it lies
 /// in `[d/2, d]` and never exceeds [`BACKOFF_CAP_SECS`].
 #[must_use]
-pub fn backoff_secs(attempts: u32, jitter: u32) -> u64 {
+pub(crate) fn backoff_secs(attempts: u32, jitter: u32) -> u64 {
     let doublings = attempts.saturating_sub(1).min(32);
     let delay = BACKOFF_BASE_SECS
         .saturating_mul(1u64 << doublings)

@@ -50,33 +50,33 @@ pub const TABLE: &[Setting] = &[
 
 /// The checked configuration.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// PostgREST.
-    pub db: Postgrest,
+    pub(crate) db: Postgrest,
     /// Odoo's apply endpoint, key, signer and timeout.
-    pub odoo: Odoo,
+    pub(crate) odoo: Odoo,
     /// The secrets that verify direct calls (the same list that signs for Odoo).
-    pub secrets: SecretSet,
+    pub(crate) secrets: SecretSet,
     /// The bearer token for the database webhook and the drain, when configured.
-    pub webhook_token: Option<WebhookToken>,
+    pub(crate) webhook_token: Option<WebhookToken>,
     /// Actions that may be pushed.
-    pub actions: AllowList,
+    pub(crate) actions: AllowList,
     /// [`OUTBOX_MAX_ATTEMPTS`].
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// [`OUTBOX_LEASE_SECS`].
-    pub lease_secs: u64,
+    pub(crate) lease_secs: u64,
     /// [`OUTBOX_DRAIN_LIMIT`].
-    pub drain_limit: usize,
+    pub(crate) drain_limit: usize,
 }
 
 /// [`PUSH_WEBHOOK_TOKEN`]; `Debug` prints `[redacted]`.
 #[derive(Clone)]
-pub struct WebhookToken(String);
+pub(crate) struct WebhookToken(String);
 
 impl WebhookToken {
     /// The token's bytes, for the constant-time comparison only.
     #[must_use]
-    pub fn expose(&self) -> &[u8] {
+    pub(crate) fn expose(&self) -> &[u8] {
         self.0.as_bytes()
     }
 }
@@ -92,15 +92,13 @@ impl Settings {
     ///
     /// # Errors
     /// [`Refusal`] naming the first setting that is missing or unusable.
-    pub fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
+    pub(crate) fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
         let secrets = EDGE_HMAC_SECRET.parse(platform, SecretSet::parse)?;
         let timeout_ms = ODOO_TIMEOUT_MS.number(platform, 100..=120_000)?;
         let lease_secs = OUTBOX_LEASE_SECS.number(platform, 10..=86_400)?;
         if lease_secs.saturating_mul(1000) <= timeout_ms {
-            return Err(OUTBOX_LEASE_SECS.invalid(format_args!(
-                "must be longer than {}",
-                ODOO_TIMEOUT_MS.name
-            )));
+            return Err(OUTBOX_LEASE_SECS
+                .invalid(format_args!("must be longer than {}", ODOO_TIMEOUT_MS.name)));
         }
         let odoo = Odoo::new(
             &ODOO_BASE_URL.read(platform)?,
@@ -127,7 +125,7 @@ impl Settings {
     ///
     /// # Errors
     /// [`Refusal::MissingConfig`] when it is not configured.
-    pub fn webhook_token(&self) -> Result<&WebhookToken, Refusal> {
+    pub(crate) fn webhook_token(&self) -> Result<&WebhookToken, Refusal> {
         self.webhook_token
             .as_ref()
             .ok_or(Refusal::MissingConfig(PUSH_WEBHOOK_TOKEN.name))
@@ -194,8 +192,8 @@ mod tests {
 
     #[test]
     fn zero_max_attempts_is_invalid() {
-        let err =
-            Settings::from_platform(&complete().with_config(OUTBOX_MAX_ATTEMPTS.name, "0")).unwrap_err();
+        let err = Settings::from_platform(&complete().with_config(OUTBOX_MAX_ATTEMPTS.name, "0"))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "the setting OUTBOX_MAX_ATTEMPTS is invalid: must be a whole number from 1 to 100"
@@ -245,8 +243,9 @@ mod tests {
 
     #[test]
     fn unusable_secret_is_invalid_without_its_value() {
-        let err = Settings::from_platform(&complete().with_config(EDGE_HMAC_SECRET.name, "whsec_!!"))
-            .unwrap_err();
+        let err =
+            Settings::from_platform(&complete().with_config(EDGE_HMAC_SECRET.name, "whsec_!!"))
+                .unwrap_err();
         assert!(matches!(
             err,
             Refusal::InvalidConfig {

@@ -8,9 +8,9 @@ use serde_json::{Map, Value};
 use crate::outbox::TABLE;
 
 /// Schema of the outbox table.
-pub const SCHEMA: &str = "public";
+pub(crate) const SCHEMA: &str = "public";
 /// Longest action name (characters), as the table's check constraint allows.
-pub const MAX_ACTION_CHARS: usize = 200;
+pub(crate) const MAX_ACTION_CHARS: usize = 200;
 
 /// The database webhook body:
 /// `{"type":"INSERT","table":"odoo_action_outbox","schema":"public","record":{...},"old_record":null}`.
@@ -69,7 +69,7 @@ impl WireDirectCall {
 
 /// What a database webhook asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WebhookEvent {
+pub(crate) enum WebhookEvent {
     /// A new row: push it.
     Insert {
         /// The row's id.
@@ -84,19 +84,19 @@ pub enum WebhookEvent {
 
 /// A checked direct call.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DirectCall {
+pub(crate) struct DirectCall {
     /// The action name.
-    pub action: String,
+    pub(crate) action: String,
     /// Its arguments.
-    pub args: Map<String, Value>,
+    pub(crate) args: Map<String, Value>,
     /// The caller's correlation id (a lower-case UUID), if sent.
-    pub correlation_id: Option<String>,
+    pub(crate) correlation_id: Option<String>,
 }
 
 /// Why a body was refused (422, or 400 for JSON that does not parse).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum InvalidBody {
+pub(crate) enum InvalidBody {
     /// Not JSON at all; serde's position, never the content.
     Json(String),
     /// Not a JSON object.
@@ -118,7 +118,7 @@ pub enum InvalidBody {
 impl InvalidBody {
     /// The field at fault (`body` for the body as a whole).
     #[must_use]
-    pub fn field(&self) -> &'static str {
+    pub(crate) fn field(&self) -> &'static str {
         match self {
             Self::Json(_) | Self::NotAnObject => "body",
             Self::Missing { field } | Self::Invalid { field, .. } => field,
@@ -164,7 +164,7 @@ fn string_field(
 ///
 /// # Errors
 /// [`InvalidBody`] naming the field at fault.
-pub fn database_webhook(body: &[u8]) -> Result<WebhookEvent, InvalidBody> {
+pub(crate) fn database_webhook(body: &[u8]) -> Result<WebhookEvent, InvalidBody> {
     let wire = WireWebhook::from_object(object(body)?);
     string_field(
         wire.table.as_ref(),
@@ -210,7 +210,7 @@ fn invalid_type() -> InvalidBody {
 ///
 /// # Errors
 /// [`InvalidBody`] naming the field at fault.
-pub fn direct_call(body: &[u8]) -> Result<DirectCall, InvalidBody> {
+pub(crate) fn direct_call(body: &[u8]) -> Result<DirectCall, InvalidBody> {
     let wire = WireDirectCall::from_object(object(body)?);
     let action = match wire
         .action

@@ -120,7 +120,7 @@ fn assert_postgrest_headers(sent: &Sent) {
         sent.header("authorization"),
         Some("Bearer service-role-key")
     );
-    assert_eq!(sent.timeout, push_to_odoo::delivery::POSTGREST_TIMEOUT);
+    assert_eq!(sent.timeout, push_to_odoo::POSTGREST_TIMEOUT);
 }
 
 fn assert_odoo_call(sent: &Sent) {

@@ -82,9 +82,9 @@ impl Setting {
         match (platform.config(self.name), self.need) {
             (Some(value), _) => Ok(value),
             (None, Need::Default(default)) => Ok(default.to_owned()),
-            (None, Need::Unless(other)) => {
-                platform.config(other).ok_or(Refusal::MissingConfig(self.name))
-            }
+            (None, Need::Unless(other)) => platform
+                .config(other)
+                .ok_or(Refusal::MissingConfig(self.name)),
             (None, Need::Required) => Err(Refusal::MissingConfig(self.name)),
         }
     }
@@ -193,9 +193,7 @@ mod tests {
     #[test]
     fn a_parse_error_never_carries_the_value() {
         let p = FakePlatform::new(0).with_config("KEY", "hunter2");
-        let err = KEY
-            .parse(&p, |_| Err::<(), _>("not a key"))
-            .unwrap_err();
+        let err = KEY.parse(&p, |_| Err::<(), _>("not a key")).unwrap_err();
         assert_eq!(err.to_string(), "the setting KEY is invalid: not a key");
     }
 }

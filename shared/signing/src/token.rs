@@ -51,12 +51,22 @@ mod tests {
         assert_eq!(verify_bearer(b"Bearer t0k", b"t0k"), Ok(()));
         assert_eq!(verify_bearer(b"bearer  t0k ", b"t0k"), Ok(()));
         assert_eq!(verify_bearer(b"BEARER t0k", b"t0k"), Ok(()));
-        assert_eq!(verify_bearer(b"Bearer t0K", b"t0k"), Err(BearerError::WrongToken));
+        assert_eq!(
+            verify_bearer(b"Bearer t0K", b"t0k"),
+            Err(BearerError::WrongToken)
+        );
     }
 
     #[test]
     fn other_schemes_and_empty_tokens_are_not_bearer() {
-        for value in [&b"Basic dTpw"[..], b"Bearer", b"Bearer ", b"Bearer    ", b"t0k", b""] {
+        for value in [
+            &b"Basic dTpw"[..],
+            b"Bearer",
+            b"Bearer ",
+            b"Bearer    ",
+            b"t0k",
+            b"",
+        ] {
             assert_eq!(verify_bearer(value, b"t0k"), Err(BearerError::NotBearer));
         }
     }

@@ -1,0 +1,36 @@
+//! Who may dispatch: Odoo, proven by `X-Pulser-Signature: sha256=<hex>` over the raw body
+//! with one of `PULSER_WEBHOOK_SECRET`'s secrets; an `X-Pulser-Secret` header, when sent, must
+//! also equal one of them.
+
+use pulser_runtime::pipeline::Refusal;
+use pulser_signing::headers;
+
+use crate::settings::Settings;
+
+/// Optional header that must equal one of the secrets when sent.
+pub(crate) const X_PULSER_SECRET: &str = "x-pulser-secret";
+
+/// Verifies the signature, then `X-Pulser-Secret` when present.
+///
+/// # Errors
+/// [`Refusal::Unauthorized`] naming the header at fault.
+pub(crate) fn verify(
+    request_headers: &http::HeaderMap,
+    body: &[u8],
+    settings: &Settings,
+) -> Result<(), Refusal> {
+    let signature = request_headers
+        .get(headers::X_PULSER_SIGNATURE)
+        .map(http::HeaderValue::as_bytes);
+    settings
+        .secrets
+        .verify_hex(headers::X_PULSER_SIGNATURE, signature, body)
+        .map_err(|e| Refusal::unauthorized(e.header(), e))?;
+    match request_headers.get(X_PULSER_SECRET) {
+        Some(sent) if !settings.shared.contains(sent.as_bytes()) => Err(Refusal::unauthorized(
+            Some(X_PULSER_SECRET),
+            format_args!("{X_PULSER_SECRET} does not match"),
+        )),
+        _ => Ok(()),
+    }
+}
