@@ -2,7 +2,6 @@
 //! compiled: per routed component its wasm file, environment, outbound allow-list and limits,
 //! and the route table.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -49,12 +48,14 @@ pub struct AppPlan {
 }
 
 /// Why the application cannot be planned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlanError {
     /// A variable or template problem.
-    Variables(VariableError),
+    #[error(transparent)]
+    Variables(#[from] VariableError),
     /// A bad `allowed_outbound_hosts` entry.
+    #[error("component `{component}`: {error}")]
     OutboundHosts {
         /// The component id.
         component: String,
@@ -62,42 +63,21 @@ pub enum PlanError {
         error: HostPatternError,
     },
     /// A route the edge cannot serve.
+    #[error(transparent)]
     Route(RouteError),
     /// A trigger names a component the manifest does not declare (the manifest parser already
     /// refuses this; kept so planning never assumes it).
+    #[error("no [component.{0}] table")]
     UnknownComponent(String),
     /// A component `source` without a file name.
+    #[error("component `{component}`: source {path:?} does not name a .wasm file")]
     Source {
         /// The component id.
         component: String,
-        /// The `source` as written.
-        source: String,
+        /// The `source` as written (not called `source`: thiserror would take it for the
+        /// underlying error).
+        path: String,
     },
-}
-
-impl fmt::Display for PlanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Variables(error) => error.fmt(f),
-            Self::OutboundHosts { component, error } => {
-                write!(f, "component `{component}`: {error}")
-            }
-            Self::Route(error) => error.fmt(f),
-            Self::UnknownComponent(id) => write!(f, "no [component.{id}] table"),
-            Self::Source { component, source } => write!(
-                f,
-                "component `{component}`: source {source:?} does not name a .wasm file"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for PlanError {}
-
-impl From<VariableError> for PlanError {
-    fn from(error: VariableError) -> Self {
-        Self::Variables(error)
-    }
 }
 
 /// Plans every component that a routed trigger serves; `components_dir` holds the WASI builds
@@ -156,7 +136,7 @@ fn plan_component(
         .filter(|name| Path::new(name).extension().is_some_and(|e| e == "wasm"))
         .ok_or_else(|| PlanError::Source {
             component: id.to_owned(),
-            source: component.source.clone(),
+            path: component.source.clone(),
         })?;
     let environment = values.component_environment(id, component)?;
     let mut hosts = Vec::new();
@@ -299,7 +279,7 @@ source = "dist/spin/hidden.wasm"
             err,
             PlanError::Source {
                 component: "a".into(),
-                source: "dist/".into()
+                path: "dist/".into()
             }
         );
     }

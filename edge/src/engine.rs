@@ -2,7 +2,6 @@
 //! epoch interruption driven by a ticker thread (each request's store turns ticks into its
 //! deadline, see `invoke`).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,12 +32,16 @@ const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 4;
 
 /// Why the engine or a component could not be set up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
     /// The engine (and its instance pool) could not be created.
+    #[error(
+        "cannot create the Wasmtime engine: {0} (a smaller --max-instances or --max-memory-mb needs less address space)"
+    )]
     Engine(String),
     /// The compilation cache directory cannot be used.
+    #[error("cannot use {dir} as the compilation cache: {reason}")]
     Cache {
         /// The directory given.
         dir: String,
@@ -46,6 +49,7 @@ pub enum EngineError {
         reason: String,
     },
     /// A component file could not be read or compiled.
+    #[error("cannot compile {path}: {reason}")]
     Compile {
         /// The file.
         path: String,
@@ -53,23 +57,6 @@ pub enum EngineError {
         reason: String,
     },
 }
-
-impl fmt::Display for EngineError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Engine(reason) => write!(
-                f,
-                "cannot create the Wasmtime engine: {reason} (a smaller --max-instances or --max-memory-mb needs less address space)"
-            ),
-            Self::Cache { dir, reason } => {
-                write!(f, "cannot use {dir} as the compilation cache: {reason}")
-            }
-            Self::Compile { path, reason } => write!(f, "cannot compile {path}: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for EngineError {}
 
 /// An engine with the pooling allocator, epoch interruption and, if asked for, the
 /// compilation cache.

@@ -4,8 +4,6 @@
 //! [`Flavour`] with its own linker; both export `wasi:http/incoming-handler`, so everything after
 //! linking stays the same.
 
-use std::fmt;
-
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -21,34 +19,21 @@ pub enum Flavour {
 }
 
 /// Why a component cannot be linked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LinkError {
     /// The component imports Spin interfaces; this host serves the WASI flavour.
+    #[error(
+        "this is a Spin-flavour build (it imports `{import}`); the edge host serves the WASI flavour: point --components at dist/wasi"
+    )]
     SpinFlavour {
         /// The first `fermyon:` import.
         import: String,
     },
     /// An import the flavour does not provide, or no `wasi:http/incoming-handler` export.
+    #[error("not a wasi:http 0.2 proxy component the edge host can link: {0}")]
     Incompatible(String),
 }
-
-impl fmt::Display for LinkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::SpinFlavour { import } => write!(
-                f,
-                "this is a Spin-flavour build (it imports `{import}`); the edge host serves the WASI flavour: point --components at dist/wasi"
-            ),
-            Self::Incompatible(reason) => write!(
-                f,
-                "not a wasi:http 0.2 proxy component the edge host can link: {reason}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for LinkError {}
 
 impl Flavour {
     /// The flavour a compiled component needs, judged by its imports.

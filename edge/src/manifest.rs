@@ -80,16 +80,22 @@ pub struct EdgeSettings {
 }
 
 /// Why a manifest cannot be served.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ManifestError {
     /// Not TOML, or a field has the wrong shape.
+    #[error("not a valid spin.toml: {0}")]
     Syntax(String),
     /// `spin_manifest_version` is missing or not 2.
+    #[error("spin_manifest_version must be {MANIFEST_VERSION}, found {0}")]
     Version(String),
     /// A variable declares both `required = true` and a `default`.
+    #[error("variable `{0}` is `required = true` and has a `default`; keep one of them")]
     RequiredWithDefault(String),
     /// A trigger names a component that has no `[component.<id>]` table.
+    #[error(
+        "trigger for route `{route}` names component `{component}`, which has no [component.{component}] table"
+    )]
     UnknownComponent {
         /// The route of the trigger.
         route: String,
@@ -97,31 +103,9 @@ pub enum ManifestError {
         component: String,
     },
     /// A shape Spin accepts that the edge host does not serve.
+    #[error("not supported by the edge host: {0}")]
     Unsupported(String),
 }
-
-impl fmt::Display for ManifestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Syntax(message) => write!(f, "not a valid spin.toml: {message}"),
-            Self::Version(found) => write!(
-                f,
-                "spin_manifest_version must be {MANIFEST_VERSION}, found {found}"
-            ),
-            Self::RequiredWithDefault(name) => write!(
-                f,
-                "variable `{name}` is `required = true` and has a `default`; keep one of them"
-            ),
-            Self::UnknownComponent { route, component } => write!(
-                f,
-                "trigger for route `{route}` names component `{component}`, which has no [component.{component}] table"
-            ),
-            Self::Unsupported(what) => write!(f, "not supported by the edge host: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for ManifestError {}
 
 /// Parses spin.toml text.
 ///

@@ -24,10 +24,13 @@ use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 use crate::log;
 
 /// Why an `allowed_outbound_hosts` entry cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HostPatternError {
     /// The entry does not have the `scheme://host[:port]` shape.
+    #[error(
+        "allowed_outbound_hosts entry {entry:?}: {reason} (expected scheme://host[:port], `*` wildcards allowed)"
+    )]
     Malformed {
         /// The entry (after templates are resolved).
         entry: String,
@@ -35,19 +38,6 @@ pub enum HostPatternError {
         reason: String,
     },
 }
-
-impl fmt::Display for HostPatternError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Malformed { entry, reason } => write!(
-                f,
-                "allowed_outbound_hosts entry {entry:?}: {reason} (expected scheme://host[:port], `*` wildcards allowed)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for HostPatternError {}
 
 /// One parsed `allowed_outbound_hosts` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,6 @@
 //! `{"error":"<code>","message":"..."}`, and `x-correlation-id` with the request's id when it
 //! is acceptable, else a new UUIDv4.
 
-use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,33 +13,43 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 pub use pulser_runtime::reply::CORRELATION_ID;
 
 /// Why the host answers a request itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Display` is the `message` of the error body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
     /// No route matches the path.
+    #[error("no route matches this path")]
     NotFound,
     /// The body is over the component's limit.
+    #[error("request body exceeds {limit} bytes")]
     PayloadTooLarge {
         /// The limit in bytes.
         limit: u64,
     },
     /// The request body could not be read.
+    #[error("the request body could not be read")]
     BadRequest,
     /// The client did not finish sending the body before the deadline.
+    #[error("the request body did not arrive within {} ms", .after.as_millis())]
     BodyTimeout {
         /// The deadline that was hit.
         after: Duration,
     },
     /// The component did not answer before its deadline.
+    #[error("the component did not answer within {} ms", .after.as_millis())]
     Timeout {
         /// The deadline that was hit.
         after: Duration,
     },
     /// The component trapped or could not be instantiated.
+    #[error("the component failed while handling the request")]
     ComponentFailed,
     /// The component returned without setting a response.
+    #[error("the component returned without a response")]
     NoResponse,
     /// Every instance slot is busy.
+    #[error("every instance is busy; retry shortly")]
     Overloaded,
 }
 
@@ -101,31 +110,6 @@ impl Refusal {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
-    }
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotFound => f.write_str("no route matches this path"),
-            Self::PayloadTooLarge { limit } => {
-                write!(f, "request body exceeds {limit} bytes")
-            }
-            Self::BadRequest => f.write_str("the request body could not be read"),
-            Self::BodyTimeout { after } => write!(
-                f,
-                "the request body did not arrive within {} ms",
-                after.as_millis()
-            ),
-            Self::Timeout { after } => write!(
-                f,
-                "the component did not answer within {} ms",
-                after.as_millis()
-            ),
-            Self::ComponentFailed => f.write_str("the component failed while handling the request"),
-            Self::NoResponse => f.write_str("the component returned without a response"),
-            Self::Overloaded => f.write_str("every instance is busy; retry shortly"),
-        }
     }
 }
 

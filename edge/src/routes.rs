@@ -9,31 +9,20 @@
 //! from Spin.
 
 use std::collections::HashMap;
-use std::fmt;
 
 /// Why a route pattern cannot be served.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RouteError {
     /// A `:name` segment or a `*` that is not a trailing wildcard.
+    #[error(
+        "route `{route}`: the edge host serves exact routes and trailing `/...` wildcards only"
+    )]
     Unsupported {
         /// The route as written.
         route: String,
     },
 }
-
-impl fmt::Display for RouteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unsupported { route } => write!(
-                f,
-                "route `{route}`: the edge host serves exact routes and trailing `/...` wildcards only"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for RouteError {}
 
 /// A matched route: which component serves it, and the pattern as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,6 @@
 //! variables, plan, compile and link every routed component. Every failure here is a clear
 //! one-line message and a non-zero exit.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,10 +17,11 @@ use crate::pipeline::Edge;
 use crate::variables::{AppValues, ValueSources, VariableError};
 
 /// Why the host did not start.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartupError {
     /// The manifest file could not be read.
+    #[error("cannot read the manifest {}: {reason}", .path.display())]
     ReadManifest {
         /// The path given.
         path: PathBuf,
@@ -29,6 +29,7 @@ pub enum StartupError {
         reason: String,
     },
     /// The manifest is not one the host can serve.
+    #[error("{}: {error}", .path.display())]
     Manifest {
         /// The path given.
         path: PathBuf,
@@ -36,6 +37,7 @@ pub enum StartupError {
         error: ManifestError,
     },
     /// An env file could not be read or parsed.
+    #[error("env file {}: {reason}", .path.display())]
     EnvFile {
         /// The path given.
         path: PathBuf,
@@ -43,17 +45,24 @@ pub enum StartupError {
         reason: String,
     },
     /// A `SPIN_VARIABLE_*` environment variable is not UTF-8.
+    #[error("environment variable {name} is not valid UTF-8")]
     Environment {
         /// The variable.
         name: String,
     },
     /// Variables could not be resolved.
+    #[error(transparent)]
     Variables(VariableError),
     /// The application could not be planned.
+    #[error(transparent)]
     Plan(PlanError),
     /// Engine or compilation failure.
+    #[error(transparent)]
     Engine(EngineError),
     /// A component could not be instantiated (for example, it does not fit the pool).
+    #[error(
+        "component `{component}` cannot be instantiated: {reason} (--max-memory-mb and --max-instances size the pool)"
+    )]
     Instantiate {
         /// The component id.
         component: String,
@@ -61,6 +70,7 @@ pub enum StartupError {
         reason: String,
     },
     /// A component could not be linked.
+    #[error("component `{component}` ({}): {error}", .path.display())]
     Link {
         /// The component id.
         component: String,
@@ -70,37 +80,6 @@ pub enum StartupError {
         error: LinkError,
     },
 }
-
-impl fmt::Display for StartupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::ReadManifest { path, reason } => {
-                write!(f, "cannot read the manifest {}: {reason}", path.display())
-            }
-            Self::Manifest { path, error } => write!(f, "{}: {error}", path.display()),
-            Self::EnvFile { path, reason } => {
-                write!(f, "env file {}: {reason}", path.display())
-            }
-            Self::Environment { name } => {
-                write!(f, "environment variable {name} is not valid UTF-8")
-            }
-            Self::Variables(error) => error.fmt(f),
-            Self::Plan(error) => error.fmt(f),
-            Self::Engine(error) => error.fmt(f),
-            Self::Instantiate { component, reason } => write!(
-                f,
-                "component `{component}` cannot be instantiated: {reason} (--max-memory-mb and --max-instances size the pool)"
-            ),
-            Self::Link {
-                component,
-                path,
-                error,
-            } => write!(f, "component `{component}` ({}): {error}", path.display()),
-        }
-    }
-}
-
-impl std::error::Error for StartupError {}
 
 /// Reads, resolves, compiles and links everything `args` names.
 ///

@@ -21,10 +21,11 @@ use crate::manifest::{ComponentDecl, Manifest};
 pub const ENV_PREFIX: &str = "SPIN_VARIABLE_";
 
 /// Why the variables cannot be resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VariableError {
     /// A variable name Spin would reject.
+    #[error("invalid variable name `{name}`: {reason}")]
     InvalidName {
         /// The name as written.
         name: String,
@@ -32,11 +33,13 @@ pub enum VariableError {
         reason: &'static str,
     },
     /// A template with an unclosed `{{`.
+    #[error("{location}: unmatched `{{{{` in template")]
     UnclosedTemplate {
         /// Where the template is (`component.a.variables.x`).
         location: String,
     },
     /// A template names a variable that `[variables]` does not declare.
+    #[error("{location}: template uses `{name}`, which is not declared in [variables]")]
     UndeclaredVariable {
         /// Where the template is.
         location: String,
@@ -44,11 +47,16 @@ pub enum VariableError {
         name: String,
     },
     /// A variable with no default and no value from the environment or an env file.
+    #[error(
+        "variable `{name}` is required and has no value: set {} in the environment or in an --env-file",
+        env_key(.name)
+    )]
     Missing {
         /// The application variable.
         name: String,
     },
     /// A component variable and an `environment` entry give the same environment name.
+    #[error("component `{component}`: `{name}` is set both by a variable and by `environment`")]
     EnvironmentClash {
         /// The component id.
         component: String,
@@ -56,34 +64,6 @@ pub enum VariableError {
         name: String,
     },
 }
-
-impl fmt::Display for VariableError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::InvalidName { name, reason } => {
-                write!(f, "invalid variable name `{name}`: {reason}")
-            }
-            Self::UnclosedTemplate { location } => {
-                write!(f, "{location}: unmatched `{{{{` in template")
-            }
-            Self::UndeclaredVariable { location, name } => write!(
-                f,
-                "{location}: template uses `{name}`, which is not declared in [variables]"
-            ),
-            Self::Missing { name } => write!(
-                f,
-                "variable `{name}` is required and has no value: set {} in the environment or in an --env-file",
-                env_key(name)
-            ),
-            Self::EnvironmentClash { component, name } => write!(
-                f,
-                "component `{component}`: `{name}` is set both by a variable and by `environment`"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for VariableError {}
 
 /// `SPIN_VARIABLE_<NAME>` for an application variable.
 #[must_use]
