@@ -518,3 +518,13 @@ fn no_secret_in_answers_or_logs() {
     let text = String::from_utf8_lossy(response.body()).into_owned() + &p.logs().join("\n");
     assert!(!text.contains(SECRET) && !text.contains("ghs_abc") && !text.contains(&key_base64()));
 }
+
+pulser_runtime::conformance! {
+    handle: git_ops_dispatch::handle,
+    spec: git_ops_dispatch::SPEC,
+    settings: git_ops_dispatch::settings::TABLE,
+    platform: || platform("api"),
+    request: signed,
+    credentials: &["x-pulser-signature"],
+    body: br#"{"branch":"main","message":"conformance"}"#,
+}

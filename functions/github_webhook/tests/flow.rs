@@ -431,3 +431,13 @@ fn no_secret_in_logs_or_answers() {
     let text = String::from_utf8_lossy(response.body()).into_owned() + &p.logs().join("\n");
     assert!(!text.contains(SECRET) && !text.contains(KEY), "{text}");
 }
+
+pulser_runtime::conformance! {
+    handle: github_webhook::handle,
+    spec: github_webhook::SPEC,
+    settings: github_webhook::settings::TABLE,
+    platform: platform,
+    request: |body: &[u8]| signed("push", body),
+    credentials: &["x-hub-signature-256"],
+    body: b"{}",
+}

@@ -736,3 +736,13 @@ fn secrets_never_appear_in_answers_or_logs() {
         }
     }
 }
+
+pulser_runtime::conformance! {
+    handle: odoo_event_ingest::handle,
+    spec: odoo_event_ingest::SPEC,
+    settings: odoo_event_ingest::settings::TABLE,
+    platform: platform,
+    request: |body: &[u8]| signed(core::str::from_utf8(body).unwrap()),
+    credentials: &["x-signature"],
+    body: EVENT.as_bytes(),
+}

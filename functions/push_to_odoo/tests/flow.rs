@@ -918,3 +918,14 @@ fn secrets_never_appear_in_answers_or_logs() {
         }
     }
 }
+
+// The database webhook is the caller that needs every required setting.
+pulser_runtime::conformance! {
+    handle: push_to_odoo::handle,
+    spec: push_to_odoo::SPEC,
+    settings: push_to_odoo::settings::TABLE,
+    platform: platform,
+    request: |body: &[u8]| webhook(core::str::from_utf8(body).unwrap()),
+    credentials: &["authorization"],
+    body: webhook_body("INSERT", 7).as_bytes(),
+}

@@ -242,3 +242,216 @@ pub fn block_on<F: core::future::Future>(future: F) -> F::Output {
     }
     panic!("block_on: the future is waiting on something other than the FakePlatform")
 }
+
+/// A request as a caller sends it: `method` to `path` with `headers` and `body`.
+///
+/// # Panics
+/// When a header name or value is not valid HTTP.
+#[must_use]
+#[allow(clippy::expect_used)]
+pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
+    let mut builder = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(body.to_vec()).expect("a valid test request")
+}
+
+/// `request` again with `name` set to `value` (`None` removes it).
+#[must_use]
+pub fn with_header(
+    mut request: Request,
+    name: &'static str,
+    value: Option<&'static str>,
+) -> Request {
+    match value {
+        Some(value) => {
+            request
+                .headers_mut()
+                .insert(name, http::HeaderValue::from_static(value));
+        }
+        None => {
+            request.headers_mut().remove(name);
+        }
+    }
+    request
+}
+
+/// Asserts a refusal in the one error shape: `status`, `error` = `code`, a `message`, and
+/// `x-correlation-id`; returns the body.
+///
+/// # Panics
+/// When the answer is anything else.
+#[must_use]
+#[allow(clippy::panic)]
+pub fn assert_refusal(response: &Response, status: u16, code: &str) -> serde_json::Value {
+    let body: serde_json::Value =
+        serde_json::from_slice(response.body()).unwrap_or(serde_json::Value::Null);
+    assert_eq!(
+        (
+            response.status().as_u16(),
+            body.get("error").and_then(serde_json::Value::as_str)
+        ),
+        (status, Some(code)),
+        "{body}"
+    );
+    assert!(
+        body.get("message")
+            .is_some_and(serde_json::Value::is_string),
+        "no message: {body}"
+    );
+    assert!(
+        response
+            .headers()
+            .contains_key(crate::reply::CORRELATION_ID),
+        "no x-correlation-id"
+    );
+    body
+}
+
+/// Asserts that no secret setting of `table` configured on `platform` appears in `text`.
+///
+/// # Panics
+/// When one does.
+pub fn assert_no_secret(platform: &FakePlatform, table: &[crate::settings::Setting], text: &str) {
+    for setting in table.iter().filter(|s| s.secret) {
+        if let Some(value) = platform.config.get(setting.name).filter(|v| !v.is_empty()) {
+            assert!(
+                !text.contains(value.as_str()),
+                "{} leaked: {text}",
+                setting.name
+            );
+        }
+    }
+}
+
+/// The refusals every function shares, asserted for one function: 405 with `Allow: POST`,
+/// 415, 413 at one byte over the limit, 401 without credentials, and 500 `missing_config`
+/// naming each required setting; every answer in the one error shape with
+/// `x-correlation-id`, one log line naming the code, and no secret in either.
+///
+/// - `handle`: the crate's `handle`; `spec`: its `SPEC`; `settings`: its settings table;
+/// - `platform`: `fn() -> FakePlatform` configured with every setting;
+/// - `request`: `fn(&[u8]) -> Request`, an authenticated JSON `POST` of that body;
+/// - `credentials`: the headers that carry the credentials (removed for the 401);
+/// - `body`: a body the function accepts.
+///
+/// Every refusal must come before the function sends anything: the platform has no replies
+/// scripted, and the test asserts nothing was sent.
+#[macro_export]
+macro_rules! conformance {
+    (
+        handle: $handle:path,
+        spec: $spec:expr,
+        settings: $table:expr,
+        platform: $platform:expr,
+        request: $request:expr,
+        credentials: $credentials:expr,
+        body: $body:expr $(,)?
+    ) => {
+        mod conformance {
+            #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::settings::Need;
+            use $crate::testing::{FakePlatform, assert_no_secret, assert_refusal, block_on};
+            use $crate::{Request, Response};
+
+            fn run(platform: &FakePlatform, request: Request) -> Response {
+                let response = block_on($handle(request, platform));
+                assert!(
+                    platform.sent().is_empty(),
+                    "a refused request sent something"
+                );
+                let text = String::from_utf8_lossy(response.body()).into_owned();
+                assert_no_secret(platform, $table, &text);
+                assert_no_secret(platform, $table, &platform.logs().join("\n"));
+                response
+            }
+
+            fn refused(
+                platform: &FakePlatform,
+                request: Request,
+                status: u16,
+                code: &str,
+            ) -> serde_json::Value {
+                let body = assert_refusal(&run(platform, request), status, code);
+                let logged = platform.logs();
+                assert_eq!(
+                    logged.iter().filter(|l| l.contains(code)).count(),
+                    1,
+                    "one log line names {code}: {logged:?}"
+                );
+                body
+            }
+
+            #[test]
+            fn a_get_is_405_allowing_post() {
+                let p = $platform();
+                let mut request = $request($body);
+                *request.method_mut() = http::Method::GET;
+                let response = run(&p, request);
+                let _ = assert_refusal(&response, 405, "method_not_allowed");
+                assert_eq!(response.headers()[http::header::ALLOW], "POST");
+            }
+
+            #[test]
+            fn a_body_that_is_not_json_is_415() {
+                let request = $crate::testing::with_header(
+                    $request($body),
+                    "content-type",
+                    Some("text/plain"),
+                );
+                let _ = refused(&$platform(), request, 415, "unsupported_media_type");
+            }
+
+            #[test]
+            fn one_byte_over_the_limit_is_413() {
+                let mut big = vec![b' '; $spec.max_body + 1];
+                big[0] = b'{';
+                big[$spec.max_body] = b'}';
+                let body = refused(&$platform(), $request(&big), 413, "payload_too_large");
+                assert!(
+                    body["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&$spec.max_body.to_string())
+                );
+                // At the limit the pipeline lets it through (whatever the flow then says).
+                let mut at = vec![b' '; $spec.max_body];
+                at[0] = b'{';
+                at[$spec.max_body - 1] = b'}';
+                let p = $platform();
+                let response = block_on($handle($request(&at), &p));
+                assert_ne!(response.status().as_u16(), 413);
+            }
+
+            #[test]
+            fn without_credentials_is_401() {
+                let mut request = $request($body);
+                for name in $credentials {
+                    request.headers_mut().remove(*name);
+                }
+                let _ = refused(&$platform(), request, 401, "unauthorized");
+            }
+
+            #[test]
+            fn each_required_setting_missing_is_500_naming_it() {
+                let mut checked = 0;
+                for setting in $table {
+                    let p = match setting.need {
+                        Need::Required => $platform().with_config(setting.name, ""),
+                        Need::Unless(other) => $platform()
+                            .with_config(setting.name, "")
+                            .with_config(other, ""),
+                        Need::Default(_) => continue,
+                    };
+                    let body = refused(&p, $request($body), 500, "missing_config");
+                    assert_eq!(body["name"], setting.name, "{body}");
+                    checked += 1;
+                }
+                assert!(checked > 0, "the table has no required setting");
+            }
+        }
+    };
+}
