@@ -3,6 +3,7 @@
 //! also equal one of them.
 
 use pulser_runtime::pipeline::Refusal;
+use pulser_runtime::reply;
 use pulser_signing::headers;
 
 use crate::settings::Settings;
@@ -19,13 +20,10 @@ pub(crate) fn verify(
     body: &[u8],
     settings: &Settings,
 ) -> Result<(), Refusal> {
-    let signature = request_headers
-        .get(headers::X_PULSER_SIGNATURE)
-        .map(http::HeaderValue::as_bytes);
+    let signature = reply::header(request_headers, headers::X_PULSER_SIGNATURE);
     settings
         .secrets
-        .verify_hex(headers::X_PULSER_SIGNATURE, signature, body)
-        .map_err(|e| Refusal::unauthorized(e.header(), e))?;
+        .verify_hex(headers::X_PULSER_SIGNATURE, signature, body)?;
     match request_headers.get(X_PULSER_SECRET) {
         Some(sent) if !settings.shared.contains(sent.as_bytes()) => Err(Refusal::unauthorized(
             Some(X_PULSER_SECRET),

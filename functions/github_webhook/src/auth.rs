@@ -2,6 +2,7 @@
 //! with one of the webhook secrets, before anything parses it.
 
 use pulser_runtime::pipeline::Refusal;
+use pulser_runtime::reply;
 use pulser_signing::{SecretSet, headers};
 
 /// Verifies `X-Hub-Signature-256` against every secret of the set.
@@ -13,10 +14,6 @@ pub(crate) fn verify(
     body: &[u8],
     secrets: &SecretSet,
 ) -> Result<(), Refusal> {
-    let sent = request_headers
-        .get(headers::X_HUB_SIGNATURE_256)
-        .map(http::HeaderValue::as_bytes);
-    secrets
-        .verify_hex(headers::X_HUB_SIGNATURE_256, sent, body)
-        .map_err(|e| Refusal::unauthorized(e.header(), e))
+    let sent = reply::header(request_headers, headers::X_HUB_SIGNATURE_256);
+    Ok(secrets.verify_hex(headers::X_HUB_SIGNATURE_256, sent, body)?)
 }

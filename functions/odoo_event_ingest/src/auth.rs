@@ -25,7 +25,7 @@ pub(crate) fn verify(
 ) -> Result<Verified, SignatureError> {
     let signed = secrets.verify_hex_or_standard(
         headers::X_SIGNATURE,
-        |name| request_headers.get(name).map(http::HeaderValue::as_bytes),
+        |name| pulser_runtime::reply::header(request_headers, name),
         body,
         i64::try_from(now).unwrap_or(i64::MAX),
     )?;

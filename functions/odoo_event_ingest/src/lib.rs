@@ -66,8 +66,7 @@ async fn ingest(
         request.body(),
         &settings.secrets,
         platform.now(),
-    )
-    .map_err(|e| Refusal::unauthorized(e.header(), e))?;
+    )?;
 
     let body: Value =
         serde_json::from_slice(request.body()).map_err(|e| Refusal::InvalidJson(e.to_string()))?;

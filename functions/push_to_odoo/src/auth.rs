@@ -63,7 +63,7 @@ impl AuthError {
 }
 
 fn standard(request_headers: &http::HeaderMap) -> StandardWebhook<'_> {
-    let raw = |name: &str| request_headers.get(name).map(http::HeaderValue::as_bytes);
+    let raw = |name: &str| pulser_runtime::reply::header(request_headers, name);
     StandardWebhook {
         id: raw(headers::WEBHOOK_ID),
         timestamp: raw(headers::WEBHOOK_TIMESTAMP),
@@ -119,7 +119,7 @@ pub(crate) fn verify_signature(
     secrets
         .verify_hex_or_standard(
             headers::X_SIGNATURE,
-            |name| request_headers.get(name).map(http::HeaderValue::as_bytes),
+            |name| pulser_runtime::reply::header(request_headers, name),
             body,
             i64::try_from(now).unwrap_or(i64::MAX),
         )

@@ -115,6 +115,19 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
+/// A signature that did not verify is a 401 naming the header at fault.
+impl From<pulser_signing::SignatureError> for Refusal {
+    fn from(e: pulser_signing::SignatureError) -> Self {
+        Self::unauthorized(e.header(), e)
+    }
+}
+
+impl<D> From<pulser_signing::SignatureError> for Error<D> {
+    fn from(e: pulser_signing::SignatureError) -> Self {
+        Self::Common(e.into())
+    }
+}
+
 /// The details a refusal names, beside its code and message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Details {
@@ -265,42 +278,65 @@ impl<D: Problem> Error<D> {
     /// The HTTP answer: status, the one JSON shape, `Allow` on 405, `retry-after` on 503.
     #[must_use]
     pub fn to_response(&self) -> Response {
-        let details = self.details();
-        let mut body = serde_json::Map::new();
-        body.insert("error".into(), self.code().into());
-        body.insert("message".into(), self.to_string().into());
-        if let Some(name) = details.name {
-            body.insert("name".into(), name.into());
-        }
-        if let Some(header) = details.header {
-            body.insert("header".into(), header.into());
-        }
-        if let Some(field) = details.field {
-            body.insert("field".into(), field.into());
-        }
-        if let Some(index) = details.index {
-            body.insert("index".into(), index.into());
-        }
-        for (key, value) in details.extra {
-            body.insert(key.into(), value);
-        }
-        let status = self.status();
-        let mut response = reply::json(status, &serde_json::Value::Object(body));
-        let headers = response.headers_mut();
-        match status {
-            405 => {
-                headers.insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
-            }
-            503 => {
-                headers.insert(
-                    http::header::RETRY_AFTER,
-                    http::HeaderValue::from(RETRY_AFTER_SECS),
-                );
-            }
-            _ => {}
-        }
-        response
+        error_body(
+            self.status(),
+            self.code(),
+            &self.to_string(),
+            self.details(),
+        )
     }
+}
+
+impl Refusal {
+    /// The HTTP answer, as [`Error::to_response`] gives it.
+    #[must_use]
+    pub fn to_response(&self) -> Response {
+        error_body(
+            self.status(),
+            self.code(),
+            &self.to_string(),
+            self.details(),
+        )
+    }
+}
+
+/// The one JSON error shape, with `Allow` on 405 and `retry-after` on 503. Not generic, so
+/// every refusal of a component shares one copy of it.
+#[must_use]
+pub fn error_body(status: u16, code: &str, message: &str, details: Details) -> Response {
+    let mut body = serde_json::Map::new();
+    body.insert("error".into(), code.into());
+    body.insert("message".into(), message.into());
+    if let Some(name) = details.name {
+        body.insert("name".into(), name.into());
+    }
+    if let Some(header) = details.header {
+        body.insert("header".into(), header.into());
+    }
+    if let Some(field) = details.field {
+        body.insert("field".into(), field.into());
+    }
+    if let Some(index) = details.index {
+        body.insert("index".into(), index.into());
+    }
+    for (key, value) in details.extra {
+        body.insert(key.into(), value);
+    }
+    let mut response = reply::json(status, &serde_json::Value::Object(body));
+    let headers = response.headers_mut();
+    match status {
+        405 => {
+            headers.insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+        }
+        503 => {
+            headers.insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(RETRY_AFTER_SECS),
+            );
+        }
+        _ => {}
+    }
+    response
 }
 
 impl<D: fmt::Display> fmt::Display for Error<D> {

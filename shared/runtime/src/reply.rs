@@ -1,7 +1,7 @@
 //! The response conventions every function shares: JSON bodies, the error shape, the
 //! `x-correlation-id` header, and the checks every endpoint runs before reading a body.
 
-use crate::{Platform, Request, Response, error_response};
+use crate::{Platform, Request, Response};
 
 /// Request and response header carrying the correlation id.
 pub const CORRELATION_ID: &str = "x-correlation-id";
@@ -22,42 +22,10 @@ pub fn json(status: u16, body: &serde_json::Value) -> Response {
     response
 }
 
-/// 500 `{"error":"missing_config","name":..}`: a required setting has no value. Only the
-/// setting's name is echoed, never a value.
+/// A request header's raw bytes by its (lower-case) name: how verifiers read their headers.
 #[must_use]
-pub fn missing_config(name: &str) -> Response {
-    json(
-        500,
-        &serde_json::json!({
-            "error": "missing_config",
-            "name": name,
-            "message": format!("the setting {name} is not configured"),
-        }),
-    )
-}
-
-/// 405 with an `Allow` header listing `allow` (e.g. `"POST"`).
-#[must_use]
-pub fn method_not_allowed(allow: &'static str) -> Response {
-    let mut response = error_response(
-        405,
-        "method_not_allowed",
-        &format!("this endpoint accepts {allow} only"),
-    );
-    response
-        .headers_mut()
-        .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
-    response
-}
-
-/// 415 for a body that is not `application/json`.
-#[must_use]
-pub fn unsupported_media_type() -> Response {
-    error_response(
-        415,
-        "unsupported_media_type",
-        "content-type must be application/json",
-    )
+pub fn header<'r>(headers: &'r http::HeaderMap, name: &str) -> Option<&'r [u8]> {
+    headers.get(name).map(http::HeaderValue::as_bytes)
 }
 
 /// Whether the request declares a JSON body (`application/json`, any parameters, any case).
