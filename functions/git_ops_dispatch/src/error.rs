@@ -70,7 +70,7 @@ impl Problem for DispatchError {
             Self::Github(
                 GithubError::TokenExchange(status, _) | GithubError::Dispatch(status, _),
             ) => Details {
-                extra: vec![("github_status", (*status).into())],
+                extra: Some(("github_status", (*status).into())),
                 ..Details::default()
             },
             Self::Github(GithubError::Jwt(_)) => Details::default(),

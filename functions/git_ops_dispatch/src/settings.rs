@@ -50,16 +50,20 @@ pub(crate) struct Settings {
     pub(crate) app: App,
 }
 
-/// [`PULSER_WEBHOOK_SECRET`]'s entries as text; `Debug` prints `[redacted]`.
-pub(crate) struct SharedSecrets(Vec<String>);
+/// [`PULSER_WEBHOOK_SECRET`] as configured; `Debug` prints `[redacted]`.
+pub(crate) struct SharedSecrets(String);
 
 impl SharedSecrets {
     /// Whether `sent` equals one of the secrets. Every secret is compared (no early exit),
     /// each with the one constant-time policy ([`pulser_signing::token_eq`]).
     pub(crate) fn contains(&self, sent: &[u8]) -> bool {
-        self.0.iter().fold(false, |found, secret| {
-            pulser_signing::token_eq(secret.as_bytes(), sent) | found
-        })
+        self.0
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .fold(false, |found, secret| {
+                pulser_signing::token_eq(secret.as_bytes(), sent) | found
+            })
     }
 }
 
@@ -76,14 +80,7 @@ impl Settings {
     /// [`Refusal`] naming the first setting that is missing or unusable.
     pub(crate) fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
         let list = PULSER_WEBHOOK_SECRET.read(platform)?;
-        let secrets = SecretSet::parse(&list).map_err(|e| PULSER_WEBHOOK_SECRET.invalid(e))?;
-        let shared = SharedSecrets(
-            list.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        );
+        let secrets = SecretSet::parse(&list).map_err(|e| PULSER_WEBHOOK_SECRET.invalid(&e))?;
         let app = App {
             issuer: GITHUB_APP_ID.read(platform)?,
             installation_id: GITHUB_INSTALLATION_ID.read(platform)?,
@@ -97,7 +94,7 @@ impl Settings {
         };
         Ok(Self {
             secrets,
-            shared,
+            shared: SharedSecrets(list),
             app,
         })
     }

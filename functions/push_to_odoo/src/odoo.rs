@@ -58,9 +58,9 @@ impl Odoo {
             .filter(|uri: &http::Uri| {
                 matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
             })
-            .ok_or_else(|| ODOO_BASE_URL.invalid("must be an absolute http(s) URL"))?;
+            .ok_or_else(|| ODOO_BASE_URL.invalid(&"must be an absolute http(s) URL"))?;
         let mut api_key = http::HeaderValue::from_str(api_key)
-            .map_err(|_| ODOO_API_TOKEN.invalid("must be printable ASCII"))?;
+            .map_err(|_| ODOO_API_TOKEN.invalid(&"must be printable ASCII"))?;
         api_key.set_sensitive(true);
         Ok(Self {
             apply_url,

@@ -98,7 +98,7 @@ impl Settings {
         let lease_secs = OUTBOX_LEASE_SECS.number(platform, 10..=86_400)?;
         if lease_secs.saturating_mul(1000) <= timeout_ms {
             return Err(OUTBOX_LEASE_SECS
-                .invalid(format_args!("must be longer than {}", ODOO_TIMEOUT_MS.name)));
+                .invalid(&format_args!("must be longer than {}", ODOO_TIMEOUT_MS.name)));
         }
         let odoo = Odoo::new(
             &ODOO_BASE_URL.read(platform)?,

@@ -140,7 +140,7 @@ pub struct Details {
     /// The position of the item at fault in a batch.
     pub index: Option<usize>,
     /// Anything else the function's callers rely on (e.g. `github_status`).
-    pub extra: Vec<(&'static str, serde_json::Value)>,
+    pub extra: Option<(&'static str, serde_json::Value)>,
 }
 
 /// A function's own refusals: what the shared ones cannot say.
@@ -319,7 +319,7 @@ pub fn error_body(status: u16, code: &str, message: &str, details: Details) -> R
     if let Some(index) = details.index {
         body.insert("index".into(), index.into());
     }
-    for (key, value) in details.extra {
+    if let Some((key, value)) = details.extra {
         body.insert(key.into(), value);
     }
     let mut response = reply::json(status, &serde_json::Value::Object(body));

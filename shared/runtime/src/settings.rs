@@ -108,7 +108,7 @@ impl Setting {
         platform: &impl Platform,
         parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Result<T, Refusal> {
-        parse(&self.read(platform)?).map_err(|e| self.invalid(e))
+        parse(&self.read(platform)?).map_err(|e| self.invalid(&e))
     }
 
     /// A whole number within `range`, the default when unset.
@@ -126,7 +126,7 @@ impl Setting {
             .ok()
             .filter(|n| range.contains(n))
             .ok_or_else(|| {
-                self.invalid(format_args!(
+                self.invalid(&format_args!(
                     "must be a whole number from {} to {}",
                     range.start(),
                     range.end()
@@ -134,9 +134,9 @@ impl Setting {
             })
     }
 
-    /// [`Refusal::InvalidConfig`] naming this setting.
+    /// [`Refusal::InvalidConfig`] naming this setting (not generic: one copy per component).
     #[must_use]
-    pub fn invalid(&self, reason: impl fmt::Display) -> Refusal {
+    pub fn invalid(&self, reason: &dyn fmt::Display) -> Refusal {
         Refusal::InvalidConfig {
             name: self.name,
             reason: reason.to_string(),

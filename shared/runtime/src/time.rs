@@ -53,53 +53,72 @@ impl UnixTime {
     /// offset. `None` for anything else or an instant before the epoch.
     #[must_use]
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
-        let (date, time) = text.split_once('T')?;
-        let mut d = date.split('-');
-        let (year, month, day) = (number(d.next()?)?, number(d.next()?)?, number(d.next()?)?);
-        if d.next().is_some() {
+        let b = text.as_bytes();
+        let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+        if separators.iter().any(|&(at, c)| b.get(at) != Some(&c)) {
             return None;
         }
-        let (clock, offset) = if let Some(clock) = time.strip_suffix('Z') {
-            (clock, 0i64)
-        } else {
-            let at = time.rfind(['+', '-'])?;
-            let (clock, zone) = time.split_at(at);
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            let (zh, zm) = zone.get(1..)?.split_once(':')?;
-            let (zh, zm) = (number(zh)?, number(zm)?);
-            if zh > 23 || zm > 59 {
+        let field = |range: core::ops::Range<usize>| text.get(range).and_then(number);
+        let mut zone = text.get(19..)?;
+        if let Some(fraction) = zone.strip_prefix('.') {
+            let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
                 return None;
             }
-            (clock, sign * (i64::from(zh) * 3600 + i64::from(zm) * 60))
+            zone = fraction.get(digits..)?;
+        }
+        let offset = match zone.as_bytes() {
+            b"Z" => 0,
+            [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+                let (zh, zm) = (number(zone.get(1..3)?)?, number(zone.get(4..6)?)?);
+                if zh > 23 || zm > 59 {
+                    return None;
+                }
+                let secs = i64::from(zh) * 3600 + i64::from(zm) * 60;
+                if *sign == b'-' { -secs } else { secs }
+            }
+            _ => return None,
         };
-        let clock = clock.split('.').next()?;
-        let mut t = clock.split(':');
-        let (h, m, s) = (number(t.next()?)?, number(t.next()?)?, number(t.next()?)?);
-        let base = unix(i64::from(year), month, day, h, m, s)?;
+        let base = unix(
+            i64::from(field(0..4)?),
+            field(5..7)?,
+            field(8..10)?,
+            field(11..13)?,
+            field(14..16)?,
+            field(17..19)?,
+        )?;
         u64::try_from(base - offset).ok().map(Self)
     }
 
-    /// Reads an IMF-fixdate, `Tue, 14 Nov 2023 22:13:20 GMT`.
+    /// Reads an IMF-fixdate, `Tue, 14 Nov 2023 22:13:20 GMT` (fixed width, as RFC 9110
+    /// has senders write it; the weekday is not checked).
     #[must_use]
     pub fn parse_http_date(text: &str) -> Option<Self> {
-        let (_, rest) = text.split_once(", ")?;
-        let mut parts = rest.split(' ');
-        let day = number(parts.next()?)?;
-        let month_name = parts.next()?;
-        let month = MONTHS.iter().position(|m| *m == month_name)?;
-        let year = number(parts.next()?)?;
-        let mut t = parts.next()?.split(':');
-        let (h, m, s) = (number(t.next()?)?, number(t.next()?)?, number(t.next()?)?);
-        if parts.next()? != "GMT" || parts.next().is_some() {
+        let b = text.as_bytes();
+        let separators = [
+            (3, b','),
+            (4, b' '),
+            (7, b' '),
+            (11, b' '),
+            (16, b' '),
+            (19, b':'),
+            (22, b':'),
+        ];
+        if b.len() != 29
+            || !text.ends_with(" GMT")
+            || separators.iter().any(|&(at, c)| b.get(at) != Some(&c))
+        {
             return None;
         }
+        let field = |range: core::ops::Range<usize>| text.get(range).and_then(number);
+        let month = MONTHS.iter().position(|m| Some(*m) == text.get(8..11))?;
         let secs = unix(
-            i64::from(year),
+            i64::from(field(12..16)?),
             u32::try_from(month).ok()? + 1,
-            day,
-            h,
-            m,
-            s,
+            field(5..7)?,
+            field(17..19)?,
+            field(20..22)?,
+            field(23..25)?,
         )?;
         u64::try_from(secs).ok().map(Self)
     }
@@ -156,11 +175,14 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (yoe + era * 400 + u64::from(month <= 2), month, day)
 }
 
+/// 1 to 9 ASCII digits (no sign, no spaces), without pulling in `u32::from_str`.
 fn number(text: &str) -> Option<u32> {
-    if text.is_empty() || text.len() > 9 || !text.bytes().all(|b| b.is_ascii_digit()) {
+    if text.is_empty() || text.len() > 9 {
         return None;
     }
-    text.parse().ok()
+    text.bytes().try_fold(0u32, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })
 }
 
 /// Seconds of a UTC civil time; `None` for an impossible field (February 30th included).
@@ -273,6 +295,10 @@ mod tests {
             "1969-12-31T23:59:59Z",
             "x-y-zT1:2:3Z",
             "2023-11-14-01T00:00:00Z",
+            "2023-11-14T22:13:20.Z",
+            "2023-11-14T22:13:20+0100",
+            "2023-11-14T22:13:20",
+            "2023-11-14T22:13:20Zjunk",
         ] {
             assert_eq!(UnixTime::parse_rfc3339(bad), None, "{bad}");
         }

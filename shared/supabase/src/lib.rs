@@ -442,7 +442,7 @@ impl<D> From<StoreError> for pulser_runtime::pipeline::Error<D> {
 /// A PostgREST request that cannot be built has a base URL that cannot carry it.
 impl From<InvalidRequest> for pulser_runtime::pipeline::Refusal {
     fn from(e: InvalidRequest) -> Self {
-        config::SUPABASE_URL.invalid(e)
+        config::SUPABASE_URL.invalid(&e)
     }
 }
 
