@@ -152,7 +152,7 @@ fn componentize(root: &Path, tools: &Tools, core: &Path, out: &Path) -> Result {
         .arg("-o")
         .arg(&named))?;
     let component = std::fs::read(&named).map_err(|e| format!("{}: {e}", named.display()))?;
-    let stripped = strip_component_names(&component)
+    let stripped = without_custom_section(&component, b"component-name")
         .ok_or_else(|| format!("{}: not a well-formed component", named.display()))?;
     std::fs::write(out, stripped).map_err(|e| format!("{}: {e}", out.display()))
 }
@@ -172,21 +172,22 @@ fn leb128(bytes: &[u8], mut at: usize) -> Option<(usize, usize)> {
     }
 }
 
-/// `component` without its top-level `component-name` custom sections; `None` when the
-/// section structure does not parse.
-fn strip_component_names(component: &[u8]) -> Option<Vec<u8>> {
-    let mut out = component.get(..8)?.to_vec();
+/// `wasm` (a module or a component: both start with the same preamble and section layout)
+/// without its top-level custom sections called `name`; `None` when the section structure
+/// does not parse.
+fn without_custom_section(wasm: &[u8], name: &[u8]) -> Option<Vec<u8>> {
+    let mut out = wasm.get(..8)?.to_vec();
     let mut at = 8;
-    while at < component.len() {
-        let id = *component.get(at)?;
-        let (size, body) = leb128(component, at + 1)?;
+    while at < wasm.len() {
+        let id = *wasm.get(at)?;
+        let (size, body) = leb128(wasm, at + 1)?;
         let end = body.checked_add(size)?;
-        let section = component.get(at..end)?;
-        let is_names = id == 0
-            && leb128(component, body).is_some_and(|(len, name)| {
-                component.get(name..name + len) == Some(b"component-name".as_slice())
+        let section = wasm.get(at..end)?;
+        let named = id == 0
+            && leb128(wasm, body).is_some_and(|(len, start)| {
+                wasm.get(start..start + len) == Some(name)
             });
-        if !is_names {
+        if !named {
             out.extend_from_slice(section);
         }
         at = end;
@@ -269,6 +270,14 @@ fn build_workers(root: &Path, tools: &Tools, krate: &Crate, out: &Path) -> Resul
         .envs(tools.lint_env())
         .env("CARGO_TARGET_DIR", &target_dir))?;
     let built = krate.dir.join("build");
+    // worker-build runs wasm-opt with --debuginfo, which keeps the module's `name` section
+    // (function names for stack traces, about a fifth of the file). Nothing at run time reads
+    // it (the JS glue binds exports by export name), so the deployed module goes without.
+    let module = built.join("index_bg.wasm");
+    let bytes = std::fs::read(&module).map_err(|e| format!("{}: {e}", module.display()))?;
+    let stripped = without_custom_section(&bytes, b"name")
+        .ok_or_else(|| format!("{}: not a well-formed module", module.display()))?;
+    std::fs::write(&module, stripped).map_err(|e| format!("{}: {e}", module.display()))?;
     for file in ["index.js", "index_bg.wasm"] {
         let dest = out.join("workers").join(&name).join(file);
         copy(&built.join(file), &dest)?;
@@ -321,5 +330,30 @@ fn print_sizes(sizes: &[Size]) {
             "| {:<width$} | {:>10} | {:>10} |",
             s.artifact, s.bytes, s.gzip
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_custom_section;
+
+    /// A module with a type section, a custom `name` section and a custom `keep` section.
+    const MODULE: &[u8] = &[
+        0, b'a', b's', b'm', 1, 0, 0, 0, // preamble
+        1, 1, 0, // type section: no types
+        0, 6, 4, b'n', b'a', b'm', b'e', 9, // custom `name`
+        0, 5, 4, b'k', b'e', b'e', b'p', // custom `keep`
+    ];
+
+    #[test]
+    fn only_the_named_custom_section_is_dropped() {
+        let out = without_custom_section(MODULE, b"name").unwrap_or_default();
+        assert_eq!(out, [&MODULE[..11], &MODULE[19..]].concat());
+        assert_eq!(without_custom_section(MODULE, b"other").unwrap_or_default(), MODULE);
+    }
+
+    #[test]
+    fn a_truncated_section_is_refused() {
+        assert_eq!(without_custom_section(&MODULE[..15], b"name"), None);
     }
 }

@@ -14,8 +14,10 @@ use core::fmt;
 
 use crate::{Level, Platform, Request, Response, reply};
 
-/// Seconds a caller should wait after a 503, on every endpoint.
-pub const RETRY_AFTER_SECS: u32 = 5;
+/// Seconds a caller should wait after a 503, on every endpoint: the `retry-after` value.
+/// Kept as text so the header is a static value (formatting a number would pull integer
+/// formatting and a growable buffer into every component).
+pub const RETRY_AFTER_SECS: &str = "5";
 
 /// What the pipeline checks before a flow runs.
 #[derive(Debug, Clone, Copy)]
@@ -331,7 +333,7 @@ pub fn error_body(status: u16, code: &str, message: &str, details: Details) -> R
         503 => {
             headers.insert(
                 http::header::RETRY_AFTER,
-                http::HeaderValue::from(RETRY_AFTER_SECS),
+                http::HeaderValue::from_static(RETRY_AFTER_SECS),
             );
         }
         _ => {}

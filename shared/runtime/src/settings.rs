@@ -92,10 +92,7 @@ impl Setting {
     /// The configured value, or `None` when unset (for a setting with an empty default).
     #[must_use]
     pub fn optional(&self, platform: &impl Platform) -> Option<String> {
-        platform.config(self.name).or_else(|| match self.need {
-            Need::Default(default) if !default.is_empty() => Some(default.to_owned()),
-            _ => None,
-        })
+        self.read(platform).ok().filter(|value| !value.is_empty())
     }
 
     /// [`Setting::read`], then `parse`; a parse error is `invalid_config` naming the
