@@ -97,8 +97,10 @@ impl Settings {
         let timeout_ms = ODOO_TIMEOUT_MS.number(platform, 100..=120_000)?;
         let lease_secs = OUTBOX_LEASE_SECS.number(platform, 10..=86_400)?;
         if lease_secs.saturating_mul(1000) <= timeout_ms {
-            return Err(OUTBOX_LEASE_SECS
-                .invalid(&format_args!("must be longer than {}", ODOO_TIMEOUT_MS.name)));
+            return Err(OUTBOX_LEASE_SECS.invalid(&format_args!(
+                "must be longer than {}",
+                ODOO_TIMEOUT_MS.name
+            )));
         }
         let odoo = Odoo::new(
             &ODOO_BASE_URL.read(platform)?,
