@@ -184,9 +184,8 @@ fn without_custom_section(wasm: &[u8], name: &[u8]) -> Option<Vec<u8>> {
         let end = body.checked_add(size)?;
         let section = wasm.get(at..end)?;
         let named = id == 0
-            && leb128(wasm, body).is_some_and(|(len, start)| {
-                wasm.get(start..start + len) == Some(name)
-            });
+            && leb128(wasm, body)
+                .is_some_and(|(len, start)| wasm.get(start..start + len) == Some(name));
         if !named {
             out.extend_from_slice(section);
         }
@@ -349,7 +348,10 @@ mod tests {
     fn only_the_named_custom_section_is_dropped() {
         let out = without_custom_section(MODULE, b"name").unwrap_or_default();
         assert_eq!(out, [&MODULE[..11], &MODULE[19..]].concat());
-        assert_eq!(without_custom_section(MODULE, b"other").unwrap_or_default(), MODULE);
+        assert_eq!(
+            without_custom_section(MODULE, b"other").unwrap_or_default(),
+            MODULE
+        );
     }
 
     #[test]
