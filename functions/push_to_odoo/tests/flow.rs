@@ -852,11 +852,7 @@ fn secrets_never_appear_in_answers_or_logs() {
     ];
     for (p, request) in cases {
         let response = block_on(handle(request, &p));
-        let mut seen = String::from_utf8_lossy(response.body()).into_owned();
-        for (name, value) in response.headers() {
-            seen.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or_default()));
-        }
-        seen.push_str(&p.logs().join("\n"));
+        let seen = pulser_runtime::testing::everything_seen(&response, &p);
         for secret in secrets {
             assert!(!seen.contains(secret), "{secret} leaked in:\n{seen}");
         }

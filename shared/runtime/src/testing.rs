@@ -309,6 +309,19 @@ pub fn assert_refusal(response: &Response, status: u16, code: &str) -> serde_jso
     body
 }
 
+/// Everything a caller or an operator sees of one request: the answer's body and headers and
+/// every log line, for no-secret checks.
+#[must_use]
+pub fn everything_seen(response: &Response, platform: &FakePlatform) -> String {
+    let mut seen = String::from_utf8_lossy(response.body()).into_owned();
+    for (name, value) in response.headers() {
+        seen.push_str(&format!("\n{name}: {}", value.to_str().unwrap_or_default()));
+    }
+    seen.push('\n');
+    seen.push_str(&platform.logs().join("\n"));
+    seen
+}
+
 /// Asserts that no secret setting of `table` configured on `platform` appears in `text`.
 ///
 /// # Panics
@@ -363,9 +376,8 @@ macro_rules! conformance {
                     platform.sent().is_empty(),
                     "a refused request sent something"
                 );
-                let text = String::from_utf8_lossy(response.body()).into_owned();
-                assert_no_secret(platform, $table, &text);
-                assert_no_secret(platform, $table, &platform.logs().join("\n"));
+                let seen = $crate::testing::everything_seen(&response, platform);
+                assert_no_secret(platform, $table, &seen);
                 response
             }
 
