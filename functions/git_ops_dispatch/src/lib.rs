@@ -12,6 +12,9 @@
 //! 4. The GitHub App leg (`github`, deciding in `token`): app JWT -> installation token
 //!    (cached) -> dispatch (204).
 //!
+//! Every setting of [`settings::TABLE`] is read before the request is looked at, so a
+//! missing or unusable one is a 500 naming it whatever the request.
+//!
 //! Answers 202 `{"ok": true, "event_type", "repository", "correlation_id"}`. Refusals follow
 //! the shared contract ([`pulser_runtime::pipeline`]); the function's own are in
 //! [`error::DispatchError`].

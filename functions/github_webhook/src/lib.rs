@@ -12,6 +12,9 @@
 //! 5. One idempotent PostgREST insert keyed on `delivery_id`: a redelivery answers 200
 //!    `{"duplicate": true}` and writes nothing. PostgREST down: 503 with `retry-after`.
 //!
+//! Every setting of [`settings::TABLE`] is read before the request is looked at, so a
+//! missing or unusable one is a 500 naming it whatever the request.
+//!
 //! Refusals follow the shared contract ([`pulser_runtime::pipeline`]); the webhook's own are
 //! in [`error::HookError`].
 

@@ -14,6 +14,9 @@
 //! 5. With `REALTIME_CHANNEL` set, the stored events are broadcast through Supabase Realtime
 //!    ([`broadcast`]); a failed broadcast is logged and never fails the request.
 //!
+//! Every setting of [`settings::TABLE`] is read before the request is looked at, so a
+//! missing or unusable one is a 500 naming it whatever the request.
+//!
 //! Answers: 201 `{"id", "correlation_id"}` (an array of those for a batch, with
 //! `{"duplicate": true, "event_id", "correlation_id"}` for repeats); 200 when every event
 //! was a repeat. Refusals follow the shared contract ([`pulser_runtime::pipeline`]); ingest's

@@ -15,7 +15,9 @@
 //! delivery holds is reported as `"claimed": false` and nothing is sent. The action is checked
 //! against the allow-list ([`action`]), then Odoo is called with the signed body ([`odoo`])
 //! and the outcome recorded: `applied`, `error`, or back to `queued` with backoff. Answers are
-//! 200 with the row's id and final status. Refusals follow the shared contract
+//! 200 with the row's id and final status. Every setting of [`settings::TABLE`] is read
+//! before the request is looked at, so a missing or unusable one is a 500 naming it. Refusals
+//! follow the shared contract
 //! ([`pulser_runtime::pipeline`]); the function's own are in [`error::PushError`].
 
 use pulser_runtime::pipeline::{Accept, Error, Refusal, Spec};
