@@ -35,15 +35,23 @@ pub enum OdooMode {
     Slow(Duration),
     /// Closes the connection without answering.
     Drop,
+    /// Applies the action, then closes the connection without answering: the effect happened
+    /// but the pulser side cannot know it.
+    ApplyThenDrop,
 }
 
 /// Odoo's `/api/agent/apply`: checks `x-api-key`, the `x-signature` HMAC of the raw body
 /// (lower-case hex, optional `sha256=`, made with the first secret of the list as the
-/// pulser side signs), the JSON shape, and that `x-correlation-id` matches the body.
+/// pulser side signs), the Standard Webhooks headers (`webhook-id` = the idempotency key,
+/// `webhook-timestamp` within 300 s, `webhook-signature` over `id.timestamp.body`), the JSON
+/// shape, that `x-correlation-id` and `idempotency-key` match the body; then applies each
+/// idempotency key once, as README's Odoo controller does: a key seen before answers 200
+/// `{"ok": true, "duplicate": true}` and has no effect.
 #[derive(Debug)]
 pub struct OdooStandIn {
     server: HttpServer,
     mode: Arc<Mutex<OdooMode>>,
+    effects: Arc<Mutex<Vec<String>>>,
 }
 
 impl OdooStandIn {
@@ -60,21 +68,38 @@ impl OdooStandIn {
                 .to_owned(),
         );
         let current = Arc::clone(&mode);
+        let effects = Arc::new(Mutex::new(Vec::new()));
+        let applied = Arc::clone(&effects);
         let server = HttpServer::serve(None, move |exchange| {
             match check_odoo_request(exchange, &token, secret.as_bytes()) {
                 Err(reply) => reply,
                 Ok(body) => match current.lock().expect("lock").clone() {
-                    OdooMode::Ok => odoo_ok(&body),
+                    OdooMode::Ok => apply_once(&applied, &body),
                     OdooMode::Fail(status) => Reply::json(
                         status,
                         &json!({"error": "stand_in_failure", "message": format!("told to fail with {status}")}),
                     ),
-                    OdooMode::Slow(wait) => Reply::Delay(wait, Box::new(odoo_ok(&body))),
+                    OdooMode::Slow(wait) => {
+                        Reply::Delay(wait, Box::new(apply_once(&applied, &body)))
+                    }
                     OdooMode::Drop => Reply::Drop,
+                    OdooMode::ApplyThenDrop => {
+                        let _ = apply_once(&applied, &body);
+                        Reply::Drop
+                    }
                 },
             }
         });
-        Self { server, mode }
+        Self {
+            server,
+            mode,
+            effects,
+        }
+    }
+
+    /// The idempotency keys that took effect, in order: each at most once.
+    pub fn effects(&self) -> Vec<String> {
+        self.effects.lock().expect("lock").clone()
     }
 
     /// The base URL to configure as `ODOO_BASE_URL`.
@@ -102,11 +127,24 @@ impl OdooStandIn {
     }
 }
 
-fn odoo_ok(body: &Value) -> Reply {
-    Reply::json(
-        200,
-        &json!({"ok": true, "action": body["action"], "correlation_id": body["correlation_id"]}),
-    )
+/// Applies `body` unless its idempotency key already took effect (the check and the record
+/// under one lock, as a unique constraint would make them in Odoo's database).
+fn apply_once(effects: &Mutex<Vec<String>>, body: &Value) -> Reply {
+    let key = body["idempotency_key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut effects = effects.lock().expect("lock");
+    let duplicate = effects.contains(&key);
+    if !duplicate {
+        effects.push(key);
+    }
+    let mut answer =
+        json!({"ok": true, "action": body["action"], "correlation_id": body["correlation_id"]});
+    if duplicate {
+        answer["duplicate"] = json!(true);
+    }
+    Reply::json(200, &answer)
 }
 
 fn odoo_error(status: u16, message: &str) -> Reply {
@@ -139,20 +177,30 @@ fn check_odoo_request(exchange: &Exchange, token: &str, secret: &[u8]) -> Result
             "x-signature does not match the body (lower-case hex HMAC-SHA256 of the raw bytes)",
         ));
     }
+    check_standard_webhooks(exchange, secret)?;
     let body: Value =
         serde_json::from_slice(&exchange.body).map_err(|_| odoo_error(400, "body is not JSON"))?;
     let keys: Vec<&String> = body
         .as_object()
         .map(|o| o.keys().collect())
         .unwrap_or_default();
-    if keys.len() != 3
+    if keys.len() != 4
         || !body["action"].is_string()
         || !body["args"].is_object()
         || !body["correlation_id"].is_string()
+        || !body["idempotency_key"].is_string()
     {
         return Err(odoo_error(
             400,
-            "body must be exactly {action: string, args: object, correlation_id: string}",
+            "body must be exactly {action: string, args: object, correlation_id: string, idempotency_key: string}",
+        ));
+    }
+    if exchange.header("idempotency-key") != body["idempotency_key"].as_str()
+        || exchange.header("webhook-id") != body["idempotency_key"].as_str()
+    {
+        return Err(odoo_error(
+            400,
+            "idempotency-key and webhook-id must equal the body's idempotency_key",
         ));
     }
     if exchange.header("x-correlation-id") != body["correlation_id"].as_str() {
@@ -162,6 +210,41 @@ fn check_odoo_request(exchange: &Exchange, token: &str, secret: &[u8]) -> Result
         ));
     }
     Ok(body)
+}
+
+/// The Standard Webhooks headers: `v1,` base64 HMAC-SHA256 of `id.timestamp.body`, the
+/// timestamp within 300 s of this machine's clock.
+fn check_standard_webhooks(exchange: &Exchange, secret: &[u8]) -> Result<(), Reply> {
+    let (Some(id), Some(timestamp), Some(signature)) = (
+        exchange.header("webhook-id"),
+        exchange.header("webhook-timestamp"),
+        exchange.header("webhook-signature"),
+    ) else {
+        return Err(odoo_error(
+            401,
+            "webhook-id, webhook-timestamp and webhook-signature are required",
+        ));
+    };
+    let sent_at: i64 = timestamp
+        .parse()
+        .map_err(|_| odoo_error(401, "webhook-timestamp is not unix seconds"))?;
+    if crate::clock::unix_now().abs_diff(sent_at) > 300 {
+        return Err(odoo_error(
+            401,
+            "webhook-timestamp is outside the 300 s window",
+        ));
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(&exchange.body);
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    if !signature.split(' ').any(|s| s == expected) {
+        return Err(odoo_error(401, "webhook-signature does not match"));
+    }
+    Ok(())
 }
 
 /// Lower-case hex HMAC-SHA256.

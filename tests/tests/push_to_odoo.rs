@@ -107,10 +107,15 @@ fn push_webhook_applies_the_row() {
     let args = stack.sql(&format!(
         "select args::text from odoo_action_outbox where id = {id}"
     ));
+    let key = stack.sql(&format!(
+        "select idempotency_key from odoo_action_outbox where id = {id}"
+    ));
     assert_eq!(
         calls[0].json(),
-        json!({"action": "account.move.post", "args": serde_json::from_str::<Value>(&args).unwrap(), "correlation_id": correlation})
+        json!({"action": "account.move.post", "args": serde_json::from_str::<Value>(&args).unwrap(), "correlation_id": correlation, "idempotency_key": key})
     );
+    assert_eq!(calls[0].header("idempotency-key"), Some(key.as_str()));
+    assert_eq!(calls[0].header("webhook-id"), Some(key.as_str()));
 }
 
 #[test]
@@ -499,6 +504,34 @@ fn push_odoo_dropping_the_connection_puts_the_row_back() {
     let json = push_webhook(&stack, id).json();
     assert_eq!(json["status"], "queued", "{json}");
     assert!(outbox_state(&stack, id).starts_with("queued|1|false|true|odoo unreachable"));
+}
+
+#[test]
+fn push_applied_but_the_answer_lost_is_retried_and_takes_effect_once() {
+    let stack = Stack::builder().start();
+    stack.odoo.set_mode(OdooMode::ApplyThenDrop);
+    let (id, correlation) = account_move(&stack);
+    let key = stack.sql(&format!(
+        "select idempotency_key from odoo_action_outbox where id = {id}"
+    ));
+    // Odoo applied it, but the answer never arrived: the row goes back to the queue.
+    assert_eq!(push_webhook(&stack, id).json()["status"], "queued");
+    assert_eq!(stack.odoo.effects(), std::slice::from_ref(&key));
+
+    // The retry carries the same key, so Odoo answers "duplicate" and applies nothing again.
+    stack.odoo.set_mode(OdooMode::Ok);
+    make_due(&stack, id);
+    assert_eq!(drain(&stack)["rows"][0]["status"], "applied");
+    assert_eq!(outbox_state(&stack, id), "applied|2|false|false|");
+    let calls = odoo_calls(&stack, &correlation);
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.header("idempotency-key") == Some(key.as_str()))
+    );
+    assert_eq!(stack.odoo.effects(), [key], "one effect for two deliveries");
+    assert_logs_clean(&stack);
 }
 
 #[test]

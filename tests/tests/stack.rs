@@ -10,10 +10,13 @@
 use std::time::Duration;
 
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
 use pulser_signing::github_app::GithubAppKey;
 use pulser_tests::clock::unix_now;
 use pulser_tests::stack::{self, GithubMode, OdooMode, Stack};
 use pulser_tests::{hmac_hex, request, try_request};
+use sha2::Sha256;
 
 fn db_stack() -> Stack {
     Stack::builder().without_edge().start()
@@ -86,23 +89,58 @@ fn postgrest_can_be_stopped_for_outage_tests() {
     assert!(try_request("GET", &url, &[], b"").is_err());
 }
 
-fn odoo_call(stack: &Stack, body: &[u8], signature: &str, api_key: &str) -> u16 {
+/// The Standard Webhooks headers the pulser side sends beside `x-signature`: `webhook-id` is
+/// the idempotency key `k-1`, signed with the stack's first secret now (computed here with
+/// the hmac crate, not pulser-signing).
+fn standard_headers(stack: &Stack, body: &[u8]) -> [(String, String); 4] {
+    let now = unix_now().to_string();
+    let mut mac = Hmac::<Sha256>::new_from_slice(stack.var("EDGE_HMAC_SECRET").as_bytes()).unwrap();
+    mac.update(format!("k-1.{now}.").as_bytes());
+    mac.update(body);
+    let signature = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    [
+        ("webhook-id".into(), "k-1".into()),
+        ("webhook-timestamp".into(), now),
+        ("webhook-signature".into(), signature),
+        ("idempotency-key".into(), "k-1".into()),
+    ]
+}
+
+fn odoo_call_with(
+    stack: &Stack,
+    body: &[u8],
+    signature: &str,
+    api_key: &str,
+    standard: &[(String, String)],
+) -> u16 {
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("x-api-key", api_key),
+        ("x-signature", signature),
+        ("x-correlation-id", "c-1"),
+    ];
+    headers.extend(standard.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     request(
         "POST",
         &format!("{}/api/agent/apply", stack.odoo.base_url()),
-        &[
-            ("content-type", "application/json"),
-            ("x-api-key", api_key),
-            ("x-signature", signature),
-            ("x-correlation-id", "c-1"),
-        ],
+        &headers,
         body,
     )
     .status
 }
 
+fn odoo_call(stack: &Stack, body: &[u8], signature: &str, api_key: &str) -> u16 {
+    odoo_call_with(
+        stack,
+        body,
+        signature,
+        api_key,
+        &standard_headers(stack, body),
+    )
+}
+
 const ODOO_BODY: &[u8] =
-    br#"{"action":"account.move.post","args":{"id":7},"correlation_id":"c-1"}"#;
+    br#"{"action":"account.move.post","args":{"id":7},"correlation_id":"c-1","idempotency_key":"k-1"}"#;
 
 #[test]
 fn odoo_stand_in_accepts_a_correctly_signed_call() {
@@ -128,6 +166,8 @@ fn odoo_stand_in_accepts_a_correctly_signed_call() {
         200
     );
     assert_eq!(stack.odoo.applied().len(), 2);
+    // The same idempotency key twice: both answered 200, one effect.
+    assert_eq!(stack.odoo.effects(), ["k-1"]);
 }
 
 #[test]
@@ -145,15 +185,36 @@ fn odoo_stand_in_rejects_a_wrong_signature_or_key() {
         odoo_call(&stack, ODOO_BODY, &good.to_uppercase(), &token),
         401
     );
-    let tampered = br#"{"action":"account.move.post","args":{"id":8},"correlation_id":"c-1"}"#;
+    let tampered = br#"{"action":"account.move.post","args":{"id":8},"correlation_id":"c-1","idempotency_key":"k-1"}"#;
     assert_eq!(odoo_call(&stack, tampered, &good, &token), 401);
-    let extra = br#"{"action":"a","args":{},"correlation_id":"c-1","x":1}"#;
+    let extra = br#"{"action":"a","args":{},"correlation_id":"c-1","idempotency_key":"k-1","x":1}"#;
     assert_eq!(
         odoo_call(&stack, extra, &hmac_hex(secret.as_bytes(), extra), &token),
         400
     );
+    // The seed's three-field body, without the key, is refused now.
+    let seed = br#"{"action":"account.move.post","args":{"id":7},"correlation_id":"c-1"}"#;
+    assert_eq!(
+        odoo_call(&stack, seed, &hmac_hex(secret.as_bytes(), seed), &token),
+        400
+    );
+    // Without Standard Webhooks headers, or with a key header that is not the body's.
+    assert_eq!(odoo_call_with(&stack, ODOO_BODY, &good, &token, &[]), 401);
+    let mut other_key = standard_headers(&stack, ODOO_BODY);
+    other_key[3].1 = "k-2".into();
+    assert_eq!(
+        odoo_call_with(&stack, ODOO_BODY, &good, &token, &other_key),
+        400
+    );
+    let mut stale = standard_headers(&stack, ODOO_BODY);
+    stale[1].1 = (unix_now() - 301).to_string();
+    assert_eq!(
+        odoo_call_with(&stack, ODOO_BODY, &good, &token, &stale),
+        401
+    );
     assert!(stack.odoo.applied().is_empty());
-    assert_eq!(stack.odoo.calls().len(), 5);
+    assert!(stack.odoo.effects().is_empty());
+    assert_eq!(stack.odoo.calls().len(), 9);
 }
 
 #[test]
@@ -165,17 +226,15 @@ fn odoo_stand_in_fails_on_demand() {
     assert_eq!(odoo_call(&stack, ODOO_BODY, &sig, &token), 503);
     stack.odoo.set_mode(OdooMode::Drop);
     let url = format!("{}/api/agent/apply", stack.odoo.base_url());
-    let dropped = try_request(
-        "POST",
-        &url,
-        &[
-            ("content-type", "application/json"),
-            ("x-api-key", &token),
-            ("x-signature", &sig),
-            ("x-correlation-id", "c-1"),
-        ],
-        ODOO_BODY,
-    );
+    let standard = standard_headers(&stack, ODOO_BODY);
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("x-api-key", token.as_str()),
+        ("x-signature", sig.as_str()),
+        ("x-correlation-id", "c-1"),
+    ];
+    headers.extend(standard.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let dropped = try_request("POST", &url, &headers, ODOO_BODY);
     assert!(dropped.is_err(), "a dropped connection has no response");
     stack
         .odoo

@@ -183,7 +183,7 @@ async fn deliver(
         Err(invalid) => Transition::refused(row.attempts, &invalid),
         Ok(()) => {
             let timeout = settings.odoo.timeout();
-            let delivery = match settings.odoo.request(&row) {
+            let delivery = match settings.odoo.request(&row, platform.now()) {
                 Ok(request) => Delivery::of(&platform.send(request, timeout).await, timeout),
                 Err(e) => Delivery::Transient(e.to_string()),
             };

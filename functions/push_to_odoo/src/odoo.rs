@@ -17,6 +17,9 @@ use crate::settings::{ODOO_API_TOKEN, ODOO_BASE_URL};
 pub(crate) const APPLY_PATH: &str = "/api/agent/apply";
 /// Header carrying `ODOO_API_TOKEN`.
 pub(crate) const X_API_KEY: &str = "x-api-key";
+/// Header carrying the row's idempotency key (also the body's `idempotency_key` and the
+/// Standard Webhooks `webhook-id`).
+pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Longest excerpt of an Odoo error body kept (characters).
 pub(crate) const MAX_EXCERPT_CHARS: usize = 300;
 
@@ -77,33 +80,54 @@ impl Odoo {
     }
 
     /// `POST {ODOO_BASE_URL}/api/agent/apply` with body
-    /// `{"action":..,"args":{..},"correlation_id":..}` and `content-type`, `x-api-key`,
-    /// `x-signature` (lower-case hex HMAC-SHA256 of exactly those body bytes, with the first
-    /// secret of `EDGE_HMAC_SECRET`) and `x-correlation-id`.
+    /// `{"action":..,"args":{..},"correlation_id":..,"idempotency_key":..}` and
+    /// `content-type`, `x-api-key`, `x-correlation-id`, `idempotency-key`, and two signatures
+    /// of exactly those body bytes with the first secret of `EDGE_HMAC_SECRET`: `x-signature`
+    /// (lower-case hex HMAC-SHA256, the seed's scheme) and Standard Webhooks
+    /// (`webhook-id` = the idempotency key, `webhook-timestamp` = `now`, `webhook-signature`),
+    /// so an Odoo that checks either scheme works. The key is the row's and never changes, so
+    /// an Odoo that remembers applied keys applies each row once however often it is retried.
     ///
     /// # Errors
-    /// [`Unbuildable`] when the row's correlation id is not a valid header value.
-    pub(crate) fn request(&self, row: &Claimed) -> Result<http::Request<Vec<u8>>, Unbuildable> {
+    /// [`Unbuildable`] when the row's correlation id or key is not a valid header value.
+    pub(crate) fn request(
+        &self,
+        row: &Claimed,
+        now: u64,
+    ) -> Result<http::Request<Vec<u8>>, Unbuildable> {
         #[derive(Serialize)]
         struct Apply<'a> {
             action: &'a str,
             args: &'a Value,
             correlation_id: &'a str,
+            idempotency_key: &'a str,
         }
         let body = serde_json::to_vec(&Apply {
             action: &row.action,
             args: &row.args,
             correlation_id: &row.correlation_id,
+            idempotency_key: &row.idempotency_key,
         })
         .map_err(|e| Unbuildable(e.to_string()))?;
-        let signature = self.signer.signer().sign_hex(&body);
+        let signer = self.signer.signer();
+        let timestamp = i64::try_from(now).unwrap_or(i64::MAX);
+        let standard = signer.sign_standard(&row.idempotency_key, timestamp, &body);
         http::Request::post(self.apply_url.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(X_API_KEY, self.api_key.clone())
-            .header(headers::X_SIGNATURE, signature.as_str())
+            .header(headers::X_SIGNATURE, signer.sign_hex(&body).as_str())
+            .header(headers::WEBHOOK_ID, row.idempotency_key.as_str())
+            .header(headers::WEBHOOK_TIMESTAMP, timestamp)
+            .header(headers::WEBHOOK_SIGNATURE, standard.as_str())
+            .header(IDEMPOTENCY_KEY, row.idempotency_key.as_str())
             .header(reply::CORRELATION_ID, row.correlation_id.as_str())
             .body(body)
-            .map_err(|_| Unbuildable("the row's correlation_id is not a valid header value".into()))
+            .map_err(|_| {
+                Unbuildable(
+                    "the row's correlation_id or idempotency_key is not a valid header value"
+                        .into(),
+                )
+            })
     }
 }
 
@@ -206,6 +230,7 @@ mod tests {
             args: json!({"values": {"name": "Ada"}, "id": 3}),
             attempts: 0,
             correlation_id: "6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11".into(),
+            idempotency_key: "0e3b2a4c-5d6e-4f70-8a9b-0c1d2e3f4a5b".into(),
         }
     }
 
@@ -218,8 +243,8 @@ mod tests {
 
     #[test]
     fn request_signs_the_exact_body_with_the_first_secret() {
-        let request = odoo().request(&row()).unwrap();
-        let body = br#"{"action":"res.partner.update","args":{"id":3,"values":{"name":"Ada"}},"correlation_id":"6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11"}"#;
+        let request = odoo().request(&row(), 1_795_428_000).unwrap();
+        let body = br#"{"action":"res.partner.update","args":{"id":3,"values":{"name":"Ada"}},"correlation_id":"6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11","idempotency_key":"0e3b2a4c-5d6e-4f70-8a9b-0c1d2e3f4a5b"}"#;
         assert_eq!(request.body().as_slice(), body);
         assert_eq!(request.uri(), "https://odoo.test/api/agent/apply");
         assert_eq!(request.method(), http::Method::POST);
@@ -229,10 +254,19 @@ mod tests {
             request.headers()["x-correlation-id"],
             "6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11"
         );
-        // Independent of the signing crate: `printf '%s' "$body" | openssl dgst -sha256 -hmac first-secret`.
+        // Independent of the signing crate (Python's hmac): the hex HMAC of the body, and the
+        // Standard Webhooks signature of `{id}.{timestamp}.{body}`, both with first-secret.
         assert_eq!(
             request.headers()["x-signature"],
-            "ec55f011b81ae9229f5643aaf19b4589701981ba948bb46ec976003aa8822b28"
+            "5f7cbfedd9d7e2a4aec094d3c68d01d4917900b625bcead65db221e43a1f35d7"
+        );
+        let key = "0e3b2a4c-5d6e-4f70-8a9b-0c1d2e3f4a5b";
+        assert_eq!(request.headers()["idempotency-key"], key);
+        assert_eq!(request.headers()["webhook-id"], key);
+        assert_eq!(request.headers()["webhook-timestamp"], "1795428000");
+        assert_eq!(
+            request.headers()["webhook-signature"],
+            "v1,hA6qIZjoBp4Iok0TcOm+EwzCfkCUpLHrMKnZ7e0y/1I="
         );
     }
 

@@ -25,7 +25,7 @@ use crate::odoo::Delivery;
 /// The table.
 pub(crate) const TABLE: &str = "odoo_action_outbox";
 /// Columns a claim reads back: everything needed to call Odoo.
-pub(crate) const CLAIMED_COLUMNS: &str = "id,action,args,attempts,correlation_id";
+pub(crate) const CLAIMED_COLUMNS: &str = "id,action,args,attempts,correlation_id,idempotency_key";
 /// First retry delay (seconds) before jitter; doubles with every attempt.
 pub(crate) const BACKOFF_BASE_SECS: u64 = 30;
 /// Longest retry delay (seconds).
@@ -47,6 +47,8 @@ pub(crate) struct Claimed {
     pub(crate) attempts: u32,
     /// The row's correlation id (a UUID).
     pub(crate) correlation_id: String,
+    /// The row's idempotency key (a UUID), the same on every delivery attempt.
+    pub(crate) idempotency_key: String,
 }
 
 /// The answer from PostgREST was not the expected JSON.
@@ -210,8 +212,8 @@ impl Claimed {
     /// Reads a returned row by hand: serde's derive would link float formatting for its
     /// type-mismatch messages (~20 KB of wasm).
     fn from_row(row: Map<String, Value>) -> Option<Self> {
-        let (mut id, mut action, mut args, mut attempts, mut correlation_id) =
-            (None, None, None, None, None);
+        let (mut id, mut action, mut args, mut attempts, mut correlation_id, mut key) =
+            (None, None, None, None, None, None);
         for (name, value) in row {
             match (name.as_str(), value) {
                 ("id", Value::Number(n)) => id = n.as_i64(),
@@ -221,6 +223,7 @@ impl Claimed {
                     attempts = n.as_u64().and_then(|a| u32::try_from(a).ok());
                 }
                 ("correlation_id", Value::String(s)) => correlation_id = Some(s),
+                ("idempotency_key", Value::String(s)) => key = Some(s),
                 _ => {}
             }
         }
@@ -230,6 +233,7 @@ impl Claimed {
             args: args?,
             attempts: attempts?,
             correlation_id: correlation_id?,
+            idempotency_key: key?,
         })
     }
 }
@@ -438,7 +442,7 @@ mod tests {
         assert_eq!(r.method(), http::Method::PATCH);
         assert_eq!(
             r.uri(),
-            "http://db.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.queued&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id"
+            "http://db.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.queued&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id%2Cidempotency_key"
         );
         assert_eq!(r.headers()["prefer"], "return=representation");
         assert_eq!(
@@ -460,7 +464,7 @@ mod tests {
             concat!(
                 "http://db.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.queued",
                 "&next_attempt_at=lte.2026-11-23T10%3A00%3A00Z",
-                "&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id"
+                "&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id%2Cidempotency_key"
             )
         );
         assert_eq!(
@@ -481,7 +485,7 @@ mod tests {
             concat!(
                 "http://db.test/rest/v1/odoo_action_outbox?id=eq.8&status=eq.sent",
                 "&sent_at=lt.2026-11-23T09%3A55%3A00Z",
-                "&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id"
+                "&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id%2Cidempotency_key"
             )
         );
     }
@@ -543,7 +547,7 @@ mod tests {
     #[test]
     fn claimed_reads_the_row_or_nothing() {
         let row = claimed(
-            br#"[{"id":7,"action":"a","args":{"id":1},"attempts":2,"correlation_id":"c"}]"#,
+            br#"[{"id":7,"action":"a","args":{"id":1},"attempts":2,"correlation_id":"c","idempotency_key":"k"}]"#,
         )
         .unwrap()
         .unwrap();

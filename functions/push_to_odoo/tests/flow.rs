@@ -20,14 +20,18 @@ const ROW_CORRELATION: &str = "6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11";
 /// What FakePlatform's counter randomness yields as the first UUID (bytes 1..=16).
 const FIRST_UUID: &str = "01020304-0506-4708-890a-0b0c0d0e0f10";
 const REST: &str = "http://supabase.test/rest/v1";
-const CLAIM_QUEUED_7: &str = "http://supabase.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.queued&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id";
+const CLAIM_QUEUED_7: &str = "http://supabase.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.queued&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id%2Cidempotency_key";
 const FINISH_7: &str =
     "http://supabase.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.sent&select=id";
 const CLAIM_BODY: &str = r#"{"sent_at":"2026-11-23T10:00:00Z","status":"sent"}"#;
-/// The Odoo body for [`row`] and its signature, computed independently:
-/// `printf '%s' "$body" | openssl dgst -sha256 -hmac sign-secret`.
-const ODOO_BODY: &str = r#"{"action":"account.move.post","args":{"id":42},"correlation_id":"6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11"}"#;
-const ODOO_SIGNATURE: &str = "2201c3b48752cc8e85e9a1c84fc5088dd8eb28373df2e76eacac35c495ac9f3b";
+/// The row's idempotency key.
+const ROW_KEY: &str = "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d";
+/// The Odoo body for [`row`] and its signatures, computed independently with Python's hmac:
+/// hex HMAC-SHA256 of the body, and Standard Webhooks over `{ROW_KEY}.{NOW}.{body}`, both
+/// with sign-secret.
+const ODOO_BODY: &str = r#"{"action":"account.move.post","args":{"id":42},"correlation_id":"6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11","idempotency_key":"9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"}"#;
+const ODOO_SIGNATURE: &str = "8fdcf01807b31bfa929f0b9a31a41104f96e69e3fc5917070980d513a2b8d267";
+const ODOO_STANDARD_SIGNATURE: &str = "v1,9uOdrguVv0QG2p8pmmuiNbtm0VKs4gIsqwGYXMBiVPo=";
 
 fn platform() -> FakePlatform {
     FakePlatform::new(NOW)
@@ -40,7 +44,7 @@ fn platform() -> FakePlatform {
 }
 
 fn row(action: &str, args: Value, attempts: u32) -> String {
-    json!([{"id": 7, "action": action, "args": args, "attempts": attempts, "correlation_id": ROW_CORRELATION}])
+    json!([{"id": 7, "action": action, "args": args, "attempts": attempts, "correlation_id": ROW_CORRELATION, "idempotency_key": ROW_KEY}])
         .to_string()
 }
 
@@ -128,6 +132,13 @@ fn assert_odoo_call(sent: &Sent) {
     assert_eq!(sent.url(), "http://odoo.test/api/agent/apply");
     assert_eq!(text(sent), ODOO_BODY);
     assert_eq!(sent.header("x-signature"), Some(ODOO_SIGNATURE));
+    assert_eq!(sent.header("idempotency-key"), Some(ROW_KEY));
+    assert_eq!(sent.header("webhook-id"), Some(ROW_KEY));
+    assert_eq!(sent.header("webhook-timestamp"), Some("1795428000"));
+    assert_eq!(
+        sent.header("webhook-signature"),
+        Some(ODOO_STANDARD_SIGNATURE)
+    );
     assert_eq!(sent.header("x-api-key"), Some(ODOO_TOKEN));
     assert_eq!(sent.header("x-correlation-id"), Some(ROW_CORRELATION));
     assert_eq!(sent.header("content-type"), Some("application/json"));
@@ -211,7 +222,7 @@ fn partner_update_is_sent_with_its_values() {
     assert_eq!((status, body["status"].as_str()), (200, Some("applied")));
     assert_eq!(
         p.sent()[1].json(),
-        json!({"action": "res.partner.update", "args": {"id": 3, "values": {"email": "a@b.c"}}, "correlation_id": ROW_CORRELATION})
+        json!({"action": "res.partner.update", "args": {"id": 3, "values": {"email": "a@b.c"}}, "correlation_id": ROW_CORRELATION, "idempotency_key": ROW_KEY})
     );
 }
 
@@ -549,14 +560,14 @@ fn drain_pushes_due_rows_oldest_first() {
     assert_eq!(
         sent[1].url(),
         format!(
-            "{REST}/odoo_action_outbox?id=eq.3&status=eq.queued&next_attempt_at=lte.2026-11-23T10%3A00%3A00Z&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id"
+            "{REST}/odoo_action_outbox?id=eq.3&status=eq.queued&next_attempt_at=lte.2026-11-23T10%3A00%3A00Z&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id%2Cidempotency_key"
         )
     );
     assert_eq!(text(&sent[1]), CLAIM_BODY);
     assert_eq!(
         sent[2].url(),
         format!(
-            "{REST}/odoo_action_outbox?id=eq.7&status=eq.sent&sent_at=lt.2026-11-23T09%3A55%3A00Z&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id"
+            "{REST}/odoo_action_outbox?id=eq.7&status=eq.sent&sent_at=lt.2026-11-23T09%3A55%3A00Z&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id%2Cidempotency_key"
         )
     );
     assert_odoo_call(&sent[3]);
