@@ -535,6 +535,34 @@ fn push_applied_but_the_answer_lost_is_retried_and_takes_effect_once() {
 }
 
 #[test]
+fn push_outcome_after_a_newer_claim_is_not_recorded_over_it() {
+    let stack = Stack::builder().start();
+    stack
+        .odoo
+        .set_mode(OdooMode::Slow(Duration::from_millis(1500)));
+    let (id, _) = account_move(&stack);
+    let late = std::thread::scope(|scope| {
+        let delivery = scope.spawn(|| push_webhook(&stack, id));
+        // While the first delivery waits on Odoo, a newer claim takes the row (its lease
+        // passed): that claim writes its own sent_at, the token the first one's outcome lacks.
+        std::thread::sleep(Duration::from_millis(500));
+        stack.sql(&format!(
+            "update odoo_action_outbox set sent_at = sent_at + interval '30 seconds' where id = {id} and status = 'sent'"
+        ));
+        delivery.join().unwrap()
+    });
+    let json = late.json();
+    assert_eq!(
+        (json["claimed"].as_bool(), json["recorded"].as_bool()),
+        (Some(true), Some(false)),
+        "{json}"
+    );
+    // The row is still the newer claim's: sent, no attempt and no outcome written over it.
+    assert_eq!(outbox_state(&stack, id), "sent|0|false|true|");
+    assert_logs_clean(&stack);
+}
+
+#[test]
 fn push_max_attempts_ends_in_error() {
     let stack = Stack::builder()
         .variable("OUTBOX_MAX_ATTEMPTS", "2")

@@ -27,6 +27,10 @@ pub(crate) struct Report {
     pub(crate) id: i64,
     /// Its transition, or `None` when this delivery did not claim it.
     pub(crate) outcome: Option<Transition>,
+    /// Whether the transition was written. `false` when the row's lease passed while this
+    /// delivery was in flight and another delivery claimed it: that one's outcome stands, so
+    /// this one is never reported as the row's status.
+    pub(crate) recorded: bool,
 }
 
 impl Report {
@@ -44,6 +48,18 @@ impl Report {
                 ),
             });
         };
+        if !self.recorded {
+            return json!({
+                "id": self.id,
+                "claimed": true,
+                "recorded": false,
+                "message": format!(
+                    "row {} was claimed by another delivery while this one waited on Odoo; this outcome ({}) was not recorded",
+                    self.id,
+                    transition.status()
+                ),
+            });
+        }
         let mut out = json!({
             "id": self.id,
             "claimed": true,
@@ -96,8 +112,9 @@ pub(crate) async fn push_queued(
     settings: &Settings,
     id: i64,
 ) -> Result<Report, Refusal> {
-    let claim = outbox::claim_queued(&settings.db, id, platform.now());
-    deliver(platform, settings, id, claim).await
+    let now = platform.now();
+    let claim = outbox::claim_queued(&settings.db, id, now);
+    deliver(platform, settings, id, now, claim).await
 }
 
 /// Inserts the row of a direct call, then pushes it like the database webhook would.
@@ -148,7 +165,7 @@ pub(crate) async fn drain(
             break;
         }
         let claim = outbox::claim_due(&settings.db, row, now, settings.lease_secs);
-        reports.push(deliver(platform, settings, row.id, claim).await?);
+        reports.push(deliver(platform, settings, row.id, now, claim).await?);
     }
     Ok(reports)
 }
@@ -159,11 +176,12 @@ pub(crate) fn within_budget(started: u64, now: u64) -> bool {
     now.saturating_sub(started) < DRAIN_BUDGET_SECS
 }
 
-/// Claim, check, call Odoo, record the outcome.
+/// Claim (made at `claimed_at`), check, call Odoo, record the outcome fenced by the claim.
 async fn deliver(
     platform: &impl Platform,
     settings: &Settings,
     id: i64,
+    claimed_at: u64,
     claim: Result<Request, InvalidRequest>,
 ) -> Result<Report, Refusal> {
     let id_text = id.to_string();
@@ -176,7 +194,11 @@ async fn deliver(
             "outbox row not claimed; nothing sent",
             &[("id", &id_text)],
         );
-        return Ok(Report { id, outcome: None });
+        return Ok(Report {
+            id,
+            outcome: None,
+            recorded: false,
+        });
     };
 
     let transition = match settings.actions.check(&row.action, &row.args) {
@@ -197,7 +219,7 @@ async fn deliver(
         }
     };
 
-    let finish = outbox::finish(&settings.db, row.id, &transition);
+    let finish = outbox::finish(&settings.db, row.id, claimed_at, &transition);
     let recorded = match store(platform, finish).await {
         Ok(answer) => answer,
         Err(e) => {
@@ -212,9 +234,14 @@ async fn deliver(
     if outbox::ids(recorded.body()).map_or(true, |ids| ids.is_empty()) {
         platform.log(
             Level::Warn,
-            "outbox row left sent state while in flight; outcome not recorded",
+            "outbox row was claimed again while in flight; this outcome is not recorded",
             &[("id", &id_text), ("status", transition.status())],
         );
+        return Ok(Report {
+            id: row.id,
+            outcome: Some(transition),
+            recorded: false,
+        });
     }
     platform.log(
         Level::Info,
@@ -229,6 +256,7 @@ async fn deliver(
     Ok(Report {
         id: row.id,
         outcome: Some(transition),
+        recorded: true,
     })
 }
 
@@ -250,6 +278,7 @@ mod tests {
         let json = Report {
             id: 4,
             outcome: None,
+            recorded: false,
         }
         .to_json();
         assert_eq!(json["claimed"], false);
@@ -265,6 +294,7 @@ mod tests {
                 next_attempt_at: 1_795_428_000,
                 last_error: "odoo answered 502: x".into(),
             }),
+            recorded: true,
         }
         .to_json();
         assert_eq!(

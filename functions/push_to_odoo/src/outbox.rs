@@ -383,19 +383,24 @@ impl Transition {
     }
 }
 
-/// Records `transition` on row `id`, only while this delivery still owns it (`sent`).
+/// Records `transition` on row `id`, only while this delivery still owns it: the row is
+/// `sent` with the `sent_at` its claim at `claimed_at` wrote. That timestamp is the claim's
+/// token: a later claim needs the lease (at least 10 s) to have passed, so it always writes a
+/// later second, and a late outcome of an expired claim matches no row.
 ///
 /// # Errors
 /// [`InvalidRequest`] when the REST URL makes no valid URI.
 pub(crate) fn finish(
     db: &Postgrest,
     id: i64,
+    claimed_at: u64,
     transition: &Transition,
 ) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
     let mut filter = Query::default();
     filter
         .push("id", &format!("eq.{id}"))
         .push("status", "eq.sent")
+        .push("sent_at", &format!("eq.{}", rfc3339(claimed_at)))
         .push("select", "id");
     db.update(TABLE, &filter, transition.body().to_string().into_bytes())
 }
@@ -572,10 +577,10 @@ mod tests {
                 at: NOW
             }
         );
-        let r = finish(&db(), 7, &t).unwrap();
+        let r = finish(&db(), 7, 1_795_428_000, &t).unwrap();
         assert_eq!(
             r.uri(),
-            "http://db.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.sent&select=id"
+            "http://db.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.sent&sent_at=eq.2026-11-23T10%3A00%3A00Z&select=id"
         );
         assert_eq!(
             body(&r),
@@ -600,7 +605,7 @@ mod tests {
             }
         );
         assert_eq!(
-            body(&finish(&db(), 7, &t).unwrap()),
+            body(&finish(&db(), 7, 1_795_428_000, &t).unwrap()),
             r#"{"attempts":4,"last_error":"odoo answered 422: no","status":"error"}"#
         );
     }
@@ -617,7 +622,7 @@ mod tests {
             }
         );
         assert_eq!(
-            body(&finish(&db(), 7, &t).unwrap()),
+            body(&finish(&db(), 7, 1_795_428_000, &t).unwrap()),
             r#"{"attempts":1,"last_error":"timed out","next_attempt_at":"2026-11-23T10:00:22Z","status":"queued"}"#
         );
     }

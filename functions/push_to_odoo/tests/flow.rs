@@ -21,8 +21,7 @@ const ROW_CORRELATION: &str = "6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11";
 const FIRST_UUID: &str = "01020304-0506-4708-890a-0b0c0d0e0f10";
 const REST: &str = "http://supabase.test/rest/v1";
 const CLAIM_QUEUED_7: &str = "http://supabase.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.queued&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id%2Cidempotency_key";
-const FINISH_7: &str =
-    "http://supabase.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.sent&select=id";
+const FINISH_7: &str = "http://supabase.test/rest/v1/odoo_action_outbox?id=eq.7&status=eq.sent&sent_at=eq.2026-11-23T10%3A00%3A00Z&select=id";
 const CLAIM_BODY: &str = r#"{"sent_at":"2026-11-23T10:00:00Z","status":"sent"}"#;
 /// The row's idempotency key.
 const ROW_KEY: &str = "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d";
@@ -169,6 +168,33 @@ fn assert_refused(
 }
 
 // ---- database webhook ------------------------------------------------------------------
+
+#[test]
+fn an_outcome_after_the_row_was_claimed_again_is_not_reported_as_the_rows_status() {
+    // The finish is fenced by this claim's sent_at; another delivery's claim changed it, so
+    // PostgREST updates nothing.
+    let p = platform()
+        .reply(200, &claimable())
+        .reply(200, r#"{"ok":true}"#)
+        .reply(200, "[]");
+    let (status, body, _) = run(&p, insert_webhook());
+    assert_eq!(status, 200);
+    assert_eq!(body["claimed"], true);
+    assert_eq!(body["recorded"], false);
+    assert_eq!(body.get("status"), None, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("(applied) was not recorded")
+    );
+    assert_eq!(p.sent()[2].url(), FINISH_7);
+    assert!(
+        p.logs()
+            .iter()
+            .any(|l| l.contains("claimed again while in flight"))
+    );
+}
 
 #[test]
 fn insert_webhook_claims_calls_odoo_and_records_applied() {
