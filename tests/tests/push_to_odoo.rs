@@ -626,7 +626,8 @@ fn drain_recovers_rows_stuck_in_sent_after_the_lease() {
     let drained = drain(&stack);
     assert_eq!(
         drained,
-        json!({"count": 1, "rows": [{"id": stuck.0, "claimed": true, "status": "applied", "attempts": 1}]})
+        // Two attempts: the delivery that let its lease expire, and this one.
+        json!({"count": 1, "rows": [{"id": stuck.0, "claimed": true, "status": "applied", "attempts": 2}]})
     );
     assert_eq!(
         stack.sql(&format!(

@@ -202,6 +202,9 @@ async fn deliver(
     };
 
     let transition = match settings.actions.check(&row.action, &row.args) {
+        // Only a lease-expired claim counts an attempt; when that used up the budget, the
+        // row is not sent again.
+        _ if row.attempts >= settings.max_attempts => Transition::abandoned(row.attempts),
         Err(invalid) => Transition::refused(row.attempts, &invalid),
         Ok(()) => {
             let timeout = settings.odoo.timeout();

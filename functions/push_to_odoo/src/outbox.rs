@@ -113,10 +113,16 @@ pub(crate) struct DueRow {
     pub(crate) id: i64,
     /// Which condition made it due.
     pub(crate) due: Due,
+    /// Its `attempts` when the drain read it.
+    pub(crate) attempts: u32,
 }
 
 /// Claims a due row (the drain), repeating the condition it was found under, so a row that
 /// another delivery claimed meanwhile is not claimed again.
+///
+/// A row whose lease expired had a delivery that died (or overran) after claiming it, maybe
+/// after Odoo applied it: that attempt is counted here (`attempts + 1`, conditional on the
+/// count the drain read), so `OUTBOX_MAX_ATTEMPTS` bounds dying deliveries too.
 ///
 /// The condition is a plain filter per kind rather than one PostgREST `or=(...)` tree:
 /// PostgREST 12 applies logic trees to the returned representation too, after the update,
@@ -132,17 +138,28 @@ pub(crate) fn claim_due(
 ) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
     let mut filter = Query::default();
     filter.push("id", &format!("eq.{}", row.id));
-    match row.due {
-        Due::Queued => filter
-            .push("status", "eq.queued")
-            .push("next_attempt_at", &format!("lte.{}", rfc3339(now))),
-        Due::LeaseExpired => filter.push("status", "eq.sent").push(
-            "sent_at",
-            &format!("lt.{}", rfc3339(now.saturating_sub(lease_secs))),
-        ),
+    let body = match row.due {
+        Due::Queued => {
+            filter
+                .push("status", "eq.queued")
+                .push("next_attempt_at", &format!("lte.{}", rfc3339(now)));
+            claim_body(now)
+        }
+        Due::LeaseExpired => {
+            filter
+                .push("status", "eq.sent")
+                .push(
+                    "sent_at",
+                    &format!("lt.{}", rfc3339(now.saturating_sub(lease_secs))),
+                )
+                .push("attempts", &format!("eq.{}", row.attempts));
+            json!({"status": "sent", "sent_at": rfc3339(now), "attempts": row.attempts.saturating_add(1)})
+                .to_string()
+                .into_bytes()
+        }
     };
     filter.push("select", CLAIMED_COLUMNS);
-    db.update(TABLE, &filter, claim_body(now))
+    db.update(TABLE, &filter, body)
 }
 
 /// Up to `limit` due rows, oldest first, with their status.
@@ -157,7 +174,7 @@ pub(crate) fn select_due(
 ) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
     let mut query = Query::default();
     query
-        .push("select", "id,status")
+        .push("select", "id,status,attempts")
         .push("or", &due_filter(now, lease_secs))
         .push("order", "id.asc")
         .push("limit", &limit.to_string());
@@ -181,12 +198,13 @@ pub(crate) fn due_rows(body: &[u8]) -> Result<Vec<DueRow>, UnexpectedRepresentat
                     Some(DueRow {
                         id: row.get("id")?.as_i64()?,
                         due,
+                        attempts: u32::try_from(row.get("attempts")?.as_u64()?).ok()?,
                     })
                 })
                 .collect()
         })
         .ok_or(UnexpectedRepresentation(
-            "expected an array of {id, status: queued|sent}",
+            "expected an array of {id, status: queued|sent, attempts}",
         ))
 }
 
@@ -332,6 +350,17 @@ impl Transition {
         }
     }
 
+    /// A row whose expired leases used up its attempts: `error`, nothing sent again.
+    #[must_use]
+    pub(crate) fn abandoned(attempts: u32) -> Self {
+        Self::Failed {
+            attempts,
+            last_error: clip(&format!(
+                "gave up after {attempts} attempts: deliveries did not record an outcome within the lease"
+            )),
+        }
+    }
+
     /// A row whose action or args are refused: `error`, nothing sent, attempts unchanged.
     #[must_use]
     pub(crate) fn refused(attempts: u32, reason: &InvalidAction) -> Self {
@@ -461,6 +490,7 @@ mod tests {
         let row = DueRow {
             id: 7,
             due: Due::Queued,
+            attempts: 1,
         };
         let r = claim_due(&db(), row, NOW, 300).unwrap();
         assert_eq!(r.method(), http::Method::PATCH);
@@ -483,15 +513,21 @@ mod tests {
         let row = DueRow {
             id: 8,
             due: Due::LeaseExpired,
+            attempts: 2,
         };
         let r = claim_due(&db(), row, NOW, 300).unwrap();
         assert_eq!(
             r.uri(),
             concat!(
                 "http://db.test/rest/v1/odoo_action_outbox?id=eq.8&status=eq.sent",
-                "&sent_at=lt.2026-11-23T09%3A55%3A00Z",
+                "&sent_at=lt.2026-11-23T09%3A55%3A00Z&attempts=eq.2",
                 "&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id%2Cidempotency_key"
             )
+        );
+        // The delivery that let the lease expire counts as an attempt.
+        assert_eq!(
+            body(&r),
+            r#"{"attempts":3,"sent_at":"2026-11-23T10:00:00Z","status":"sent"}"#
         );
     }
 
@@ -502,7 +538,7 @@ mod tests {
         assert_eq!(
             r.uri(),
             concat!(
-                "http://db.test/rest/v1/odoo_action_outbox?select=id%2Cstatus",
+                "http://db.test/rest/v1/odoo_action_outbox?select=id%2Cstatus%2Cattempts",
                 "&or=(and(status.eq.queued%2Cnext_attempt_at.lte.%222026-11-23T10%3A00%3A00Z%22)",
                 "%2Cand(status.eq.sent%2Csent_at.lt.%222026-11-23T09%3A59%3A00Z%22))",
                 "&order=id.asc&limit=10"
@@ -513,18 +549,24 @@ mod tests {
     #[test]
     fn due_rows_know_why_they_are_due() {
         assert_eq!(
-            due_rows(br#"[{"id":3,"status":"queued"},{"id":4,"status":"sent"}]"#).unwrap(),
+            due_rows(
+                br#"[{"id":3,"status":"queued","attempts":1},{"id":4,"status":"sent","attempts":0}]"#
+            )
+            .unwrap(),
             [
                 DueRow {
                     id: 3,
-                    due: Due::Queued
+                    due: Due::Queued,
+                    attempts: 1,
                 },
                 DueRow {
                     id: 4,
-                    due: Due::LeaseExpired
+                    due: Due::LeaseExpired,
+                    attempts: 0,
                 }
             ]
         );
+        assert!(due_rows(br#"[{"id":3,"status":"queued"}]"#).is_err());
         assert!(due_rows(br#"[{"id":3,"status":"applied"}]"#).is_err());
         assert!(due_rows(br#"[{"id":3}]"#).is_err());
     }

@@ -559,10 +559,11 @@ fn drain_pushes_due_rows_oldest_first() {
     let p = platform()
         .reply(
             200,
-            r#"[{"id":3,"status":"queued"},{"id":7,"status":"sent"}]"#,
+            r#"[{"id":3,"status":"queued","attempts":1},{"id":7,"status":"sent","attempts":0}]"#,
         )
         .reply(200, "[]")
-        .reply(200, &claimable())
+        // Row 7's expired claim counted as its first attempt.
+        .reply(200, &row("account.move.post", json!({"id": 42}), 1))
         .reply(200, "{}")
         .reply(200, r#"[{"id":7}]"#);
     let (status, body, _) = run(&p, drain_request());
@@ -571,7 +572,7 @@ fn drain_pushes_due_rows_oldest_first() {
     assert_eq!(body["rows"][0]["claimed"], false);
     assert_eq!(
         body["rows"][1],
-        json!({"id": 7, "claimed": true, "status": "applied", "attempts": 1})
+        json!({"id": 7, "claimed": true, "status": "applied", "attempts": 2})
     );
 
     let sent = p.sent();
@@ -579,7 +580,9 @@ fn drain_pushes_due_rows_oldest_first() {
     assert_eq!(sent[0].request.method(), http::Method::GET);
     assert_eq!(
         sent[0].url(),
-        format!("{REST}/odoo_action_outbox?select=id%2Cstatus&{DUE}&order=id.asc&limit=10")
+        format!(
+            "{REST}/odoo_action_outbox?select=id%2Cstatus%2Cattempts&{DUE}&order=id.asc&limit=10"
+        )
     );
     assert_postgrest_headers(&sent[0]);
     // Each claim repeats the condition its row was found under.
@@ -593,11 +596,34 @@ fn drain_pushes_due_rows_oldest_first() {
     assert_eq!(
         sent[2].url(),
         format!(
-            "{REST}/odoo_action_outbox?id=eq.7&status=eq.sent&sent_at=lt.2026-11-23T09%3A55%3A00Z&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id%2Cidempotency_key"
+            "{REST}/odoo_action_outbox?id=eq.7&status=eq.sent&sent_at=lt.2026-11-23T09%3A55%3A00Z&attempts=eq.0&select=id%2Caction%2Cargs%2Cattempts%2Ccorrelation_id%2Cidempotency_key"
         )
+    );
+    assert_eq!(
+        text(&sent[2]),
+        r#"{"attempts":1,"sent_at":"2026-11-23T10:00:00Z","status":"sent"}"#
     );
     assert_odoo_call(&sent[3]);
     assert_eq!(sent[4].url(), FINISH_7);
+}
+
+#[test]
+fn a_row_whose_expired_claims_used_up_its_attempts_is_not_sent_again() {
+    let p = platform()
+        .with_config("OUTBOX_MAX_ATTEMPTS", "3")
+        .reply(200, r#"[{"id":7,"status":"sent","attempts":2}]"#)
+        .reply(200, &row("account.move.post", json!({"id": 42}), 3))
+        .reply(200, r#"[{"id":7}]"#);
+    let (status, body, _) = run(&p, drain_request());
+    assert_eq!(status, 200);
+    assert_eq!(body["rows"][0]["status"], "error", "{body}");
+    assert_eq!(body["rows"][0]["attempts"], 3);
+    let sent = p.sent();
+    assert_eq!(sent.len(), 3, "listing, claim, finish: Odoo is not called");
+    assert_eq!(
+        sent[2].json(),
+        json!({"status": "error", "attempts": 3, "last_error": "gave up after 3 attempts: deliveries did not record an outcome within the lease"})
+    );
 }
 
 #[test]
