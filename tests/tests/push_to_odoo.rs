@@ -483,6 +483,32 @@ fn push_odoo_4xx_is_a_permanent_error() {
 }
 
 #[test]
+fn push_odoo_refusing_the_caller_pauses_the_row_without_using_an_attempt() {
+    let stack = Stack::builder().start();
+    stack.odoo.set_mode(OdooMode::Fail(401));
+    let (id, correlation) = account_move(&stack);
+    let json = push_webhook(&stack, id).json();
+    assert_eq!(
+        (json["status"].as_str(), json["attempts"].as_u64()),
+        (Some("queued"), Some(0)),
+        "{json}"
+    );
+    let state = outbox_state(&stack, id);
+    assert!(
+        state.starts_with("queued|0|false|true|destination paused: odoo answered 401"),
+        "{state}"
+    );
+    assert!(stack.edge_logs().contains("the outbox is paused"));
+    // Once the operator fixes the token, the row goes through on its first counted attempt.
+    stack.odoo.set_mode(OdooMode::Ok);
+    make_due(&stack, id);
+    assert_eq!(drain(&stack)["rows"][0]["status"], "applied");
+    assert_eq!(outbox_state(&stack, id), "applied|1|false|false|");
+    assert_eq!(odoo_calls(&stack, &correlation).len(), 2);
+    assert_logs_clean(&stack);
+}
+
+#[test]
 fn push_odoo_timeout_puts_the_row_back() {
     let stack = Stack::builder().variable("ODOO_TIMEOUT_MS", "500").start();
     stack.odoo.set_mode(OdooMode::Slow(Duration::from_secs(3)));

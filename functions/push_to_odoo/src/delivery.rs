@@ -212,6 +212,13 @@ async fn deliver(
                 Ok(request) => Delivery::of(&platform.send(request, timeout).await, timeout),
                 Err(e) => Delivery::Transient(e.to_string()),
             };
+            if let Delivery::Paused(reason) = &delivery {
+                platform.log(
+                    Level::Error,
+                    "Odoo refuses the caller or the URL: the outbox is paused (rows wait, no attempt counted) until ODOO_API_TOKEN, EDGE_HMAC_SECRET or ODOO_BASE_URL is fixed",
+                    &[("id", &id_text), ("reason", reason)],
+                );
+            }
             Transition::after_delivery(
                 row.attempts,
                 &delivery,

@@ -148,8 +148,12 @@ impl std::error::Error for Unbuildable {}
 pub(crate) enum Delivery {
     /// Odoo answered 2xx.
     Applied,
-    /// Odoo refused it for good (a 4xx other than 408/425/429, or a 3xx).
+    /// Odoo refused this row for good (a 4xx other than 401/403/404/408/425/429, or a 3xx).
     Rejected(String),
+    /// Odoo refused the caller, not the row: 401 or 403 (a rotated `ODOO_API_TOKEN` or
+    /// secret) or 404 (a wrong `ODOO_BASE_URL`). Every row would fail the same way until an
+    /// operator fixes the setting, so rows wait instead of failing.
+    Paused(String),
     /// Worth retrying: timeout, connection failure, 5xx, 408, 425, 429.
     Transient(String),
 }
@@ -171,6 +175,8 @@ impl Delivery {
                 );
                 if status.is_server_error() || matches!(status.as_u16(), 408 | 425 | 429) {
                     Self::Transient(reason)
+                } else if matches!(status.as_u16(), 401 | 403 | 404) {
+                    Self::Paused(reason)
                 } else {
                     Self::Rejected(reason)
                 }
@@ -307,13 +313,26 @@ mod tests {
             Delivery::Rejected("odoo answered 422: move 7 is already posted".into())
         );
         assert_eq!(
+            Delivery::of(&answer(400, "bad args"), t),
+            Delivery::Rejected("odoo answered 400: bad args".into())
+        );
+    }
+
+    #[test]
+    fn a_refused_caller_or_a_wrong_url_pauses_the_destination() {
+        let t = Duration::from_secs(1);
+        assert_eq!(
             Delivery::of(&answer(404, "no route"), t),
-            Delivery::Rejected("odoo answered 404: no route".into())
+            Delivery::Paused("odoo answered 404: no route".into())
         );
         assert_eq!(
             Delivery::of(&answer(401, ""), t),
-            Delivery::Rejected("odoo answered 401: (empty body)".into())
+            Delivery::Paused("odoo answered 401: (empty body)".into())
         );
+        assert!(matches!(
+            Delivery::of(&answer(403, ""), t),
+            Delivery::Paused(_)
+        ));
     }
 
     #[test]

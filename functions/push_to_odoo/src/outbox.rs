@@ -30,6 +30,9 @@ pub(crate) const CLAIMED_COLUMNS: &str = "id,action,args,attempts,correlation_id
 pub(crate) const BACKOFF_BASE_SECS: u64 = 30;
 /// Longest retry delay (seconds).
 pub(crate) const BACKOFF_CAP_SECS: u64 = 3600;
+/// How long a row waits while Odoo refuses the caller (401/403/404), without an attempt
+/// counted: until an operator fixes the setting, every delivery would fail the same way.
+pub(crate) const PAUSED_RETRY_SECS: u64 = 300;
 /// Longest `last_error` stored (characters).
 pub(crate) const MAX_LAST_ERROR_CHARS: usize = 500;
 
@@ -337,6 +340,11 @@ impl Transition {
             Delivery::Rejected(reason) => Self::Failed {
                 attempts,
                 last_error: clip(reason),
+            },
+            Delivery::Paused(reason) => Self::Retry {
+                attempts: attempts_before,
+                next_attempt_at: now.saturating_add(PAUSED_RETRY_SECS),
+                last_error: clip(&format!("destination paused: {reason}")),
             },
             Delivery::Transient(reason) if attempts >= max_attempts => Self::Failed {
                 attempts,
@@ -692,6 +700,22 @@ mod tests {
     #[test]
     fn max_attempts_of_one_never_retries() {
         let t = Transition::after_delivery(0, &Delivery::Transient("x".into()), NOW, 1, 0);
+        let paused = Transition::after_delivery(
+            7,
+            &Delivery::Paused("odoo answered 401: x".into()),
+            NOW,
+            8,
+            0,
+        );
+        assert_eq!(
+            paused,
+            Transition::Retry {
+                attempts: 7,
+                next_attempt_at: NOW + PAUSED_RETRY_SECS,
+                last_error: "destination paused: odoo answered 401: x".into(),
+            },
+            "a paused destination never uses up a row's attempts"
+        );
         assert_eq!(t.status(), "error");
     }
 
