@@ -263,13 +263,6 @@ impl<D: Problem> Error<D> {
         }
     }
 
-    fn details(&self) -> Details {
-        match self {
-            Self::Common(r) => r.details(),
-            Self::Domain(d) => d.details(),
-        }
-    }
-
     fn level(&self) -> Level {
         match self {
             Self::Common(r) => level_of(r.status()),
@@ -280,17 +273,15 @@ impl<D: Problem> Error<D> {
     /// The HTTP answer: status, the one JSON shape, `Allow` on 405, `retry-after` on 503.
     #[must_use]
     pub fn to_response(&self) -> Response {
-        error_body(
-            self.status(),
-            self.code(),
-            &self.to_string(),
-            self.details(),
-        )
+        match self {
+            Self::Common(r) => r.to_response(),
+            Self::Domain(d) => error_body(d.status(), d.code(), &d.to_string(), d.details()),
+        }
     }
 }
 
 impl Refusal {
-    /// The HTTP answer, as [`Error::to_response`] gives it.
+    /// The HTTP answer in the one shape ([`error_body`]).
     #[must_use]
     pub fn to_response(&self) -> Response {
         error_body(

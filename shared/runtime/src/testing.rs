@@ -243,20 +243,6 @@ pub fn block_on<F: core::future::Future>(future: F) -> F::Output {
     panic!("block_on: the future is waiting on something other than the FakePlatform")
 }
 
-/// A request as a caller sends it: `method` to `path` with `headers` and `body`.
-///
-/// # Panics
-/// When a header name or value is not valid HTTP.
-#[must_use]
-#[allow(clippy::expect_used)]
-pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
-    let mut builder = http::Request::builder().method(method).uri(path);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    builder.body(body.to_vec()).expect("a valid test request")
-}
-
 /// `request` again with `name` set to `value` (`None` removes it).
 #[must_use]
 pub fn with_header(
