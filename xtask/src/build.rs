@@ -65,6 +65,25 @@ pub fn build_dist(root: &Path, tools: &Tools) -> Result<PathBuf> {
 /// Every flavour: the two wasm32-wasip2 components and the Workers module.
 pub const ALL_FLAVOURS: &[&str] = &["wasi", "spin", "workers"];
 
+/// The flavours named on the command line (all of them when none is), each checked.
+///
+/// # Errors
+/// Names a word that is not a flavour.
+pub fn flavours(args: &[String]) -> Result<Vec<&'static str>> {
+    if args.is_empty() {
+        return Ok(ALL_FLAVOURS.to_vec());
+    }
+    args.iter()
+        .map(|arg| {
+            ALL_FLAVOURS
+                .iter()
+                .find(|f| **f == arg.as_str())
+                .copied()
+                .ok_or_else(|| format!("unknown flavour {arg:?} (expected wasi, spin or workers)"))
+        })
+        .collect()
+}
+
 /// Builds every function in `flavours` into `dist/` and prints the size table.
 pub fn build_dist_flavours(root: &Path, tools: &Tools, flavours: &[&str]) -> Result<PathBuf> {
     let crates = function_crates(root)?;

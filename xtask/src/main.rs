@@ -23,8 +23,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  build   build every crate under functions/ as wasi, spin and workers flavours into dist/
-          and print a size table
+  build [wasi|spin|workers]...
+          build every crate under functions/ as wasi, spin and workers flavours (or only
+          those named) into dist/ and print a size table
   test    fmt + clippy + every test in the workspace, including the wasm runtime tests
   up      run the whole local stack until Ctrl-C: PostgreSQL 15 + migrations, PostgREST 12,
           Odoo and GitHub stand-ins, and the edge host serving every function of spin.toml
@@ -38,9 +39,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("build") => {
             let root = workspace_root();
-            tools::Tools::ensure(&root, Scope::All)
-                .and_then(|t| build::build_dist(&root, &t))
-                .map(|_| ())
+            build::flavours(&args[1..]).and_then(|flavours| {
+                tools::Tools::ensure(&root, Scope::All)
+                    .and_then(|t| build::build_dist_flavours(&root, &t, &flavours))
+                    .map(|_| ())
+            })
         }
         Some("test") => test(&workspace_root()),
         Some("up") => {

@@ -82,6 +82,10 @@ pub enum Refusal {
     StoreUnavailable(String),
     /// PostgREST refused a request or answered something unexpected.
     StoreRejected(String),
+    /// A write was sent but no answer came back (timeout, connection lost): it may or may
+    /// not have been stored. Every write carries an idempotency key, so repeating the same
+    /// request is safe and stores it once.
+    StoreOutcomeUnknown(String),
 }
 
 impl Refusal {
@@ -111,6 +115,11 @@ impl fmt::Display for Refusal {
                 write!(f, "the database is unavailable ({e}); nothing was stored")
             }
             Self::StoreRejected(e) => write!(f, "the database refused the request: {e}"),
+            Self::StoreOutcomeUnknown(e) => write!(
+                f,
+                "the database did not answer ({e}); the write may or may not have taken \
+                 effect: repeat the same request, it takes effect once"
+            ),
         }
     }
 }
@@ -184,7 +193,7 @@ impl Refusal {
             Self::MissingConfig(_) | Self::InvalidConfig { .. } => 500,
             Self::Unauthorized { .. } => 401,
             Self::InvalidJson(_) => 400,
-            Self::StoreUnavailable(_) => 503,
+            Self::StoreUnavailable(_) | Self::StoreOutcomeUnknown(_) => 503,
             Self::StoreRejected(_) => 502,
         }
     }
@@ -203,6 +212,7 @@ impl Refusal {
             Self::InvalidJson(_) => "invalid_json",
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::StoreRejected(_) => "store_rejected",
+            Self::StoreOutcomeUnknown(_) => "store_outcome_unknown",
         }
     }
 

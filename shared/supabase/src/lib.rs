@@ -388,6 +388,10 @@ pub enum StoreError {
     /// Answered another non-2xx status: the request itself is wrong (a bug or a schema
     /// mismatch); carries PostgREST's `message`.
     Rejected(String),
+    /// A write went out and no answer came back (timeout, connection lost mid-request): it
+    /// may have committed. Only [`written`] says this; the caller repeats the same keyed
+    /// write, which then takes effect once.
+    Unknown(String),
 }
 
 impl fmt::Display for StoreError {
@@ -395,6 +399,7 @@ impl fmt::Display for StoreError {
         match self {
             Self::Unavailable(reason) => write!(f, "PostgREST unavailable: {reason}"),
             Self::Rejected(message) => write!(f, "PostgREST refused the request: {message}"),
+            Self::Unknown(reason) => write!(f, "PostgREST did not answer a write: {reason}"),
         }
     }
 }
@@ -422,6 +427,25 @@ pub fn succeeded(
     }
 }
 
+/// [`succeeded`] for a write (insert, update): a transport failure after the request may have
+/// left (a timeout, a lost connection) is [`StoreError::Unknown`], because PostgREST may have
+/// committed it; only a destination the host refused, or a request it could not express,
+/// is surely not stored. A 5xx or 429 is an answer: PostgREST rolled the transaction back.
+///
+/// # Errors
+/// As [`succeeded`], with [`StoreError::Unknown`] for timeouts and connection failures.
+pub fn written(
+    result: Result<http::Response<Vec<u8>>, pulser_runtime::OutboundError>,
+) -> Result<http::Response<Vec<u8>>, StoreError> {
+    use pulser_runtime::OutboundError;
+    match result {
+        Err(e @ (OutboundError::Timeout | OutboundError::Connection(_))) => {
+            Err(StoreError::Unknown(e.to_string()))
+        }
+        other => succeeded(other),
+    }
+}
+
 /// The one mapping of storage failures onto the shared refusals: unavailable is a 503 (the
 /// caller retries), rejected a 502.
 impl From<StoreError> for pulser_runtime::pipeline::Refusal {
@@ -429,6 +453,7 @@ impl From<StoreError> for pulser_runtime::pipeline::Refusal {
         match e {
             StoreError::Unavailable(reason) => Self::StoreUnavailable(reason),
             StoreError::Rejected(message) => Self::StoreRejected(message),
+            StoreError::Unknown(reason) => Self::StoreOutcomeUnknown(reason),
         }
     }
 }
@@ -584,6 +609,35 @@ mod tests {
         assert_eq!(
             succeeded(resp(409, r#"{"message":"dup"}"#)).unwrap_err(),
             StoreError::Rejected("dup".into())
+        );
+    }
+
+    #[test]
+    fn a_write_without_an_answer_is_unknown_but_a_refused_destination_stored_nothing() {
+        use pulser_runtime::OutboundError;
+        assert_eq!(
+            written(Err(OutboundError::Timeout)).unwrap_err(),
+            StoreError::Unknown("timed out".into())
+        );
+        assert_eq!(
+            written(Err(OutboundError::Connection("reset".into()))).unwrap_err(),
+            StoreError::Unknown("connection failed: reset".into())
+        );
+        assert_eq!(
+            written(Err(OutboundError::Forbidden("db".into()))).unwrap_err(),
+            StoreError::Unavailable("destination not allowed: db".into())
+        );
+        let rolled_back = http::Response::builder()
+            .status(503)
+            .body(Vec::new())
+            .unwrap();
+        assert_eq!(
+            written(Ok(rolled_back)).unwrap_err(),
+            StoreError::Unavailable("PostgREST answered 503".into())
+        );
+        assert_eq!(
+            pulser_runtime::pipeline::Refusal::from(StoreError::Unknown("timed out".into())).code(),
+            "store_outcome_unknown"
         );
     }
 
