@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("build") => {
             let root = workspace_root();
-            build::flavours(&args[1..]).and_then(|flavours| {
+            build::flavours(args.get(1..).unwrap_or_default()).and_then(|flavours| {
                 tools::Tools::ensure(&root, Scope::All)
                     .and_then(|t| build::build_dist_flavours(&root, &t, &flavours))
                     .map(|_| ())
