@@ -21,7 +21,7 @@ mod token;
 pub mod github_app;
 
 pub use error::SignatureError;
-pub use secret::{HexSignature, Secret};
+pub use secret::{HexSignature, Secret, sha256_hex};
 #[cfg(feature = "alloc")]
 pub use set::{SecretSet, Signed};
 pub use standard::{StandardSignature, StandardWebhook, TOLERANCE_SECS};

@@ -165,6 +165,15 @@ pub struct HexSignature {
     hex: [u8; 64],
 }
 
+/// The SHA-256 of `bytes` as 64 lowercase hex digits (the same form as a hex signature): the
+/// content address the functions deduplicate on when a sender gives no id of its own.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> HexSignature {
+    let mut hex = [0u8; 64];
+    hex::encode_into(&Sha256::digest(bytes).into(), &mut hex);
+    HexSignature { hex }
+}
+
 impl HexSignature {
     /// The 64 lowercase hex digits.
     #[must_use]

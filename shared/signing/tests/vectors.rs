@@ -177,3 +177,16 @@ fn debug_output_never_shows_secrets() {
     assert!(!printed.contains("super-secret"), "{printed}");
     assert!(printed.contains("redacted"), "{printed}");
 }
+
+/// FIPS 180-2 examples: the content digest is plain SHA-256 in lower-case hex.
+#[test]
+fn sha256_hex_matches_the_fips_examples() {
+    assert_eq!(
+        pulser_signing::sha256_hex(b"abc").as_str(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        pulser_signing::sha256_hex(b"").as_str(),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+}
