@@ -95,7 +95,13 @@ pub enum OutboundError {
     Timeout,
     /// The host refused the destination (not in the allowed outbound hosts).
     Forbidden(String),
-    /// DNS, connect, TLS or protocol failure.
+    /// The destination could not be reached (DNS, connection refused, connect timeout, TLS
+    /// handshake): the request never left, so it surely had no effect. Only the `wasi:http`
+    /// adapters (WASI, Spin) can tell; Workers' `fetch` reports every failure as a
+    /// [`OutboundError::Connection`].
+    Unreachable(String),
+    /// The connection failed in a way that does not say whether the request arrived (reset,
+    /// closed mid-answer, a protocol error).
     Connection(String),
     /// The request could not be expressed on this runtime (bad URL, header).
     InvalidRequest(String),
@@ -106,6 +112,7 @@ impl fmt::Display for OutboundError {
         match self {
             Self::Timeout => f.write_str("timed out"),
             Self::Forbidden(m) => write!(f, "destination not allowed: {m}"),
+            Self::Unreachable(m) => write!(f, "unreachable: {m}"),
             Self::Connection(m) => write!(f, "connection failed: {m}"),
             Self::InvalidRequest(m) => write!(f, "invalid request: {m}"),
         }

@@ -70,11 +70,23 @@ fn outbound_error(err: spin_sdk::http::SendError) -> OutboundError {
     use spin_sdk::http::{ErrorCode, SendError};
     match err {
         SendError::Http(ErrorCode::HttpRequestDenied) => OutboundError::Forbidden(err.to_string()),
+        SendError::Http(ErrorCode::ConnectionReadTimeout | ErrorCode::ConnectionWriteTimeout) => {
+            OutboundError::Timeout
+        }
+        // Failures before a connection exists: the request never left.
         SendError::Http(
-            ErrorCode::ConnectionTimeout
-            | ErrorCode::ConnectionReadTimeout
-            | ErrorCode::ConnectionWriteTimeout,
-        ) => OutboundError::Timeout,
+            ErrorCode::DnsTimeout
+            | ErrorCode::DnsError(_)
+            | ErrorCode::DestinationNotFound
+            | ErrorCode::DestinationUnavailable
+            | ErrorCode::DestinationIpProhibited
+            | ErrorCode::DestinationIpUnroutable
+            | ErrorCode::ConnectionRefused
+            | ErrorCode::ConnectionTimeout
+            | ErrorCode::TlsProtocolError
+            | ErrorCode::TlsCertificateError
+            | ErrorCode::TlsAlertReceived(_),
+        ) => OutboundError::Unreachable(err.to_string()),
         SendError::RequestConversion(_) => OutboundError::InvalidRequest(err.to_string()),
         _ => OutboundError::Connection(err.to_string()),
     }

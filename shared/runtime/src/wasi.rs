@@ -281,13 +281,24 @@ fn outbound_error(code: ErrorCode) -> OutboundError {
         ErrorCode::HttpRequestDenied => {
             OutboundError::Forbidden("the host denied the destination".into())
         }
-        ErrorCode::ConnectionTimeout
-        | ErrorCode::ConnectionReadTimeout
+        ErrorCode::ConnectionReadTimeout
         | ErrorCode::ConnectionWriteTimeout
         | ErrorCode::HttpResponseTimeout => OutboundError::Timeout,
         ErrorCode::HttpRequestUriInvalid => {
             OutboundError::InvalidRequest("the host rejected the URL".into())
         }
+        // Failures before a connection exists: the request never left.
+        code @ (ErrorCode::DnsTimeout
+        | ErrorCode::DnsError(_)
+        | ErrorCode::DestinationNotFound
+        | ErrorCode::DestinationUnavailable
+        | ErrorCode::DestinationIpProhibited
+        | ErrorCode::DestinationIpUnroutable
+        | ErrorCode::ConnectionRefused
+        | ErrorCode::ConnectionTimeout
+        | ErrorCode::TlsProtocolError
+        | ErrorCode::TlsCertificateError
+        | ErrorCode::TlsAlertReceived(_)) => OutboundError::Unreachable(error_code_name(code)),
         other => OutboundError::Connection(error_code_name(other)),
     }
 }

@@ -429,8 +429,8 @@ pub fn succeeded(
 
 /// [`succeeded`] for a write (insert, update): a transport failure after the request may have
 /// left (a timeout, a lost connection) is [`StoreError::Unknown`], because PostgREST may have
-/// committed it; only a destination the host refused, or a request it could not express,
-/// is surely not stored. A 5xx or 429 is an answer: PostgREST rolled the transaction back.
+/// committed it; only a destination that could not be reached, one the host refused, or a
+/// request it could not express is surely not stored. A 5xx or 429 is an answer: PostgREST rolled the transaction back.
 ///
 /// # Errors
 /// As [`succeeded`], with [`StoreError::Unknown`] for timeouts and connection failures.
@@ -622,6 +622,10 @@ mod tests {
         assert_eq!(
             written(Err(OutboundError::Connection("reset".into()))).unwrap_err(),
             StoreError::Unknown("connection failed: reset".into())
+        );
+        assert_eq!(
+            written(Err(OutboundError::Unreachable("connection-refused".into()))).unwrap_err(),
+            StoreError::Unavailable("unreachable: connection-refused".into())
         );
         assert_eq!(
             written(Err(OutboundError::Forbidden("db".into()))).unwrap_err(),
