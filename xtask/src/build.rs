@@ -65,33 +65,76 @@ pub fn build_dist(root: &Path, tools: &Tools) -> Result<PathBuf> {
 /// Every flavour: the two wasm32-wasip2 components and the Workers module.
 pub const ALL_FLAVOURS: &[&str] = &["wasi", "spin", "workers"];
 
-/// The flavours named on the command line (all of them when none is), each checked.
-///
-/// # Errors
-/// Names a word that is not a flavour.
-pub fn flavours(args: &[String]) -> Result<Vec<&'static str>> {
-    if args.is_empty() {
-        return Ok(ALL_FLAVOURS.to_vec());
+/// What `cargo xtask build` was asked for: flavours and function directories (both all of
+/// them when none is named).
+#[derive(Debug, Default)]
+pub struct Selection {
+    flavours: Vec<&'static str>,
+    functions: Vec<String>,
+}
+
+impl Selection {
+    /// Sorts the command line's words into flavours (`wasi`, `spin`, `workers`) and function
+    /// names (directories under `functions/`), each checked.
+    ///
+    /// # Errors
+    /// Names a word that is neither.
+    pub fn parse(root: &Path, args: &[String]) -> Result<Self> {
+        let known = function_crates(root)?;
+        let mut selection = Self::default();
+        for arg in args {
+            if let Some(flavour) = ALL_FLAVOURS.iter().find(|f| **f == arg.as_str()) {
+                selection.flavours.push(flavour);
+            } else if known.iter().any(|k| k.dir.ends_with(arg)) {
+                selection.functions.push(arg.clone());
+            } else {
+                return Err(format!(
+                    "{arg:?} is neither a flavour (wasi, spin, workers) nor a directory under functions/"
+                ));
+            }
+        }
+        if selection.flavours.is_empty() {
+            selection.flavours = ALL_FLAVOURS.to_vec();
+        }
+        Ok(selection)
     }
-    args.iter()
-        .map(|arg| {
-            ALL_FLAVOURS
-                .iter()
-                .find(|f| **f == arg.as_str())
-                .copied()
-                .ok_or_else(|| format!("unknown flavour {arg:?} (expected wasi, spin or workers)"))
-        })
-        .collect()
 }
 
 /// Builds every function in `flavours` into `dist/` and prints the size table.
-pub fn build_dist_flavours(root: &Path, tools: &Tools, flavours: &[&str]) -> Result<PathBuf> {
-    let crates = function_crates(root)?;
+pub fn build_dist_flavours(
+    root: &Path,
+    tools: &Tools,
+    flavours: &[&'static str],
+) -> Result<PathBuf> {
+    build_selection(
+        root,
+        tools,
+        &Selection {
+            flavours: flavours.to_vec(),
+            functions: Vec::new(),
+        },
+    )
+}
+
+/// Builds the selected functions (all when none is named) in the selected flavours into
+/// `dist/` and prints the size table.
+pub fn build_selection(root: &Path, tools: &Tools, selection: &Selection) -> Result<PathBuf> {
+    let crates: Vec<Crate> = function_crates(root)?
+        .into_iter()
+        .filter(|k| {
+            selection.functions.is_empty() || selection.functions.iter().any(|f| k.dir.ends_with(f))
+        })
+        .collect();
     let dist = root.join("dist");
     let mut sizes = Vec::new();
     for krate in &crates {
         sizes.extend(build_flavours(
-            root, tools, krate, &dist, flavours, "build",
+            root,
+            tools,
+            krate,
+            &dist,
+            &selection.flavours,
+            "build",
         )?);
     }
     if crates.is_empty() {
