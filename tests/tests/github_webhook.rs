@@ -8,8 +8,9 @@
 //! PostgreSQL 15 + PostgREST 12, with real GitHub payloads (octokit/webhooks fixtures, MIT,
 //! in functions/github_webhook/tests/fixtures/github/); then the Workers build under workerd.
 //!
-//! Tests on the shared stack keep apart by unique delivery ids; a test that changes the
-//! secret list starts its own stack. Needs `cargo xtask build` (dist/) and the tools
+//! Tests on the shared stack keep apart by unique delivery ids and unique bodies (a body is
+//! stored once whatever its GUID, so each fixture gets a nonce field); a test that changes
+//! the secret list starts its own stack. Needs `cargo xtask build` (dist/) and the tools
 //! `cargo xtask test` points at.
 
 use pulser_tests::Exchange;
@@ -20,13 +21,18 @@ use pulser_tests::stack::{self, Stack};
 
 const ROUTE: &str = "/webhooks/github";
 
+/// The fixture `name` with a unique top-level `e2e_nonce` field (GitHub payloads carry
+/// fields the function ignores): a body no other test sends.
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
+    let bytes = std::fs::read(
         stack::project_root()
             .join("functions/github_webhook/tests/fixtures/github")
             .join(name),
     )
-    .unwrap()
+    .unwrap();
+    let mut body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    body["e2e_nonce"] = unique("nonce").into();
+    serde_json::to_vec(&body).unwrap()
 }
 
 /// POSTs `body` to `url` as GitHub delivers it, signed with `secret`.
@@ -177,6 +183,41 @@ fn a_redelivery_is_deduplicated() {
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["duplicate"], true);
     assert_eq!(rows(&stack, &delivery), "1");
+}
+
+/// GitHub does not sign `X-GitHub-Delivery`: a captured delivery replayed under a fresh GUID
+/// carries a valid signature, and must still write nothing.
+#[test]
+fn the_same_body_under_a_new_delivery_id_writes_nothing() {
+    let stack = stack::shared();
+    let (first, replayed) = (unique("e2e"), unique("e2e"));
+    let body = fixture("workflow_run.completed.success.json");
+    let answer = deliver_to_edge(&stack, "workflow_run", &first, &body);
+    assert_eq!(
+        answer.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let again = deliver_to_edge(&stack, "workflow_run", &replayed, &body);
+    assert_eq!(
+        again.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+    assert_eq!(again.json()["duplicate"], true);
+    assert_eq!(rows(&stack, &first), "1");
+    assert_eq!(rows(&stack, &replayed), "0");
+    // One byte more is another body: stored under its own GUID.
+    let mut changed = body.clone();
+    changed.push(b' ');
+    let third = unique("e2e");
+    assert_eq!(
+        deliver_to_edge(&stack, "workflow_run", &third, &changed).status,
+        201
+    );
+    assert_eq!(rows(&stack, &third), "1");
 }
 
 #[test]

@@ -9,8 +9,11 @@
 //!    `pull_request` and `push` become one row ([`event::normalize`]): VTID ([`vtid`]),
 //!    status ([`status`]), title, ref, link, meta; any other event is acknowledged with 202
 //!    `{"ignored": "<event>"}`.
-//! 5. One idempotent PostgREST insert keyed on `delivery_id`: a redelivery answers 200
-//!    `{"duplicate": true}` and writes nothing. PostgREST down: 503 with `retry-after`.
+//! 5. One idempotent PostgREST insert keyed on the body's SHA-256 (`body_sha256`, the part
+//!    of a delivery GitHub signs) and on `delivery_id`: a redelivery, or the same body under
+//!    a new GUID, answers 200 `{"duplicate": true}` and writes nothing. PostgREST down: 503
+//!    with `retry-after`; no answer to the insert: 503 `store_outcome_unknown` (GitHub's
+//!    redelivery of the same body then stores it at most once).
 //!
 //! Every setting of [`settings::TABLE`] is read before the request is looked at, so a
 //! missing or unusable one is a 500 naming it whatever the request.
@@ -22,7 +25,7 @@ use core::time::Duration;
 
 use pulser_runtime::pipeline::{self, Error, Refusal, Spec};
 use pulser_runtime::{Level, Platform, Request, Response, reply};
-use pulser_supabase::Insert;
+use pulser_supabase::{Insert, Outcome};
 use serde_json::{Value, json};
 
 mod auth;
@@ -101,20 +104,33 @@ async fn receive(
         );
         return Ok(reply::json(202, &json!({"ignored": event})));
     };
-    let row = event::normalize(kind, request.body(), delivery).map_err(HookError::Malformed)?;
+    let mut row = event::normalize(kind, request.body(), delivery).map_err(HookError::Malformed)?;
+    if let Some(fields) = row.as_object_mut() {
+        let digest = pulser_signing::sha256_hex(request.body());
+        fields.insert("body_sha256".into(), digest.as_str().into());
+    }
     let insert = settings.db.insert(
         TABLE,
         row.to_string().into_bytes(),
-        &Insert::ignore_duplicates("delivery_id").returning("id"),
+        &Insert::ignore_duplicates("body_sha256").returning("id"),
     )?;
-    let answer = pulser_supabase::succeeded(platform.send(insert, POSTGREST_TIMEOUT).await)?;
-    let stored: Value = serde_json::from_slice(answer.body())
-        .map_err(|_| Refusal::StoreRejected("PostgREST answered something not JSON".into()))?;
-    let id = stored
-        .as_array()
-        .and_then(|rows| rows.first())
-        .and_then(|row| row.get("id"))
-        .cloned();
+    let answer = platform.send(insert, POSTGREST_TIMEOUT).await;
+    // The body's digest is the conflict target; the delivery id is unique too, and a second
+    // body under a known GUID (only GitHub could sign one) is a 409 from that constraint:
+    // also a delivery already stored.
+    let conflict = matches!(&answer, Ok(r) if matches!(Outcome::of(r), Outcome::Conflict(_)));
+    let id = if conflict {
+        None
+    } else {
+        let answer = pulser_supabase::written(answer)?;
+        let stored: Value = serde_json::from_slice(answer.body())
+            .map_err(|_| Refusal::StoreRejected("PostgREST answered something not JSON".into()))?;
+        stored
+            .as_array()
+            .and_then(|rows| rows.first())
+            .and_then(|row| row.get("id"))
+            .cloned()
+    };
     let Some(id) = id else {
         platform.log(
             Level::Info,

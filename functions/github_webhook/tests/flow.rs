@@ -80,12 +80,19 @@ fn refused(platform: &FakePlatform, request: Request, status: u16, code: &str) -
 const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
 
 /// The golden row of `name` (tests/fixtures/github/<name>.expected.json) as the flow must
-/// send it: for this test's delivery id, serialized as the function serializes.
-fn golden_row(name: &str) -> Vec<u8> {
+/// send it for the delivery `body`: this test's delivery id, the body's SHA-256 (computed
+/// with the sha2 crate, independently of the function), serialized as the function does.
+fn golden_row(name: &str, body: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
     let mut row: Value =
         serde_json::from_slice(&fixture(&format!("{name}.expected.json"))).unwrap();
     row["delivery_id"] = DELIVERY.into();
     row["meta"]["delivery_id"] = DELIVERY.into();
+    let digest: String = sha2::Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    row["body_sha256"] = digest.into();
     serde_json::to_vec(&row).unwrap()
 }
 
@@ -97,7 +104,7 @@ fn assert_one_insert(p: &FakePlatform, body: &[u8]) {
     assert_eq!(insert.request.method(), http::Method::POST);
     assert_eq!(
         insert.url(),
-        "http://db.test/rest/v1/oasis_events?on_conflict=delivery_id&select=id"
+        "http://db.test/rest/v1/oasis_events?on_conflict=body_sha256&select=id"
     );
     let mut headers: Vec<(String, String)> = insert
         .request
@@ -146,7 +153,7 @@ fn workflow_run_is_inserted_once_with_the_exact_request() {
             "title": "UNSET-WORKFLOW-COMPLETED",
         })
     );
-    assert_one_insert(&p, &golden_row("workflow_run.completed.success"));
+    assert_one_insert(&p, &golden_row("workflow_run.completed.success", &body));
 }
 
 #[test]
@@ -167,7 +174,7 @@ fn every_stored_fixture_is_sent_as_its_golden_row() {
         let body = fixture(&format!("{name}.json"));
         let response = block_on(handle(signed(event, &body), &p));
         assert_eq!(response.status(), 201, "{name}");
-        assert_one_insert(&p, &golden_row(name));
+        assert_one_insert(&p, &golden_row(name, &body));
     }
 }
 
@@ -184,7 +191,7 @@ fn merged_pull_request_derived_from_a_fixture_is_stored_as_a_success() {
     let response = block_on(handle(signed("pull_request", &body), &p));
     assert_eq!(response.status(), 201);
     let mut row: Value =
-        serde_json::from_slice(&golden_row("pull_request.closed.unmerged")).unwrap();
+        serde_json::from_slice(&golden_row("pull_request.closed.unmerged", &body)).unwrap();
     row["vtid"] = "DEV-CICDL-0031".into();
     row["layer"] = "CICDL".into();
     row["status"] = "success".into();
@@ -205,7 +212,7 @@ fn failed_workflow_run_derived_from_a_fixture_is_stored_as_a_failure() {
     let response = block_on(handle(signed("workflow_run", &body), &p));
     assert_eq!(response.status(), 201);
     let mut row: Value =
-        serde_json::from_slice(&golden_row("workflow_run.completed.success")).unwrap();
+        serde_json::from_slice(&golden_row("workflow_run.completed.success", &body)).unwrap();
     row["vtid"] = "OPS-GW2-0007".into();
     row["layer"] = "GW2".into();
     row["status"] = "failure".into();
@@ -222,6 +229,34 @@ fn redelivery_is_a_duplicate_and_says_so() {
     let response = block_on(handle(signed("push", &body), &p));
     assert_eq!(response.status(), 200);
     assert_eq!(json(&response)["duplicate"], true);
+}
+
+/// The digest is the conflict target; a 409 can only come from the delivery id's own unique
+/// key (a different body under a GUID already stored): a delivery already seen, not an error.
+#[test]
+fn a_conflict_on_the_delivery_id_is_a_duplicate_too() {
+    let p = platform().reply(
+        409,
+        r#"{"code":"23505","message":"duplicate key value violates unique constraint \"oasis_events_delivery_id_key\""}"#,
+    );
+    let response = block_on(handle(signed("push", &fixture("push.json")), &p));
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(&response)["duplicate"], true);
+}
+
+/// PostgREST may have committed an insert it never answered: GitHub should redeliver, and
+/// the digest keeps that redelivery from storing a second row.
+#[test]
+fn an_insert_without_an_answer_is_an_unknown_outcome() {
+    let p = platform().fail(pulser_runtime::OutboundError::Timeout);
+    let response = block_on(handle(signed("push", &fixture("push.json")), &p));
+    pulser_runtime::testing::assert_refusal(&response, 503, "store_outcome_unknown");
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert_eq!(
+        p.sent().len(),
+        1,
+        "one insert, not repeated by the function"
+    );
 }
 
 #[test]
@@ -388,7 +423,7 @@ fn missing_secret_is_500_missing_config() {
 
 #[test]
 fn postgrest_down_is_503_with_retry_after() {
-    let p = platform().fail(OutboundError::Connection("refused".into()));
+    let p = platform().fail(OutboundError::Unreachable("connection-refused".into()));
     let body = fixture("push.json");
     let response = block_on(handle(signed("push", &body), &p));
     assert_eq!(response.status(), 503);
