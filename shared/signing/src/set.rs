@@ -55,6 +55,16 @@ impl SecretSet {
         false
     }
 
+    /// Whether a secret of `self` is also in `other`: two legs that must not accept each
+    /// other's signatures (inbound and outbound) check this at configuration time. Keys are
+    /// compared by their MAC of a fixed message, since a [`Secret`] keeps no key bytes.
+    #[must_use]
+    pub fn overlaps(&self, other: &Self) -> bool {
+        const PROBE: &[u8] = b"pulser-edge secret identity";
+        self.iter()
+            .any(|a| other.iter().any(|b| a.sign(PROBE) == b.sign(PROBE)))
+    }
+
     fn iter(&self) -> impl Iterator<Item = &Secret> {
         core::iter::once(&self.signer).chain(&self.others)
     }

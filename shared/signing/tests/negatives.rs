@@ -398,3 +398,15 @@ fn error_messages_name_the_header() {
     assert_eq!(err.to_string(), "missing header `x-hub-signature-256`");
     assert_eq!(err.header(), Some(X_HUB_SIGNATURE_256));
 }
+
+/// Inbound and outbound legs must not share a key (else an outbound signature would verify
+/// inbound): `overlaps` finds any common secret,
+/// whatever its position or spelling (`whsec_` base64 of the same bytes is the same key).
+#[test]
+fn secret_sets_overlap_only_when_they_share_a_key() {
+    let inbound = SecretSet::parse("in-new,in-old").unwrap();
+    assert!(!inbound.overlaps(&SecretSet::parse("out-new,out-old").unwrap()));
+    assert!(inbound.overlaps(&SecretSet::parse("out-new,in-old").unwrap()));
+    // "in-new" is aW4tbmV3 in base64.
+    assert!(inbound.overlaps(&SecretSet::parse("whsec_aW4tbmV3").unwrap()));
+}
