@@ -21,6 +21,20 @@ use pulser_tests::e2e::{
 use pulser_tests::stack::{self, Stack};
 use pulser_tests::{Exchange, hmac_hex};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The key ingest derives for the event at `index` of a hex-signed `body` without
+/// `event_id`, computed here with the sha2 crate (an oracle independent of pulser-signing).
+fn body_key(body: &str, index: usize) -> String {
+    format!("sha256:{:x}:{index}", Sha256::digest(body.as_bytes()))
+}
+
+/// `event_id` of every row of `marker`, in insertion order, comma-separated.
+fn stored_keys(stack: &Stack, marker: &str) -> String {
+    stack.sql(&format!(
+        "select string_agg(event_id, ',' order by id) from audit_event where resource_id = '{marker}'"
+    ))
+}
 
 fn audit_rows(stack: &Stack, marker: &str) -> usize {
     stack
@@ -106,8 +120,9 @@ fn ingest_without_correlation_id_uses_the_answers_one() {
 fn ingest_stores_a_batch() {
     let stack = stack::shared();
     let marker = unique("batch");
-    let batch = json!([event(&marker), event(&marker), event(&marker)]);
-    let answer = ingest_signed(&stack, &batch.to_string());
+    // Three identical events: their keys differ by their index in the batch.
+    let batch = json!([event(&marker), event(&marker), event(&marker)]).to_string();
+    let answer = ingest_signed(&stack, &batch);
     assert_eq!(answer.status, 201);
     let items = answer.json();
     let ids: Vec<i64> = items
@@ -123,6 +138,70 @@ fn ingest_stores_a_batch() {
             "select string_agg(id::text, ',' order by id) from audit_event where resource_id = '{marker}'"
         )),
         ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+    );
+    assert_eq!(
+        stored_keys(&stack, &marker),
+        (0..3)
+            .map(|i| body_key(&batch, i))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+}
+
+#[test]
+fn ingest_hex_signed_event_without_event_id_sent_twice_is_stored_once() {
+    let stack = stack::shared();
+    let marker = unique("hexretry");
+    let body = event(&marker).to_string();
+    let first = ingest_signed(&stack, &body);
+    assert_eq!(
+        first.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let again = ingest_signed(&stack, &body);
+    assert_eq!(
+        again.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+    let json = again.json();
+    assert_eq!(json["duplicate"], true);
+    assert_eq!(json["event_id"], body_key(&body, 0).as_str());
+    assert_eq!(audit_rows(&stack, &marker), 1);
+    assert_eq!(stored_keys(&stack, &marker), body_key(&body, 0));
+}
+
+#[test]
+fn ingest_same_event_id_twice_in_one_batch_stores_the_first() {
+    let stack = stack::shared();
+    let marker = unique("twice");
+    let event_id = unique("evt");
+    let mut first = event(&marker);
+    first["event_id"] = json!(event_id);
+    first["payload"] = json!({"which": "first"});
+    let mut second = first.clone();
+    second["payload"] = json!({"which": "second"});
+    let answer = ingest_signed(&stack, &json!([first, event(&marker), second]).to_string());
+    assert_eq!(
+        answer.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let items = answer.json();
+    assert!(items[0]["id"].is_i64(), "{items}");
+    assert!(items[1]["id"].is_i64(), "{items}");
+    assert_eq!(items[2]["duplicate"], true, "{items}");
+    assert_eq!(items[2]["event_id"], event_id.as_str());
+    assert_eq!(audit_rows(&stack, &marker), 2);
+    assert_eq!(
+        stack.sql(&format!(
+            "select id || '|' || (payload->>'which') from audit_event where event_id = '{event_id}'"
+        )),
+        format!("{}|first", items[0]["id"])
     );
 }
 
@@ -167,31 +246,34 @@ fn ingest_standard_webhooks_redelivery_is_stored_once() {
     let marker = unique("sw");
     let body = event(&marker).to_string();
     let id = unique("msg");
-    let headers = signed_headers(
-        &edge_secret(&stack),
-        Scheme::StandardWebhooks {
-            id: &id,
-            timestamp: pulser_tests::clock::unix_now(),
-        },
-        body.as_bytes(),
-    );
-    let first = post(&stack, INGEST, &pairs(&headers), body.as_bytes());
+    let delivery = |timestamp: i64| {
+        let headers = signed_headers(
+            &edge_secret(&stack),
+            Scheme::StandardWebhooks { id: &id, timestamp },
+            body.as_bytes(),
+        );
+        post(&stack, INGEST, &pairs(&headers), body.as_bytes())
+    };
+    let now = pulser_tests::clock::unix_now();
+    let first = delivery(now - 30);
     assert_eq!(
         first.status,
         201,
         "{}",
         String::from_utf8_lossy(&first.body)
     );
-    let again = post(&stack, INGEST, &pairs(&headers), body.as_bytes());
-    assert_eq!(again.status, 200);
-    assert_eq!(again.json()["event_id"], id.as_str());
-    assert_eq!(audit_rows(&stack, &marker), 1);
+    // A redelivery: the same webhook-id, a new timestamp and so a new signature.
+    let again = delivery(now);
     assert_eq!(
-        stack.sql(&format!(
-            "select event_id from audit_event where resource_id = '{marker}'"
-        )),
-        id
+        again.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&again.body)
     );
+    let key = format!("webhook:{id}:0");
+    assert_eq!(again.json()["event_id"], key.as_str());
+    assert_eq!(audit_rows(&stack, &marker), 1);
+    assert_eq!(stored_keys(&stack, &marker), key);
 }
 
 #[test]
@@ -333,7 +415,7 @@ fn assert_ingest_invalid(body: &Value, marker: &str, field: &str, index: Option<
 /// batch index) the 422 must name.
 type Invalid = (&'static str, fn(&str) -> Value, &'static str, Option<u64>);
 
-const INVALID: [Invalid; 8] = [
+const INVALID: [Invalid; 10] = [
     (
         "missing event_type",
         |m| without(event(m), "event_type"),
@@ -375,6 +457,23 @@ const INVALID: [Invalid; 8] = [
         |m| json!([event(m), event(m), with(event(m), "payload", json!("nope"))]),
         "payload",
         Some(2),
+    ),
+    (
+        "event_id with the reserved webhook: prefix",
+        |m| with(event(m), "event_id", json!("webhook:x")),
+        "event_id",
+        None,
+    ),
+    (
+        "event_id with the reserved sha256: prefix in a batch",
+        |m| {
+            json!([
+                event(m),
+                with(event(m), "event_id", json!(format!("sha256:{m}:0")))
+            ])
+        },
+        "event_id",
+        Some(1),
     ),
     (
         "a batch of 501",

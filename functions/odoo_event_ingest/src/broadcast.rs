@@ -55,7 +55,7 @@ mod tests {
             resource_id: "7".into(),
             payload: Map::new(),
             correlation_id: "0b0c0d0e-0f10-4112-9314-15161718191a".into(),
-            event_id: Some("e".into()),
+            event_id: "e".into(),
             occurred_at: None,
         };
         let request = request("https://ref.supabase.co", "key", "odoo", &[(&event, 3)]).unwrap();

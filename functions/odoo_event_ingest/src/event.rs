@@ -1,4 +1,17 @@
-//! The request body: one Odoo event or a batch of them, checked field by field.
+//! The request body: one Odoo event or a batch of them, checked field by field, and the
+//! idempotency key each event is stored under.
+//!
+//! Every event has a key, and a retry of the same event arrives with the same key:
+//!
+//! - an explicit `event_id` is the key, as given;
+//! - else a Standard Webhooks request's events take `webhook:<webhook-id>:<index>`, since a
+//!   redelivery repeats the `webhook-id` (with a new timestamp and signature);
+//! - else (hex `x-signature`) `sha256:<SHA-256 of the raw body>:<index>`, since a retry
+//!   repeats the signed bytes.
+//!
+//! `index` is the position in a batch (0 for a single event), so byte-identical events of one
+//! batch stay apart. The two prefixes are reserved: an explicit `event_id` may not start with
+//! either, so it can never take the key a derived one has (or will have).
 
 use core::fmt;
 
@@ -12,6 +25,10 @@ pub(crate) const MAX_BATCH: usize = 500;
 pub(crate) const MAX_EVENT_TYPE_CHARS: usize = 200;
 /// Longest `event_id` (characters).
 pub(crate) const MAX_EVENT_ID_CHARS: usize = 200;
+/// The prefix of keys derived from a Standard Webhooks `webhook-id`.
+pub(crate) const WEBHOOK_PREFIX: &str = "webhook:";
+/// The prefix of keys derived from the digest of a hex-signed body.
+pub(crate) const SHA256_PREFIX: &str = "sha256:";
 
 /// An event as Odoo sends it; absent and `null` fields are both `None`. Unknown fields are
 /// ignored. Taken out of the parsed object by hand rather than with serde's derive, which
@@ -62,8 +79,9 @@ pub(crate) struct Event {
     pub(crate) payload: Map<String, Value>,
     /// A lower-case hyphenated UUID: the event's own or the request's.
     pub(crate) correlation_id: String,
-    /// The idempotency key: the event's own `event_id`, else one derived from `webhook-id`.
-    pub(crate) event_id: Option<String>,
+    /// The idempotency key: the event's own `event_id`, else one derived from the request
+    /// (see the module docs).
+    pub(crate) event_id: String,
     /// RFC 3339 text.
     pub(crate) occurred_at: Option<String>,
 }
@@ -91,9 +109,55 @@ pub(crate) struct Events {
 pub(crate) struct Defaults<'a> {
     /// Used for events without `correlation_id` (a UUID).
     pub(crate) correlation_id: &'a str,
-    /// The verified Standard Webhooks `webhook-id`, used for events without `event_id`
-    /// (`{id}` for one event, `{id}:{index}` inside a batch).
-    pub(crate) webhook_id: Option<&'a str>,
+    /// What a retry of this request repeats, for events without `event_id`.
+    pub(crate) identity: RequestIdentity<'a>,
+}
+
+/// What stays the same when a verified request is sent again: the source of the keys of its
+/// events that carry no `event_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestIdentity<'a> {
+    /// Standard Webhooks: the verified `webhook-id`.
+    WebhookId(&'a str),
+    /// Hex `x-signature`: the exact bytes that were signed.
+    SignedBody(&'a [u8]),
+}
+
+impl RequestIdentity<'_> {
+    /// The part of a derived key before `:<index>`.
+    fn key_prefix(&self) -> String {
+        match self {
+            Self::WebhookId(id) => format!("{WEBHOOK_PREFIX}{id}"),
+            Self::SignedBody(body) => {
+                format!(
+                    "{SHA256_PREFIX}{}",
+                    pulser_signing::sha256_hex(body).as_str()
+                )
+            }
+        }
+    }
+}
+
+/// The keys of events without `event_id`, hashing the body at most once per request (and
+/// not at all when every event has its own id).
+struct DerivedKeys<'a> {
+    identity: RequestIdentity<'a>,
+    prefix: Option<String>,
+}
+
+impl<'a> DerivedKeys<'a> {
+    fn new(identity: RequestIdentity<'a>) -> Self {
+        Self {
+            identity,
+            prefix: None,
+        }
+    }
+
+    fn key(&mut self, index: usize) -> String {
+        let identity = self.identity;
+        let prefix = self.prefix.get_or_insert_with(|| identity.key_prefix());
+        format!("{prefix}:{index}")
+    }
 }
 
 /// Why the body was refused. `index` is the position in a batch (`None` for a single event).
@@ -130,12 +194,10 @@ pub(crate) enum InvalidEvents {
         /// What it must be.
         expected: &'static str,
     },
-    /// Two events of one batch carry the same `event_id`.
-    DuplicateEventId {
-        /// The later position.
-        index: usize,
-        /// The earlier position with the same id.
-        first: usize,
+    /// An explicit `event_id` starts with a prefix reserved for derived keys.
+    ReservedEventId {
+        /// The event's position in a batch.
+        index: Option<usize>,
     },
 }
 
@@ -147,7 +209,7 @@ impl InvalidEvents {
             Self::NotAnObjectOrArray | Self::EmptyBatch | Self::BatchTooLarge { .. } => "body",
             Self::NotAnObject { .. } => "event",
             Self::Missing { field, .. } | Self::Invalid { field, .. } => field,
-            Self::DuplicateEventId { .. } => "event_id",
+            Self::ReservedEventId { .. } => "event_id",
         }
     }
 
@@ -155,8 +217,10 @@ impl InvalidEvents {
     #[must_use]
     pub(crate) fn index(&self) -> Option<usize> {
         match self {
-            Self::NotAnObject { index } | Self::DuplicateEventId { index, .. } => Some(*index),
-            Self::Missing { index, .. } | Self::Invalid { index, .. } => *index,
+            Self::NotAnObject { index } => Some(*index),
+            Self::Missing { index, .. }
+            | Self::Invalid { index, .. }
+            | Self::ReservedEventId { index } => *index,
             Self::NotAnObjectOrArray | Self::EmptyBatch | Self::BatchTooLarge { .. } => None,
         }
     }
@@ -183,24 +247,31 @@ impl fmt::Display for InvalidEvents {
             Self::Invalid {
                 field, expected, ..
             } => write!(f, "`{field}` must be {expected}"),
-            Self::DuplicateEventId { first, .. } => {
-                write!(f, "`event_id` repeats the one of event {first}")
-            }
+            Self::ReservedEventId { .. } => write!(
+                f,
+                "`event_id` must not start with `{WEBHOOK_PREFIX}` or `{SHA256_PREFIX}`: those \
+                 prefixes are reserved for the ids derived from `webhook-id` and from the \
+                 body's SHA-256 when an event has no `event_id`"
+            ),
         }
     }
 }
 
 impl std::error::Error for InvalidEvents {}
 
-/// Checks a parsed body: one event object, or an array of 1 to [`MAX_BATCH`] of them.
+/// Checks a parsed body: one event object, or an array of 1 to [`MAX_BATCH`] of them, and
+/// gives each event its key. Two events of a batch may carry the same `event_id`; which one
+/// is stored is the store's decision ([`crate::audit`]).
 ///
 /// # Errors
 /// The first problem found, naming the field and (in a batch) the index.
 pub(crate) fn parse(body: Value, defaults: Defaults<'_>) -> Result<Events, InvalidEvents> {
+    let mut keys = DerivedKeys::new(defaults.identity);
+    let correlation_id = defaults.correlation_id;
     match body {
         Value::Object(_) => Ok(Events {
             shape: Shape::One,
-            events: vec![event(body, None, defaults)?],
+            events: vec![event(body, None, correlation_id, &mut keys)?],
         }),
         Value::Array(items) => {
             if items.is_empty() {
@@ -212,9 +283,8 @@ pub(crate) fn parse(body: Value, defaults: Defaults<'_>) -> Result<Events, Inval
             let events = items
                 .into_iter()
                 .enumerate()
-                .map(|(index, item)| event(item, Some(index), defaults))
+                .map(|(index, item)| event(item, Some(index), correlation_id, &mut keys))
                 .collect::<Result<Vec<_>, _>>()?;
-            reject_repeated_ids(&events)?;
             Ok(Events {
                 shape: Shape::Batch,
                 events,
@@ -227,7 +297,8 @@ pub(crate) fn parse(body: Value, defaults: Defaults<'_>) -> Result<Events, Inval
 fn event(
     item: Value,
     index: Option<usize>,
-    defaults: Defaults<'_>,
+    default_correlation_id: &str,
+    keys: &mut DerivedKeys<'_>,
 ) -> Result<Event, InvalidEvents> {
     let Value::Object(object) = item else {
         return Err(InvalidEvents::NotAnObject {
@@ -261,21 +332,27 @@ fn event(
         _ => return Err(invalid("payload", "a JSON object")),
     };
     let correlation_id = match wire.correlation_id {
-        None => defaults.correlation_id.to_owned(),
+        None => default_correlation_id.to_owned(),
         Some(Value::String(s)) if pulser_runtime::reply::is_uuid(&s) => s.to_ascii_lowercase(),
         Some(_) => return Err(invalid("correlation_id", "a UUID")),
     };
     let event_id = match wire.event_id {
-        Some(value) => Some(id_text(value, MAX_EVENT_ID_CHARS).ok_or_else(|| {
-            invalid(
-                "event_id",
-                "a non-empty string of at most 200 characters or an integer",
-            )
-        })?),
-        None => defaults.webhook_id.map(|id| match index {
-            None => id.to_owned(),
-            Some(i) => format!("{id}:{i}"),
-        }),
+        Some(value) => {
+            let id = id_text(value, MAX_EVENT_ID_CHARS).ok_or_else(|| {
+                invalid(
+                    "event_id",
+                    "a non-empty string of at most 200 characters or an integer",
+                )
+            })?;
+            if [WEBHOOK_PREFIX, SHA256_PREFIX]
+                .iter()
+                .any(|prefix| id.starts_with(prefix))
+            {
+                return Err(InvalidEvents::ReservedEventId { index });
+            }
+            id
+        }
+        None => keys.key(index.unwrap_or(0)),
     };
     let occurred_at = match wire.occurred_at {
         None => None,
@@ -319,24 +396,6 @@ fn id_text(value: Value, max_chars: usize) -> Option<String> {
     }
 }
 
-fn reject_repeated_ids(events: &[Event]) -> Result<(), InvalidEvents> {
-    // A batch is at most 500 events, so comparing each id with the earlier ones is cheap and
-    // links no sorting or hashing code into the component.
-    for (index, event) in events.iter().enumerate() {
-        let Some(id) = event.event_id.as_deref() else {
-            continue;
-        };
-        let earlier = events.iter().take(index);
-        if let Some(first) = earlier
-            .enumerate()
-            .find_map(|(i, e)| (e.event_id.as_deref() == Some(id)).then_some(i))
-        {
-            return Err(InvalidEvents::DuplicateEventId { index, first });
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -345,12 +404,33 @@ mod tests {
     use super::*;
 
     const CORRELATION: &str = "0b0c0d0e-0f10-4112-9314-15161718191a";
+    /// The bytes the tests' hex-signed requests carry, and their SHA-256 (FIPS 180-2, B.1).
+    const SIGNED: &[u8] = b"abc";
+    const SIGNED_SHA256: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
+    /// A hex-signed request of [`SIGNED`].
     fn defaults() -> Defaults<'static> {
         Defaults {
             correlation_id: CORRELATION,
-            webhook_id: None,
+            identity: RequestIdentity::SignedBody(SIGNED),
         }
+    }
+
+    /// A Standard Webhooks request with this `webhook-id`.
+    fn delivered_as(webhook_id: &'static str) -> Defaults<'static> {
+        Defaults {
+            identity: RequestIdentity::WebhookId(webhook_id),
+            ..defaults()
+        }
+    }
+
+    fn keys(body: Value, defaults: Defaults<'_>) -> Vec<String> {
+        parse(body, defaults)
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect()
     }
 
     fn one(body: Value) -> Result<Event, InvalidEvents> {
@@ -383,7 +463,7 @@ mod tests {
                 resource_id: "42".into(),
                 payload: json!({"amount": 10}).as_object().unwrap().clone(),
                 correlation_id: CORRELATION.into(),
-                event_id: None,
+                event_id: format!("sha256:{SIGNED_SHA256}:0"),
                 occurred_at: None,
             }
         );
@@ -402,7 +482,7 @@ mod tests {
         });
         let event = one(body).unwrap();
         assert_eq!(event.correlation_id, "6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11");
-        assert_eq!(event.event_id.as_deref(), Some("evt-1"));
+        assert_eq!(event.event_id, "evt-1");
         assert_eq!(event.occurred_at.as_deref(), Some("2026-11-23T10:00:00Z"));
         assert_eq!(event.resource_id, "INV/2026/0001");
     }
@@ -410,7 +490,7 @@ mod tests {
     #[test]
     fn integer_event_id_and_unix_occurred_at() {
         let event = one(with("event_id", json!(77))).unwrap();
-        assert_eq!(event.event_id.as_deref(), Some("77"));
+        assert_eq!(event.event_id, "77");
         let event = one(with("occurred_at", json!(1_795_428_000))).unwrap();
         assert_eq!(event.occurred_at.as_deref(), Some("2026-11-23T10:00:00Z"));
     }
@@ -427,28 +507,95 @@ mod tests {
         );
     }
 
+    // ---- the idempotency key ------------------------------------------------------------
+
     #[test]
-    fn webhook_id_is_the_key_of_a_single_event_without_event_id() {
-        let d = Defaults {
-            webhook_id: Some("msg_1"),
-            ..defaults()
-        };
-        let events = parse(minimal(), d).unwrap();
-        assert_eq!(events.events[0].event_id.as_deref(), Some("msg_1"));
-        let own = parse(with("event_id", json!("evt-9")), d).unwrap();
-        assert_eq!(own.events[0].event_id.as_deref(), Some("evt-9"));
+    fn a_hex_signed_event_without_event_id_is_keyed_by_the_sha256_of_the_signed_bytes() {
+        assert_eq!(
+            keys(minimal(), defaults()),
+            [format!("sha256:{SIGNED_SHA256}:0")]
+        );
     }
 
     #[test]
-    fn webhook_id_gets_the_index_inside_a_batch() {
-        let d = Defaults {
-            webhook_id: Some("msg_1"),
+    fn a_byte_identical_retry_gets_the_same_keys_and_other_bytes_other_keys() {
+        let retry = keys(minimal(), defaults());
+        assert_eq!(keys(minimal(), defaults()), retry);
+        let other = Defaults {
+            identity: RequestIdentity::SignedBody(b"abd"),
             ..defaults()
         };
-        let events = parse(json!([minimal(), minimal()]), d).unwrap();
-        assert_eq!(events.shape, Shape::Batch);
-        let ids: Vec<_> = events.events.iter().map(|e| e.event_id.clone()).collect();
-        assert_eq!(ids, [Some("msg_1:0".into()), Some("msg_1:1".into())]);
+        assert_ne!(keys(minimal(), other), retry);
+    }
+
+    #[test]
+    fn identical_events_of_one_batch_are_told_apart_by_their_index() {
+        assert_eq!(
+            keys(json!([minimal(), minimal()]), defaults()),
+            [
+                format!("sha256:{SIGNED_SHA256}:0"),
+                format!("sha256:{SIGNED_SHA256}:1")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_standard_webhooks_event_without_event_id_is_keyed_by_its_webhook_id() {
+        assert_eq!(keys(minimal(), delivered_as("msg_1")), ["webhook:msg_1:0"]);
+        assert_eq!(
+            keys(json!([minimal(), minimal()]), delivered_as("msg_1")),
+            ["webhook:msg_1:0", "webhook:msg_1:1"]
+        );
+    }
+
+    #[test]
+    fn an_explicit_event_id_is_the_key_as_given_however_the_request_was_signed() {
+        let own = with("event_id", json!("evt-9"));
+        assert_eq!(keys(own.clone(), defaults()), ["evt-9"]);
+        assert_eq!(keys(own.clone(), delivered_as("msg_1")), ["evt-9"]);
+        // Beside an event without one, which keeps its position's derived key.
+        assert_eq!(
+            keys(json!([own, minimal()]), delivered_as("msg_1")),
+            ["evt-9", "webhook:msg_1:1"]
+        );
+    }
+
+    #[test]
+    fn an_event_id_with_a_reserved_prefix_is_refused() {
+        for reserved in ["webhook:msg_1:0", &format!("sha256:{SIGNED_SHA256}:0")] {
+            let err = one(with("event_id", json!(reserved))).unwrap_err();
+            assert_eq!(err, InvalidEvents::ReservedEventId { index: None });
+            assert_eq!((err.field(), err.index()), ("event_id", None));
+            let message = err.to_string();
+            assert!(
+                message.contains("`webhook:`") && message.contains("`sha256:`"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_event_id_with_a_reserved_prefix_in_a_batch_names_its_index() {
+        let body = json!([minimal(), with("event_id", json!("webhook:x"))]);
+        let err = parse(body, defaults()).unwrap_err();
+        assert_eq!(err, InvalidEvents::ReservedEventId { index: Some(1) });
+        assert!(err.to_string().starts_with("event 1: "), "{err}");
+    }
+
+    #[test]
+    fn a_prefix_is_reserved_only_at_the_start_and_with_its_colon() {
+        for id in ["move-webhook:1", "webhook", "sha256", "sha256-abc"] {
+            assert_eq!(keys(with("event_id", json!(id)), defaults()), [id]);
+        }
+    }
+
+    #[test]
+    fn the_same_event_id_twice_in_a_batch_is_accepted_for_the_store_to_settle() {
+        let same = with("event_id", json!("same"));
+        assert_eq!(
+            keys(json!([same, minimal(), same]), defaults()),
+            ["same", &format!("sha256:{SIGNED_SHA256}:1"), "same"]
+        );
     }
 
     #[test]
@@ -497,14 +644,6 @@ mod tests {
         .unwrap_err();
         assert_eq!((err.field(), err.index()), ("payload", Some(2)));
         assert_eq!(err.to_string(), "event 2: `payload` is required");
-    }
-
-    #[test]
-    fn repeated_event_id_in_a_batch_is_refused() {
-        let a = with("event_id", json!("same"));
-        let err = parse(json!([a, minimal(), a]), defaults()).unwrap_err();
-        assert_eq!(err, InvalidEvents::DuplicateEventId { index: 2, first: 0 });
-        assert_eq!(err.field(), "event_id");
     }
 
     #[test]

@@ -4,13 +4,15 @@
 //! 1. `POST` only (405), `application/json` only (415), at most 1 MiB (413).
 //! 2. The raw body is authenticated before anything parses it, with the secrets of
 //!    `EDGE_HMAC_SECRET` (a rotation list): the Standard Webhooks headers when any is present
-//!    (±300 s window; `webhook-id` becomes the idempotency key), else the hex HMAC in
-//!    `x-signature`. Missing or wrong: 401.
+//!    (±300 s window), else the hex HMAC in `x-signature`. Missing or wrong: 401.
 //! 3. The body is one event or an array of up to 500 ([`event`]); a bad field is a 422 naming
-//!    it and, in a batch, its index.
-//! 4. One PostgREST insert stores the batch ([`audit`]); a repeated `event_id` writes nothing
-//!    and is reported as `{"duplicate": true, ...}`. PostgREST down or 5xx: 503 with
-//!    `retry-after`, nothing reported as stored.
+//!    it and, in a batch, its index. Every event gets an idempotency key: its own `event_id`,
+//!    else one derived from what a retry repeats (the `webhook-id`, or the signed bytes).
+//! 4. One PostgREST insert stores the batch ([`audit`]); a key stored before writes nothing
+//!    and is reported as `{"duplicate": true, ...}`. PostgREST down or 5xx: 503
+//!    `store_unavailable` with `retry-after`, nothing stored. No answer to the insert
+//!    (timeout, lost connection): 503 `store_outcome_unknown`, since it may have committed;
+//!    repeating the request is safe, as every event is keyed.
 //! 5. With `REALTIME_CHANNEL` set, the stored events are broadcast through Supabase Realtime
 //!    ([`broadcast`]); a failed broadcast is logged and never fails the request.
 //!
@@ -39,7 +41,7 @@ mod timestamp;
 
 use audit::Stored;
 use error::IngestError;
-use event::{Defaults, Event, Events, Shape};
+use event::{Defaults, Event, Events, RequestIdentity, Shape};
 use settings::Settings;
 
 /// Largest request body accepted (bytes).
@@ -78,17 +80,23 @@ async fn ingest(
     } else {
         reply::uuid_v4(platform)
     };
+    let identity = match verified.webhook_id.as_deref() {
+        Some(id) => RequestIdentity::WebhookId(id),
+        None => RequestIdentity::SignedBody(request.body()),
+    };
     let events = event::parse(
         body,
         Defaults {
             correlation_id: &default_correlation,
-            webhook_id: verified.webhook_id.as_deref(),
+            identity,
         },
     )
     .map_err(IngestError::InvalidEvents)?;
 
     let insert = audit::insert(&settings.db, &events.events)?;
-    let answer = pulser_supabase::succeeded(platform.send(insert, POSTGREST_TIMEOUT).await)?;
+    // `written`, not `succeeded`: an insert without an answer may have committed, so it is
+    // reported as unknown, never as "nothing stored".
+    let answer = pulser_supabase::written(platform.send(insert, POSTGREST_TIMEOUT).await)?;
     let stored = audit::outcomes(&events.events, answer.body())
         .map_err(|e| Refusal::StoreRejected(e.to_string()))?;
 

@@ -20,6 +20,19 @@ const FIRST_UUID: &str = "01020304-0506-4708-890a-0b0c0d0e0f10";
 const CALLER_UUID: &str = "6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11";
 const EVENT: &str = r#"{"event_type":"invoice.posted","resource_id":42,"payload":{"amount":10}}"#;
 
+/// The key of the event at `index` of a hex-signed `body` without `event_id`.
+fn body_key(body: &str, index: usize) -> String {
+    format!(
+        "sha256:{}:{index}",
+        pulser_signing::sha256_hex(body.as_bytes()).as_str()
+    )
+}
+
+/// PostgREST's representation of [`EVENT`], hex-signed, stored as row `id`.
+fn stored_event(id: i64) -> String {
+    json!([{"id": id, "event_id": body_key(EVENT, 0)}]).to_string()
+}
+
 fn platform() -> FakePlatform {
     FakePlatform::new(NOW)
         .with_config("EDGE_HMAC_SECRET", &format!("{SECRET},{OLD_SECRET}"))
@@ -84,7 +97,7 @@ fn assert_refused(
 
 #[test]
 fn one_event_is_stored_with_one_exact_insert() {
-    let p = platform().reply(201, r#"[{"id":7,"event_id":null}]"#);
+    let p = platform().reply(201, &stored_event(7));
     let (status, body, headers) = run(&p, signed(EVENT));
     assert_eq!(status, 201);
     assert_eq!(body, json!({"id": 7, "correlation_id": FIRST_UUID}));
@@ -109,14 +122,15 @@ fn one_event_is_stored_with_one_exact_insert() {
     assert_eq!(
         String::from_utf8(insert.request.body().clone()).unwrap(),
         format!(
-            r#"[{{"source":"odoo","event_type":"invoice.posted","resource_id":"42","payload":{{"amount":10}},"correlation_id":"{FIRST_UUID}","event_id":null,"occurred_at":null}}]"#
+            r#"[{{"source":"odoo","event_type":"invoice.posted","resource_id":"42","payload":{{"amount":10}},"correlation_id":"{FIRST_UUID}","event_id":"{}","occurred_at":null}}]"#,
+            body_key(EVENT, 0)
         )
     );
 }
 
 #[test]
 fn the_callers_uuid_correlation_id_is_used_for_the_row() {
-    let p = platform().reply(201, r#"[{"id":1,"event_id":null}]"#);
+    let p = platform().reply(201, &stored_event(1));
     let mut request = signed(EVENT);
     request
         .headers_mut()
@@ -130,7 +144,7 @@ fn the_callers_uuid_correlation_id_is_used_for_the_row() {
 
 #[test]
 fn a_non_uuid_correlation_header_is_echoed_but_rows_get_a_uuid() {
-    let p = platform().reply(201, r#"[{"id":1,"event_id":null}]"#);
+    let p = platform().reply(201, &stored_event(1));
     let mut request = signed(EVENT);
     request
         .headers_mut()
@@ -148,7 +162,8 @@ fn a_batch_is_one_insert_and_answers_a_list() {
     ]"#;
     let p = platform().reply(
         201,
-        r#"[{"id":10,"event_id":"e-1"},{"id":11,"event_id":null}]"#,
+        &json!([{"id": 10, "event_id": "e-1"}, {"id": 11, "event_id": body_key(batch, 1)}])
+            .to_string(),
     );
     let (status, body, _) = run(&p, signed(batch));
     assert_eq!(status, 201);
@@ -165,7 +180,7 @@ fn a_batch_is_one_insert_and_answers_a_list() {
         sent[0].json(),
         json!([
             {"source":"odoo","event_type":"a","resource_id":"1","payload":{},"correlation_id":FIRST_UUID,"event_id":"e-1","occurred_at":null},
-            {"source":"odoo","event_type":"b","resource_id":"2","payload":{"x":true},"correlation_id":CALLER_UUID,"event_id":null,"occurred_at":"2026-11-23T09:00:00Z"},
+            {"source":"odoo","event_type":"b","resource_id":"2","payload":{"x":true},"correlation_id":CALLER_UUID,"event_id":body_key(batch, 1),"occurred_at":"2026-11-23T09:00:00Z"},
         ])
     );
 }
@@ -206,8 +221,65 @@ fn a_batch_of_only_repeats_answers_200() {
 }
 
 #[test]
+fn a_hex_signed_event_without_event_id_is_keyed_by_the_sha256_of_its_bytes() {
+    let p = platform().reply(201, &stored_event(7));
+    assert_eq!(run(&p, signed(EVENT)).0, 201);
+    let key = p.sent()[0].json()[0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // SHA-256 of EVENT's exact bytes, computed independently with `sha256sum`.
+    assert_eq!(
+        key,
+        "sha256:583f6f8d9c71505cc7ee3f4cdc83844230b2f1db0034496972214b1b2c1ae9c7:0"
+    );
+}
+
+#[test]
+fn a_byte_identical_retry_of_a_hex_signed_event_is_a_duplicate() {
+    let p = platform().reply(201, &stored_event(7)).reply(201, "[]");
+    assert_eq!(run(&p, signed(EVENT)).0, 201);
+    let (status, answer, _) = run(&p, signed(EVENT));
+    assert_eq!(status, 200);
+    assert_eq!(answer["duplicate"], true);
+    assert_eq!(answer["event_id"], body_key(EVENT, 0));
+    let sent = p.sent();
+    assert_eq!(sent[0].json()[0]["event_id"], sent[1].json()[0]["event_id"]);
+}
+
+#[test]
+fn the_same_event_id_twice_in_a_batch_stores_the_first_and_answers_the_second_duplicate() {
+    let body = r#"[{"event_type":"t","resource_id":"first","payload":{},"event_id":"same"},
+                   {"event_type":"t","resource_id":"other","payload":{},"event_id":"other"},
+                   {"event_type":"t","resource_id":"second","payload":{},"event_id":"same"}]"#;
+    let p = platform().reply(
+        201,
+        r#"[{"id":5,"event_id":"same"},{"id":6,"event_id":"other"}]"#,
+    );
+    let (status, answer, _) = run(&p, signed(body));
+    assert_eq!(status, 201);
+    assert_eq!(
+        answer,
+        json!([
+            {"id": 5, "correlation_id": FIRST_UUID},
+            {"id": 6, "correlation_id": FIRST_UUID},
+            {"duplicate": true, "event_id": "same", "correlation_id": FIRST_UUID},
+        ])
+    );
+    // Only the first of the key goes out, so no insert carries one key twice.
+    let rows = p.sent()[0].json();
+    let sent: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["resource_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent, ["first", "other"]);
+}
+
+#[test]
 fn the_previous_secret_still_verifies() {
-    let p = platform().reply(201, r#"[{"id":1,"event_id":null}]"#);
+    let p = platform().reply(201, &stored_event(1));
     let request = request_with(
         &[
             ("content-type", "application/json; charset=utf-8"),
@@ -246,12 +318,45 @@ fn standard_request(secret: &str, id: &str, timestamp: u64, body: &str) -> pulse
 }
 
 #[test]
-fn standard_webhooks_id_is_the_idempotency_key() {
-    let p = platform().reply(201, r#"[{"id":3,"event_id":"msg_abc"}]"#);
+fn standard_webhooks_id_keys_an_event_without_event_id_in_its_own_namespace() {
+    let p = platform().reply(201, r#"[{"id":3,"event_id":"webhook:msg_abc:0"}]"#);
     let (status, body, _) = run(&p, standard_request(SECRET, "msg_abc", NOW - 10, EVENT));
     assert_eq!(status, 201);
     assert_eq!(body["id"], 3);
-    assert_eq!(p.sent()[0].json()[0]["event_id"], "msg_abc");
+    assert_eq!(p.sent()[0].json()[0]["event_id"], "webhook:msg_abc:0");
+}
+
+#[test]
+fn standard_webhooks_id_keys_each_event_of_a_batch_by_its_index() {
+    let p = platform().reply(
+        201,
+        r#"[{"id":3,"event_id":"webhook:msg_abc:0"},{"id":4,"event_id":"webhook:msg_abc:1"}]"#,
+    );
+    let batch = format!("[{EVENT},{EVENT}]");
+    let (status, body, _) = run(&p, standard_request(SECRET, "msg_abc", NOW, &batch));
+    assert_eq!(status, 201, "{body}");
+    let keys: Vec<Value> = p.sent()[0]
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["event_id"].clone())
+        .collect();
+    assert_eq!(
+        keys,
+        [json!("webhook:msg_abc:0"), json!("webhook:msg_abc:1")]
+    );
+}
+
+#[test]
+fn standard_webhooks_event_with_its_own_event_id_keeps_it() {
+    let body = r#"{"event_type":"t","resource_id":1,"payload":{},"event_id":"evt-1"}"#;
+    let p = platform().reply(201, r#"[{"id":3,"event_id":"evt-1"}]"#);
+    assert_eq!(
+        run(&p, standard_request(SECRET, "msg_abc", NOW, body)).0,
+        201
+    );
+    assert_eq!(p.sent()[0].json()[0]["event_id"], "evt-1");
 }
 
 #[test]
@@ -260,7 +365,7 @@ fn standard_webhooks_redelivery_is_a_duplicate() {
     let (status, body, _) = run(&p, standard_request(SECRET, "msg_abc", NOW, EVENT));
     assert_eq!(status, 200);
     assert_eq!(body["duplicate"], true);
-    assert_eq!(body["event_id"], "msg_abc");
+    assert_eq!(body["event_id"], "webhook:msg_abc:0");
 }
 
 // ---- Realtime --------------------------------------------------------------------------
@@ -269,7 +374,7 @@ fn standard_webhooks_redelivery_is_a_duplicate() {
 fn stored_events_are_broadcast_when_a_channel_is_set() {
     let p = platform()
         .with_config("REALTIME_CHANNEL", REALTIME_KEY_CHANNEL)
-        .reply(201, r#"[{"id":7,"event_id":null}]"#)
+        .reply(201, &stored_event(7))
         .reply(202, "");
     let (status, _, _) = run(&p, signed(EVENT));
     assert_eq!(status, 201);
@@ -290,7 +395,7 @@ fn stored_events_are_broadcast_when_a_channel_is_set() {
         broadcast.json(),
         json!({"messages": [{"topic": REALTIME_KEY_CHANNEL, "event": "invoice.posted", "payload": {
             "id": 7, "source": "odoo", "event_type": "invoice.posted", "resource_id": "42",
-            "payload": {"amount": 10}, "correlation_id": FIRST_UUID, "event_id": null, "occurred_at": null
+            "payload": {"amount": 10}, "correlation_id": FIRST_UUID, "event_id": body_key(EVENT, 0), "occurred_at": null
         }}]})
     );
 }
@@ -299,7 +404,7 @@ fn stored_events_are_broadcast_when_a_channel_is_set() {
 fn a_failed_broadcast_is_logged_and_the_ingest_still_succeeds() {
     let p = platform()
         .with_config("REALTIME_CHANNEL", REALTIME_KEY_CHANNEL)
-        .reply(201, r#"[{"id":7,"event_id":null}]"#)
+        .reply(201, &stored_event(7))
         .fail(OutboundError::Connection("refused".into()));
     assert_eq!(run(&p, signed(EVENT)).0, 201);
     assert!(
@@ -315,7 +420,7 @@ fn a_failed_broadcast_is_logged_and_the_ingest_still_succeeds() {
 fn a_broadcast_answered_500_is_logged_and_the_ingest_still_succeeds() {
     let p = platform()
         .with_config("REALTIME_CHANNEL", REALTIME_KEY_CHANNEL)
-        .reply(201, r#"[{"id":7,"event_id":null}]"#)
+        .reply(201, &stored_event(7))
         .reply(500, "boom");
     assert_eq!(run(&p, signed(EVENT)).0, 201);
     assert!(p.logs().iter().any(|l| l.contains("Realtime answered 500")));
@@ -333,29 +438,79 @@ fn repeats_are_not_broadcast() {
 
 #[test]
 fn no_channel_no_broadcast() {
-    let p = platform().reply(201, r#"[{"id":7,"event_id":null}]"#);
+    let p = platform().reply(201, &stored_event(7));
     run(&p, signed(EVENT));
     assert_eq!(p.sent().len(), 1);
 }
 
 // ---- PostgREST failures ----------------------------------------------------------------
 
-fn assert_unavailable(p: &FakePlatform) {
+fn assert_503(p: &FakePlatform, code: &str) -> Value {
     let (status, body, headers) = run(p, signed(EVENT));
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"], "store_unavailable");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some(code)),
+        "{body}"
+    );
     assert_eq!(headers["retry-after"], "5");
     assert!(body.get("id").is_none());
+    assert_eq!(p.sent().len(), 1, "one insert, no broadcast");
+    body
+}
+
+fn assert_unavailable(p: &FakePlatform) {
+    let body = assert_503(p, "store_unavailable");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was stored"),
+        "{body}"
+    );
+}
+
+/// The insert went out and no answer came back: it may have committed, so the answer never
+/// says nothing was stored, and the same request may be repeated.
+fn assert_outcome_unknown(p: &FakePlatform) {
+    let body = assert_503(p, "store_outcome_unknown");
+    let message = body["message"].as_str().unwrap();
+    assert!(!message.contains("nothing was stored"), "{body}");
+    assert!(message.contains("repeat the same request"), "{body}");
 }
 
 #[test]
-fn postgrest_unreachable_is_503_with_retry_after() {
-    assert_unavailable(&platform().fail(OutboundError::Connection("connection refused".into())));
+fn postgrest_timeout_is_503_store_outcome_unknown() {
+    assert_outcome_unknown(
+        &platform()
+            .with_config("REALTIME_CHANNEL", REALTIME_KEY_CHANNEL)
+            .fail(OutboundError::Timeout),
+    );
 }
 
 #[test]
-fn postgrest_timeout_is_503() {
-    assert_unavailable(&platform().fail(OutboundError::Timeout));
+fn postgrest_connection_lost_mid_request_is_503_store_outcome_unknown() {
+    assert_outcome_unknown(&platform().fail(OutboundError::Connection("connection reset".into())));
+}
+
+#[test]
+fn postgrest_unreachable_is_503_store_unavailable() {
+    // Refused before any connection: the insert never left, so surely nothing was stored.
+    assert_unavailable(&platform().fail(OutboundError::Unreachable("connection-refused".into())));
+}
+
+#[test]
+fn retrying_after_an_unknown_outcome_sends_the_same_keyed_insert() {
+    let p = platform().fail(OutboundError::Timeout).reply(201, "[]");
+    assert_eq!(run(&p, signed(EVENT)).0, 503);
+    let (status, answer, _) = run(&p, signed(EVENT));
+    assert_eq!((status, answer["duplicate"].as_bool()), (200, Some(true)));
+    let sent = p.sent();
+    assert_eq!(sent[0].json()[0]["event_id"], sent[1].json()[0]["event_id"]);
+}
+
+#[test]
+fn postgrest_destination_refused_by_the_host_is_503_store_unavailable() {
+    assert_unavailable(&platform().fail(OutboundError::Forbidden("supabase.test".into())));
 }
 
 #[test]
@@ -622,9 +777,26 @@ fn non_object_in_a_batch_names_its_index() {
 }
 
 #[test]
-fn repeated_event_id_in_a_batch_is_422() {
-    let e = r#"{"event_type":"t","resource_id":1,"payload":{},"event_id":"x"}"#;
-    assert_invalid(&format!("[{e},{e}]"), "event_id", Some(1));
+fn event_id_with_the_webhook_prefix_is_422() {
+    let answer = assert_refused(
+        &platform(),
+        signed(r#"{"event_type":"t","resource_id":1,"payload":{},"event_id":"webhook:x"}"#),
+        422,
+        "invalid_event",
+    );
+    assert_eq!(answer["field"], "event_id");
+    assert!(answer.get("index").is_none(), "{answer}");
+    let message = answer["message"].as_str().unwrap();
+    assert!(message.contains("reserved"), "{message}");
+}
+
+#[test]
+fn event_id_with_the_sha256_prefix_in_a_batch_is_422_naming_its_index() {
+    let reserved = format!(
+        r#"{{"event_type":"t","resource_id":1,"payload":{{}},"event_id":"{}"}}"#,
+        body_key(EVENT, 0)
+    );
+    assert_invalid(&format!("[{EVENT},{reserved}]"), "event_id", Some(1));
 }
 
 // ---- secrets ---------------------------------------------------------------------------
@@ -633,14 +805,11 @@ fn repeated_event_id_in_a_batch_is_422() {
 fn secrets_never_appear_in_answers_or_logs() {
     let secrets = [SECRET, OLD_SECRET, SERVICE_KEY];
     let cases: Vec<(FakePlatform, pulser_runtime::Request)> = vec![
-        (
-            platform().reply(201, r#"[{"id":1,"event_id":null}]"#),
-            signed(EVENT),
-        ),
+        (platform().reply(201, &stored_event(1)), signed(EVENT)),
         (
             platform()
                 .with_config("REALTIME_CHANNEL", "c")
-                .reply(201, r#"[{"id":1,"event_id":null}]"#)
+                .reply(201, &stored_event(1))
                 .reply(401, r#"{"message":"bad key"}"#),
             signed(EVENT),
         ),
