@@ -15,9 +15,15 @@ pub const PUSH: &str = "/push_to_odoo";
 /// `push_to_odoo`'s drain, called by pg_cron.
 pub const DRAIN: &str = "/push_to_odoo/drain";
 
-/// The secret Odoo signs with (and `push_to_odoo` signs its calls to Odoo with).
+/// The secret Odoo signs with (events to `odoo_event_ingest`, direct calls to
+/// `push_to_odoo`).
 pub fn edge_secret(stack: &Stack) -> String {
     first_secret(stack, "EDGE_HMAC_SECRET")
+}
+
+/// The secret `push_to_odoo` signs its calls to Odoo with.
+pub fn odoo_signing_secret(stack: &Stack) -> String {
+    first_secret(stack, "ODOO_SIGNING_SECRET")
 }
 
 /// One event whose `resource_id` is `marker`.

@@ -16,8 +16,9 @@ use crate::{Exchange, hmac_hex, request};
 pub const JSON: (&str, &str) = ("content-type", "application/json");
 
 /// The variables whose values are secrets: none may reach a response or a log.
-pub const SECRET_VARIABLES: [&str; 6] = [
+pub const SECRET_VARIABLES: [&str; 7] = [
     "EDGE_HMAC_SECRET",
+    "ODOO_SIGNING_SECRET",
     "ODOO_API_TOKEN",
     "PUSH_WEBHOOK_TOKEN",
     "SUPABASE_SERVICE_ROLE_KEY",

@@ -63,6 +63,7 @@ impl std::fmt::Debug for DevSecrets {
 /// Secret names generated as random hex.
 pub const RANDOM_SECRETS: &[&str] = &[
     "EDGE_HMAC_SECRET",
+    "ODOO_SIGNING_SECRET",
     "ODOO_API_TOKEN",
     "PUSH_WEBHOOK_TOKEN",
     "GITHUB_WEBHOOK_SECRET",
@@ -342,7 +343,7 @@ impl Stack {
         // 3. The stand-ins.
         let odoo = OdooStandIn::start(
             &secrets.get("ODOO_API_TOKEN"),
-            &secrets.get("EDGE_HMAC_SECRET"),
+            &secrets.get("ODOO_SIGNING_SECRET"),
         );
         let github = GithubStandIn::start(GithubApp {
             app_id: GITHUB_APP_ID.into(),

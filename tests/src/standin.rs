@@ -38,6 +38,25 @@ pub enum OdooMode {
     /// Applies the action, then closes the connection without answering: the effect happened
     /// but the pulser side cannot know it.
     ApplyThenDrop,
+    /// A fault mix for load tests, decided per call from `seed` and the call's number (so a
+    /// run is reproducible): `fail_percent` of calls answer 503 without effect,
+    /// `lose_answer_percent` apply and then drop the connection, the rest apply and answer.
+    Flaky {
+        /// Seeds the per-call decision.
+        seed: u64,
+        /// Calls answered 503, in percent.
+        fail_percent: u64,
+        /// Calls applied whose answer is lost, in percent.
+        lose_answer_percent: u64,
+    },
+}
+
+/// SplitMix64: a well-mixed value per call number, without a random-number crate.
+fn mix(seed: u64, n: u64) -> u64 {
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// Odoo's `/api/agent/apply`: checks `x-api-key`, the `x-signature` HMAC of the raw body
@@ -70,7 +89,9 @@ impl OdooStandIn {
         let current = Arc::clone(&mode);
         let effects = Arc::new(Mutex::new(Vec::new()));
         let applied = Arc::clone(&effects);
+        let calls = std::sync::atomic::AtomicU64::new(0);
         let server = HttpServer::serve(None, move |exchange| {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match check_odoo_request(exchange, &token, secret.as_bytes()) {
                 Err(reply) => reply,
                 Ok(body) => match current.lock().expect("lock").clone() {
@@ -86,6 +107,24 @@ impl OdooStandIn {
                     OdooMode::ApplyThenDrop => {
                         let _ = apply_once(&applied, &body);
                         Reply::Drop
+                    }
+                    OdooMode::Flaky {
+                        seed,
+                        fail_percent,
+                        lose_answer_percent,
+                    } => {
+                        let roll = mix(seed, n) % 100;
+                        if roll < fail_percent {
+                            Reply::json(
+                                503,
+                                &json!({"error": "stand_in_failure", "message": "flaky"}),
+                            )
+                        } else if roll < fail_percent + lose_answer_percent {
+                            let _ = apply_once(&applied, &body);
+                            Reply::Drop
+                        } else {
+                            apply_once(&applied, &body)
+                        }
                     }
                 },
             }

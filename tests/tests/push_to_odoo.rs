@@ -22,7 +22,7 @@ use pulser_tests::bridge::{
     DRAIN, PUSH, account_move, bearer, edge_secret, outbox_row, push_webhook, webhook_body,
 };
 use pulser_tests::e2e::{
-    JSON, Scheme, assert_logs_clean, assert_no_secret, post, post_signed, send,
+    JSON, Scheme, assert_logs_clean, assert_no_secret, post, post_signed, send, unique,
 };
 use pulser_tests::stack::{self, OdooMode, Stack};
 use pulser_tests::{Exchange, hmac_hex};
@@ -150,7 +150,7 @@ fn push_duplicate_webhook_delivery_calls_odoo_once() {
 fn push_direct_call_inserts_the_row_and_applies_it() {
     let stack = stack::shared();
     let move_id = u32::from_str_radix(&stack::random_hex(3), 16).unwrap() + 100_000;
-    let body = json!({"action": "account.move.post", "args": {"id": move_id}}).to_string();
+    let body = json!({"action": "account.move.post", "args": {"id": move_id}, "request_id": unique("odoo-call")}).to_string();
     let r = post_signed(
         &stack,
         &stack.edge_url(PUSH),
@@ -168,6 +168,127 @@ fn push_direct_call_inserts_the_row_and_applies_it() {
         )),
         format!("{move_id}|applied|{}", r.header("x-correlation-id").unwrap())
     );
+}
+
+/// Outbox rows and Odoo effects of one direct call, by its request id.
+fn direct_effects(stack: &Stack, request_id: &str) -> (String, usize) {
+    let rows = stack.sql(&format!(
+        "select count(*) || '|' || coalesce(min(status), '') from odoo_action_outbox where request_id = '{request_id}'"
+    ));
+    let key = stack.sql(&format!(
+        "select coalesce(min(idempotency_key::text), '') from odoo_action_outbox where request_id = '{request_id}'"
+    ));
+    let effects = stack.odoo.effects().iter().filter(|k| **k == key).count();
+    (rows, effects)
+}
+
+/// A hex-signed call captured and replayed later (or a caller retrying it) finds its row
+/// through `request_id`: one row, one effect in Odoo, the replay answered as a duplicate.
+#[test]
+fn push_direct_call_replayed_later_takes_effect_once() {
+    let stack = stack::shared();
+    let request_id = unique("odoo-call");
+    let body =
+        json!({"action": "account.move.post", "args": {"id": 4242}, "request_id": request_id})
+            .to_string();
+    let send_it = || {
+        post_signed(
+            &stack,
+            &stack.edge_url(PUSH),
+            &edge_secret(&stack),
+            Scheme::Hex,
+            body.as_bytes(),
+        )
+    };
+    let first = send_it();
+    assert_eq!(
+        first.json()["status"],
+        "applied",
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let replay = send_it();
+    let json = replay.json();
+    assert_eq!(
+        (replay.status, &json["duplicate"], &json["claimed"]),
+        (200, &json!(true), &json!(false)),
+        "{json}"
+    );
+    assert_eq!(json["id"], first.json()["id"]);
+    assert_eq!(
+        direct_effects(&stack, &request_id),
+        ("1|applied".to_owned(), 1)
+    );
+}
+
+/// A Standard Webhooks redelivery (same `webhook-id`, a fresh timestamp and signature) is the
+/// same call.
+#[test]
+fn push_standard_webhooks_redelivery_takes_effect_once() {
+    let stack = stack::shared();
+    let webhook_id = unique("msg");
+    let body = json!({"action": "account.move.post", "args": {"id": 4343}}).to_string();
+    let now = pulser_tests::clock::unix_now();
+    for timestamp in [now - 60, now] {
+        let r = post_signed(
+            &stack,
+            &stack.edge_url(PUSH),
+            &edge_secret(&stack),
+            Scheme::StandardWebhooks {
+                id: &webhook_id,
+                timestamp,
+            },
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let request_id = format!("webhook:{webhook_id}");
+    assert_eq!(
+        direct_effects(&stack, &request_id),
+        ("1|applied".to_owned(), 1)
+    );
+}
+
+/// What push_to_odoo sent Odoo, captured in front of Odoo and sent back to the edge, verifies
+/// nowhere: the outbound leg signs with ODOO_SIGNING_SECRET, which no inbound leg accepts.
+#[test]
+fn push_request_reflected_from_odoo_back_to_the_edge_is_refused() {
+    let stack = stack::shared();
+    let (id, correlation) = account_move(&stack);
+    assert_eq!(push_webhook(&stack, id).json()["status"], "applied");
+    let captured = odoo_calls(&stack, &correlation).remove(0);
+    let headers: Vec<(&str, &str)> = [
+        "content-type",
+        "x-signature",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "idempotency-key",
+    ]
+    .into_iter()
+    .filter_map(|name| Some((name, captured.header(name)?)))
+    .collect();
+    assert_eq!(
+        headers.len(),
+        6,
+        "the captured call carries both signatures"
+    );
+    for route in [PUSH, pulser_tests::bridge::INGEST] {
+        let r = post(&stack, route, &headers, &captured.body);
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (401, Some("unauthorized")),
+            "{route}"
+        );
+        // The same bytes with only the hex signature: refused too.
+        let hex_only = [headers[0], headers[1]];
+        assert_eq!(
+            post(&stack, route, &hex_only, &captured.body).status,
+            401,
+            "{route}"
+        );
+    }
+    assert_eq!(odoo_calls(&stack, &correlation).len(), 1);
 }
 
 #[test]
@@ -304,7 +425,7 @@ fn push_direct_call_with_a_wrong_signature_is_401_and_inserts_nothing() {
 fn push_direct_call_without_action_is_422_and_inserts_nothing() {
     let stack = stack::shared();
     let move_id = 800_000 + u32::from_str_radix(&stack::random_hex(2), 16).unwrap();
-    let body = json!({"args": {"id": move_id}}).to_string();
+    let body = json!({"args": {"id": move_id}, "request_id": unique("odoo-call")}).to_string();
     let r = post_signed(
         &stack,
         &stack.edge_url(PUSH),
@@ -664,6 +785,54 @@ fn drain_recovers_rows_stuck_in_sent_after_the_lease() {
         "a delivery still inside its lease is left alone"
     );
     assert!(odoo_calls(&stack, &fresh.1).is_empty());
+}
+
+/// The drain stops claiming once one more delivery might not end before PUSH_DEADLINE_MS: a
+/// 19 s deadline with Odoo's 4 s timeout leaves room to start a delivery only in the first
+/// 4 s (1 s of clock grain + 2 x 5 s PostgREST + 4 s Odoo), and Odoo takes 3 s per call, so
+/// two of three rows are delivered and the third is never claimed.
+#[test]
+fn drain_stops_claiming_when_one_more_delivery_would_pass_the_deadline() {
+    let stack = Stack::builder()
+        .variable("ODOO_TIMEOUT_MS", "4000")
+        .variable("PUSH_DEADLINE_MS", "19000")
+        .variable("OUTBOX_LEASE_SECS", "60")
+        .start();
+    stack.odoo.set_mode(OdooMode::Slow(Duration::from_secs(3)));
+    let rows: Vec<(i64, String)> = (0..3).map(|_| account_move(&stack)).collect();
+    for row in &rows {
+        make_due(&stack, row.0);
+    }
+    let drained = drain(&stack);
+    assert_eq!(drained["count"], 2, "{drained}");
+    for row in &rows[..2] {
+        assert_eq!(outbox_state(&stack, row.0), "applied|1|false|false|");
+    }
+    assert_eq!(
+        outbox_state(&stack, rows[2].0),
+        "queued|0|true|true|",
+        "never claimed"
+    );
+    assert!(odoo_calls(&stack, &rows[2].1).is_empty());
+    assert_eq!(stack.odoo.effects().len(), 2);
+}
+
+/// Deadlines that cannot hold a delivery are refused before anything is claimed.
+#[test]
+fn push_with_an_odoo_timeout_longer_than_the_deadline_allows_is_500_naming_it() {
+    let stack = Stack::builder()
+        .variable("ODOO_TIMEOUT_MS", "30000")
+        .start();
+    let (id, correlation) = account_move(&stack);
+    let r = push_webhook(&stack, id);
+    let json = r.json();
+    assert_eq!(
+        (r.status, json["error"].as_str(), json["name"].as_str()),
+        (500, Some("invalid_config"), Some("ODOO_TIMEOUT_MS")),
+        "{json}"
+    );
+    assert_eq!(outbox_state(&stack, id), "queued|0|true|true|");
+    assert!(odoo_calls(&stack, &correlation).is_empty());
 }
 
 #[test]

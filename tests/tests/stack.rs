@@ -94,7 +94,7 @@ fn postgrest_can_be_stopped_for_outage_tests() {
 /// the hmac crate, not pulser-signing).
 fn standard_headers(stack: &Stack, body: &[u8]) -> [(String, String); 4] {
     let now = unix_now().to_string();
-    let mut mac = Hmac::<Sha256>::new_from_slice(stack.var("EDGE_HMAC_SECRET").as_bytes()).unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(stack.var("ODOO_SIGNING_SECRET").as_bytes()).unwrap();
     mac.update(format!("k-1.{now}.").as_bytes());
     mac.update(body);
     let signature = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
@@ -145,7 +145,7 @@ const ODOO_BODY: &[u8] =
 #[test]
 fn odoo_stand_in_accepts_a_correctly_signed_call() {
     let stack = db_stack();
-    let secret = stack.var("EDGE_HMAC_SECRET");
+    let secret = stack.var("ODOO_SIGNING_SECRET");
     let token = stack.var("ODOO_API_TOKEN");
     assert_eq!(
         odoo_call(
@@ -173,7 +173,7 @@ fn odoo_stand_in_accepts_a_correctly_signed_call() {
 #[test]
 fn odoo_stand_in_rejects_a_wrong_signature_or_key() {
     let stack = db_stack();
-    let secret = stack.var("EDGE_HMAC_SECRET");
+    let secret = stack.var("ODOO_SIGNING_SECRET");
     let token = stack.var("ODOO_API_TOKEN");
     let good = hmac_hex(secret.as_bytes(), ODOO_BODY);
     assert_eq!(
@@ -220,7 +220,7 @@ fn odoo_stand_in_rejects_a_wrong_signature_or_key() {
 #[test]
 fn odoo_stand_in_fails_on_demand() {
     let stack = db_stack();
-    let sig = hmac_hex(stack.var("EDGE_HMAC_SECRET").as_bytes(), ODOO_BODY);
+    let sig = hmac_hex(stack.var("ODOO_SIGNING_SECRET").as_bytes(), ODOO_BODY);
     let token = stack.var("ODOO_API_TOKEN");
     stack.odoo.set_mode(OdooMode::Fail(503));
     assert_eq!(odoo_call(&stack, ODOO_BODY, &sig, &token), 503);

@@ -177,7 +177,9 @@ pub(crate) fn signed_example(
             (body, vec![("x-signature".to_owned(), signature)])
         }
         "push_to_odoo" => {
-            let body = r#"{"action":"account.move.post","args":{"id":42}}"#.to_owned();
+            let body = format!(
+                r#"{{"action":"account.move.post","args":{{"id":42}},"request_id":"local-{n}"}}"#
+            );
             let signature = hmac("EDGE_HMAC_SECRET", &body);
             (body, vec![("x-signature".to_owned(), signature)])
         }

@@ -4,7 +4,7 @@
 
 use core::fmt;
 
-use pulser_signing::{BearerError, SecretSet, SignatureError, StandardWebhook, headers};
+use pulser_signing::{BearerError, SecretSet, SignatureError, Signed, StandardWebhook, headers};
 
 /// The header carrying the bearer token (the name `http::header::AUTHORIZATION` matches).
 pub(crate) const AUTHORIZATION: &str = "authorization";
@@ -105,17 +105,33 @@ pub(crate) fn verify_bearer(
     })
 }
 
+/// How a direct call proved itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verified<'h>(Signed<'h>);
+
+impl<'h> Verified<'h> {
+    /// The verified Standard Webhooks `webhook-id`, when that scheme signed the call: stable
+    /// across redeliveries, so it serves as the call's idempotency key.
+    #[must_use]
+    pub(crate) fn webhook_id(&self) -> Option<&'h str> {
+        match self.0 {
+            Signed::Standard { id } => Some(id),
+            Signed::Hex => None,
+        }
+    }
+}
+
 /// Verifies the body signature: the Standard Webhooks headers when any is present (±300 s
 /// at `now`), else the hex HMAC in `x-signature`.
 ///
 /// # Errors
 /// [`AuthError::Signature`] naming the header at fault.
-pub(crate) fn verify_signature(
-    request_headers: &http::HeaderMap,
+pub(crate) fn verify_signature<'h>(
+    request_headers: &'h http::HeaderMap,
     body: &[u8],
     secrets: &SecretSet,
     now: u64,
-) -> Result<(), AuthError> {
+) -> Result<Verified<'h>, AuthError> {
     secrets
         .verify_hex_or_standard(
             headers::X_SIGNATURE,
@@ -123,7 +139,7 @@ pub(crate) fn verify_signature(
             body,
             i64::try_from(now).unwrap_or(i64::MAX),
         )
-        .map(|_| ())
+        .map(Verified)
         .map_err(AuthError::Signature)
 }
 
@@ -201,7 +217,10 @@ mod tests {
         let set = SecretSet::parse("new,old").unwrap();
         let sig = Secret::parse("old").unwrap().sign_hex(b"{}");
         let h = map(&[("x-signature", sig.as_str())]);
-        assert_eq!(verify_signature(&h, b"{}", &set, 0), Ok(()));
+        assert_eq!(
+            verify_signature(&h, b"{}", &set, 0).unwrap().webhook_id(),
+            None
+        );
     }
 
     #[test]

@@ -3,22 +3,20 @@
 
 use core::time::Duration;
 
-use pulser_runtime::pipeline::Refusal;
+use pulser_runtime::pipeline::{Error, Refusal};
 use pulser_runtime::time::rfc3339;
 use pulser_runtime::{Level, Platform, Request, Response};
 use pulser_supabase::InvalidRequest;
 use serde_json::{Value, json};
 
+use crate::error::PushError;
 use crate::odoo::Delivery;
-use crate::outbox::{self, Transition};
-use crate::settings::Settings;
+use crate::outbox::{self, Keyed, Transition};
+use crate::settings::{Plan, Settings};
 use crate::trigger::DirectCall;
 
-/// How long PostgREST gets for one request.
-pub const POSTGREST_TIMEOUT: Duration = Duration::from_secs(10);
-/// A drain stops claiming rows once it has run this long (seconds), so that it finishes
-/// within a host's request deadline; the rest wait for the next drain.
-pub(crate) const DRAIN_BUDGET_SECS: u64 = 20;
+/// How long PostgREST gets for one request; [`Plan`] budgets three of them per push.
+pub const POSTGREST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What became of one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +29,8 @@ pub(crate) struct Report {
     /// delivery was in flight and another delivery claimed it: that one's outcome stands, so
     /// this one is never reported as the row's status.
     pub(crate) recorded: bool,
+    /// A direct call whose `request_id` already had its row: nothing was inserted.
+    pub(crate) duplicate: bool,
 }
 
 impl Report {
@@ -38,6 +38,14 @@ impl Report {
     /// "attempts", "next_attempt_at"?, "last_error"?}`.
     #[must_use]
     pub(crate) fn to_json(&self) -> Value {
+        let mut out = self.outcome_json();
+        if let (true, Some(fields)) = (self.duplicate, out.as_object_mut()) {
+            fields.insert("duplicate".into(), true.into());
+        }
+        out
+    }
+
+    fn outcome_json(&self) -> Value {
         let Some(transition) = &self.outcome else {
             return json!({
                 "id": self.id,
@@ -86,12 +94,23 @@ impl Report {
     }
 }
 
-/// Sends one PostgREST request; a 2xx answer or the error to report.
-async fn store(
+/// Sends one PostgREST read; a 2xx answer or the error to report.
+async fn read(
     platform: &impl Platform,
     request: Result<Request, InvalidRequest>,
 ) -> Result<Response, Refusal> {
     Ok(pulser_supabase::succeeded(
+        platform.send(request?, POSTGREST_TIMEOUT).await,
+    )?)
+}
+
+/// Sends one PostgREST write; a 2xx answer or the error to report, an unanswered write
+/// being an unknown outcome (`store_outcome_unknown`).
+async fn write(
+    platform: &impl Platform,
+    request: Result<Request, InvalidRequest>,
+) -> Result<Response, Refusal> {
+    Ok(pulser_supabase::written(
         platform.send(request?, POSTGREST_TIMEOUT).await,
     )?)
 }
@@ -117,26 +136,49 @@ pub(crate) async fn push_queued(
     deliver(platform, settings, id, now, claim).await
 }
 
-/// Inserts the row of a direct call, then pushes it like the database webhook would.
+/// Inserts the row of a direct call, keyed by its `request_id`, then pushes it like the
+/// database webhook would. A key already in the table inserts nothing: its row is pushed if
+/// it is still queued (the first call died before claiming it) and otherwise reported as it
+/// is, so a retry or a replay never adds a second effect.
 ///
 /// # Errors
-/// As [`push_queued`].
+/// As [`push_queued`], and [`PushError::InvalidBody`] when the key belongs to another call.
 pub(crate) async fn push_direct(
     platform: &impl Platform,
     settings: &Settings,
     call: &DirectCall,
     correlation_id: &str,
-) -> Result<Report, Refusal> {
-    let insert = outbox::insert(&settings.db, &call.action, &call.args, correlation_id);
-    let answer = store(platform, insert).await?;
-    let id = outbox::ids(answer.body())
-        .ok()
-        .and_then(|ids| ids.first().copied())
-        .ok_or_else(|| Refusal::StoreRejected("the insert returned no row id".into()))?;
-    push_queued(platform, settings, id).await
+) -> Result<Report, Error<PushError>> {
+    let insert = outbox::insert(&settings.db, call, correlation_id);
+    let answer = write(platform, insert).await?;
+    let inserted = outbox::ids(answer.body())
+        .map_err(|e| Refusal::StoreRejected(e.to_string()))?
+        .first()
+        .copied();
+    let (id, duplicate) = match inserted {
+        Some(id) => (id, false),
+        None => {
+            let lookup = outbox::by_request_id(&settings.db, &call.request_id);
+            let found = read(platform, lookup).await?;
+            let id = outbox::same_call(found.body(), call).map_err(|e| match e {
+                Keyed::Unexpected(e) => Error::Common(Refusal::StoreRejected(e.to_string())),
+                Keyed::Reused(e) => Error::Domain(PushError::InvalidBody(e)),
+            })?;
+            platform.log(
+                Level::Info,
+                "direct call already has its outbox row; nothing inserted",
+                &[("id", &id.to_string()), ("request_id", &call.request_id)],
+            );
+            (id, true)
+        }
+    };
+    let mut report = push_queued(platform, settings, id).await?;
+    report.duplicate = duplicate;
+    Ok(report)
 }
 
-/// Pushes up to `OUTBOX_DRAIN_LIMIT` due rows, oldest first, each claimed on its own.
+/// Pushes up to `OUTBOX_DRAIN_LIMIT` due rows, oldest first, each claimed on its own, while
+/// the time left before `PUSH_DEADLINE_MS` still holds one whole delivery.
 ///
 /// # Errors
 /// [`Refusal`] when PostgREST fails; rows handled before that keep their new state.
@@ -151,15 +193,16 @@ pub(crate) async fn drain(
         settings.lease_secs,
         settings.drain_limit,
     );
-    let due = outbox::due_rows(store(platform, select).await?.body())
+    let due = outbox::due_rows(read(platform, select).await?.body())
         .map_err(|e| Refusal::StoreRejected(e.to_string()))?;
+    let delivery = Plan::delivery(settings.odoo.timeout());
     let mut reports = Vec::with_capacity(due.len());
     for row in due {
         let now = platform.now();
-        if !within_budget(started, now) {
+        if !may_claim(started, now, settings.deadline, delivery) {
             platform.log(
                 Level::Warn,
-                "drain stopped at its time budget; the remaining rows wait for the next drain",
+                "drain stopped: one more delivery might not finish before PUSH_DEADLINE_MS; the remaining rows wait for the next drain",
                 &[("handled", &reports.len().to_string())],
             );
             break;
@@ -170,10 +213,14 @@ pub(crate) async fn drain(
     Ok(reports)
 }
 
-/// Whether a drain that started at `started` may claim another row at `now`.
+/// Whether a drain that started at `started` (unix seconds) may claim another row at `now`:
+/// the time spent so far, rounded up to the next whole second since the clock has no
+/// finer grain, plus one more `delivery` must fit within `deadline`. Claiming a row it cannot
+/// finish would leave it `sent` until its lease passes, with Odoo perhaps having applied it.
 #[must_use]
-pub(crate) fn within_budget(started: u64, now: u64) -> bool {
-    now.saturating_sub(started) < DRAIN_BUDGET_SECS
+pub(crate) fn may_claim(started: u64, now: u64, deadline: Duration, delivery: Duration) -> bool {
+    let spent = Duration::from_secs(now.saturating_sub(started).saturating_add(1));
+    spent.saturating_add(delivery) <= deadline
 }
 
 /// Claim (made at `claimed_at`), check, call Odoo, record the outcome fenced by the claim.
@@ -185,7 +232,7 @@ async fn deliver(
     claim: Result<Request, InvalidRequest>,
 ) -> Result<Report, Refusal> {
     let id_text = id.to_string();
-    let answer = store(platform, claim).await?;
+    let answer = write(platform, claim).await?;
     let Some(row) =
         outbox::claimed(answer.body()).map_err(|e| Refusal::StoreRejected(e.to_string()))?
     else {
@@ -198,6 +245,7 @@ async fn deliver(
             id,
             outcome: None,
             recorded: false,
+            duplicate: false,
         });
     };
 
@@ -215,7 +263,7 @@ async fn deliver(
             if let Delivery::Paused(reason) = &delivery {
                 platform.log(
                     Level::Error,
-                    "Odoo refuses the caller or the URL: the outbox is paused (rows wait, no attempt counted) until ODOO_API_TOKEN, EDGE_HMAC_SECRET or ODOO_BASE_URL is fixed",
+                    "Odoo refuses the caller or the URL: the outbox is paused (rows wait, no attempt counted) until ODOO_API_TOKEN, ODOO_SIGNING_SECRET or ODOO_BASE_URL is fixed",
                     &[("id", &id_text), ("reason", reason)],
                 );
             }
@@ -230,7 +278,7 @@ async fn deliver(
     };
 
     let finish = outbox::finish(&settings.db, row.id, claimed_at, &transition);
-    let recorded = match store(platform, finish).await {
+    let recorded = match write(platform, finish).await {
         Ok(answer) => answer,
         Err(e) => {
             platform.log(
@@ -251,6 +299,7 @@ async fn deliver(
             id: row.id,
             outcome: Some(transition),
             recorded: false,
+            duplicate: false,
         });
     }
     platform.log(
@@ -267,6 +316,7 @@ async fn deliver(
         id: row.id,
         outcome: Some(transition),
         recorded: true,
+        duplicate: false,
     })
 }
 
@@ -275,12 +325,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn drain_budget() {
-        assert!(within_budget(100, 100));
-        assert!(within_budget(100, 119));
-        assert!(!within_budget(100, 120));
-        // A clock that went backwards does not stop the drain.
-        assert!(within_budget(100, 90));
+    fn a_drain_claims_only_while_one_more_delivery_fits_the_deadline() {
+        let (deadline, delivery) = (Duration::from_secs(40), Duration::from_secs(20));
+        assert!(may_claim(100, 100, deadline, delivery));
+        // 19 s spent, rounded up to 20, plus 20 s for the delivery: exactly the deadline.
+        assert!(may_claim(100, 119, deadline, delivery));
+        assert!(!may_claim(100, 120, deadline, delivery));
+        // A delivery that alone outlasts the deadline is never started.
+        assert!(!may_claim(100, 100, deadline, Duration::from_secs(40)));
+        // A clock that went backwards counts as no time spent.
+        assert!(may_claim(100, 90, deadline, delivery));
     }
 
     #[test]
@@ -289,6 +343,7 @@ mod tests {
             id: 4,
             outcome: None,
             recorded: false,
+            duplicate: false,
         }
         .to_json();
         assert_eq!(json["claimed"], false);
@@ -305,6 +360,7 @@ mod tests {
                 last_error: "odoo answered 502: x".into(),
             }),
             recorded: true,
+            duplicate: false,
         }
         .to_json();
         assert_eq!(

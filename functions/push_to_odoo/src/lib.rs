@@ -6,10 +6,13 @@
 //!   constant time): Supabase's body for an `INSERT` on the outbox pushes that row; `UPDATE`
 //!   and `DELETE` are acknowledged and ignored; other tables or types are 422.
 //! - **Direct call** (body signed like `odoo_event_ingest`: `x-signature` or Standard
-//!   Webhooks): `{action, args, correlation_id?}` inserts a row, then pushes it the same way.
+//!   Webhooks): `{action, args, request_id?, correlation_id?}` inserts a row keyed by its
+//!   idempotency key (`request_id`, else `webhook:<webhook-id>`; one is required), then
+//!   pushes it the same way; a key already stored inserts nothing (`"duplicate": true`).
 //! - **Drain** (`/drain`, same bearer): pushes due rows, oldest first, bounded by
-//!   `OUTBOX_DRAIN_LIMIT`: `queued` rows whose `next_attempt_at` has passed and rows stuck in
-//!   `sent` longer than `OUTBOX_LEASE_SECS`.
+//!   `OUTBOX_DRAIN_LIMIT` and by `PUSH_DEADLINE_MS` (no row is claimed that one delivery
+//!   could not finish in time): `queued` rows whose `next_attempt_at` has passed and rows
+//!   stuck in `sent` longer than `OUTBOX_LEASE_SECS`.
 //!
 //! Every push claims the row first with a conditional PATCH ([`outbox`]); a row another
 //! delivery holds is reported as `"claimed": false` and nothing is sent. The action is checked
@@ -124,9 +127,11 @@ async fn serve(
             }
         }
         Caller::Signed => {
-            auth::verify_signature(headers, request.body(), &settings.secrets, platform.now())
-                .map_err(unauthorized)?;
-            let call = trigger::direct_call(request.body()).map_err(PushError::InvalidBody)?;
+            let signed =
+                auth::verify_signature(headers, request.body(), &settings.secrets, platform.now())
+                    .map_err(unauthorized)?;
+            let call = trigger::direct_call(request.body(), signed.webhook_id())
+                .map_err(PushError::InvalidBody)?;
             let correlation = match &call.correlation_id {
                 Some(id) => id.clone(),
                 None if reply::is_uuid(correlation_id) => correlation_id.to_ascii_lowercase(),

@@ -82,7 +82,7 @@ impl Odoo {
     /// `POST {ODOO_BASE_URL}/api/agent/apply` with body
     /// `{"action":..,"args":{..},"correlation_id":..,"idempotency_key":..}` and
     /// `content-type`, `x-api-key`, `x-correlation-id`, `idempotency-key`, and two signatures
-    /// of exactly those body bytes with the first secret of `EDGE_HMAC_SECRET`: `x-signature`
+    /// of exactly those body bytes with the first secret of `ODOO_SIGNING_SECRET`: `x-signature`
     /// (lower-case hex HMAC-SHA256, the seed's scheme) and Standard Webhooks
     /// (`webhook-id` = the idempotency key, `webhook-timestamp` = `now`, `webhook-signature`),
     /// so an Odoo that checks either scheme works. The key is the row's and never changes, so

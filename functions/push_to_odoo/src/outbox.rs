@@ -21,6 +21,7 @@ use pulser_supabase::{Insert, InvalidRequest, Postgrest, Query};
 
 use crate::action::InvalidAction;
 use crate::odoo::Delivery;
+use crate::trigger::{DirectCall, InvalidBody};
 
 /// The table.
 pub(crate) const TABLE: &str = "odoo_action_outbox";
@@ -211,22 +212,74 @@ pub(crate) fn due_rows(body: &[u8]) -> Result<Vec<DueRow>, UnexpectedRepresentat
         ))
 }
 
-/// Inserts a `queued` row for a direct call, returning its id.
+/// Inserts a `queued` row for a direct call keyed by its `request_id`, returning its id; a
+/// key already in the table inserts nothing and returns `[]` (see [`by_request_id`]).
 ///
 /// # Errors
 /// [`InvalidRequest`] when the REST URL makes no valid URI.
 pub(crate) fn insert(
     db: &Postgrest,
-    action: &str,
-    args: &Map<String, Value>,
+    call: &DirectCall,
     correlation_id: &str,
 ) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
-    let body = json!({"action": action, "args": args, "correlation_id": correlation_id});
+    let body = json!({
+        "action": call.action,
+        "args": call.args,
+        "request_id": call.request_id,
+        "correlation_id": correlation_id,
+    });
     db.insert(
         TABLE,
         body.to_string().into_bytes(),
-        &Insert::plain().returning("id"),
+        &Insert::ignore_duplicates("request_id").returning("id"),
     )
+}
+
+/// Reads the row a direct call's `request_id` already keys.
+///
+/// # Errors
+/// [`InvalidRequest`] when the REST URL makes no valid URI.
+pub(crate) fn by_request_id(
+    db: &Postgrest,
+    request_id: &str,
+) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
+    let mut query = Query::default();
+    query
+        .push("request_id", &format!("eq.{request_id}"))
+        .push("select", "id,action,args");
+    db.select(TABLE, &query)
+}
+
+/// The row [`by_request_id`] found, when it holds the same call: its id. A key whose row
+/// has another action or other args is [`InvalidBody::RequestIdReused`], since sending the
+/// old row would silently drop the new call.
+///
+/// # Errors
+/// [`Keyed::Unexpected`] when the body is not one `{id, action, args}` row.
+pub(crate) fn same_call(body: &[u8], call: &DirectCall) -> Result<i64, Keyed> {
+    let unexpected = Keyed::Unexpected(UnexpectedRepresentation(
+        "expected the one row of the request_id, as {id, action, args}",
+    ));
+    let row = rows(body)
+        .and_then(|rows| rows.into_iter().next())
+        .ok_or_else(|| unexpected.clone())?;
+    let id = row.get("id").and_then(Value::as_i64).ok_or(unexpected)?;
+    let same = row.get("action").and_then(Value::as_str) == Some(call.action.as_str())
+        && row.get("args").and_then(Value::as_object) == Some(&call.args);
+    if same {
+        Ok(id)
+    } else {
+        Err(Keyed::Reused(InvalidBody::RequestIdReused))
+    }
+}
+
+/// Why a direct call's key does not lead to its row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Keyed {
+    /// PostgREST's answer was not the row.
+    Unexpected(UnexpectedRepresentation),
+    /// The key belongs to another call.
+    Reused(InvalidBody),
 }
 
 impl Claimed {
@@ -579,24 +632,61 @@ mod tests {
         assert!(due_rows(br#"[{"id":3}]"#).is_err());
     }
 
+    fn call(request_id: &str) -> DirectCall {
+        DirectCall {
+            action: "account.move.post".into(),
+            args: json!({"id": 7}).as_object().unwrap().clone(),
+            request_id: request_id.into(),
+            correlation_id: None,
+        }
+    }
+
     #[test]
-    fn insert_returns_the_id() {
+    fn a_direct_call_is_inserted_once_per_request_id() {
         let r = insert(
             &db(),
-            "account.move.post",
-            json!({"id": 7}).as_object().unwrap(),
+            &call("odoo:42"),
             "c0ffee00-0000-4000-8000-000000000000",
         )
         .unwrap();
         assert_eq!(r.method(), http::Method::POST);
         assert_eq!(
             r.uri(),
-            "http://db.test/rest/v1/odoo_action_outbox?select=id"
+            "http://db.test/rest/v1/odoo_action_outbox?on_conflict=request_id&select=id"
+        );
+        assert_eq!(
+            r.headers()["prefer"],
+            "resolution=ignore-duplicates,return=representation"
         );
         assert_eq!(
             body(&r),
-            r#"{"action":"account.move.post","args":{"id":7},"correlation_id":"c0ffee00-0000-4000-8000-000000000000"}"#
+            r#"{"action":"account.move.post","args":{"id":7},"correlation_id":"c0ffee00-0000-4000-8000-000000000000","request_id":"odoo:42"}"#
         );
+        let lookup = by_request_id(&db(), "odoo:42").unwrap();
+        assert_eq!(
+            lookup.uri(),
+            "http://db.test/rest/v1/odoo_action_outbox?request_id=eq.odoo%3A42&select=id%2Caction%2Cargs"
+        );
+    }
+
+    #[test]
+    fn a_known_request_id_leads_to_its_row_only_for_the_same_call() {
+        let same = br#"[{"id":9,"action":"account.move.post","args":{"id":7}}]"#;
+        assert_eq!(same_call(same, &call("k")), Ok(9));
+        let other_args = br#"[{"id":9,"action":"account.move.post","args":{"id":8}}]"#;
+        assert_eq!(
+            same_call(other_args, &call("k")),
+            Err(Keyed::Reused(InvalidBody::RequestIdReused))
+        );
+        let other_action = br#"[{"id":9,"action":"res.partner.update","args":{"id":7}}]"#;
+        assert!(matches!(
+            same_call(other_action, &call("k")),
+            Err(Keyed::Reused(_))
+        ));
+        assert!(matches!(
+            same_call(b"[]", &call("k")),
+            Err(Keyed::Unexpected(_))
+        ));
     }
 
     #[test]

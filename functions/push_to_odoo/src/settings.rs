@@ -10,10 +10,16 @@ use pulser_signing::SecretSet;
 use pulser_supabase::{Postgrest, config};
 
 use crate::action::AllowList;
+use crate::delivery::POSTGREST_TIMEOUT;
 use crate::odoo::Odoo;
 
-/// HMAC secrets (comma-separated): the first signs requests to Odoo, any verifies direct calls.
+/// HMAC secrets (comma-separated) that verify direct calls from Odoo; the same list
+/// `odoo_event_ingest` verifies Odoo's events with.
 pub const EDGE_HMAC_SECRET: Setting = Setting::secret("EDGE_HMAC_SECRET");
+/// HMAC secrets (comma-separated) for the other direction: the first signs requests to Odoo.
+/// No secret may also be in [`EDGE_HMAC_SECRET`], so a request signed for Odoo never
+/// verifies when sent back to the edge.
+pub const ODOO_SIGNING_SECRET: Setting = Setting::secret("ODOO_SIGNING_SECRET");
 /// Odoo's base URL; requests go to `{ODOO_BASE_URL}/api/agent/apply`.
 pub const ODOO_BASE_URL: Setting = Setting::required("ODOO_BASE_URL");
 /// Sent to Odoo as `x-api-key`.
@@ -31,10 +37,15 @@ pub const OUTBOX_LEASE_SECS: Setting = Setting::default("OUTBOX_LEASE_SECS", "30
 pub const OUTBOX_DRAIN_LIMIT: Setting = Setting::default("OUTBOX_DRAIN_LIMIT", "10");
 /// How long Odoo gets to answer, milliseconds.
 pub const ODOO_TIMEOUT_MS: Setting = Setting::default("ODOO_TIMEOUT_MS", "10000");
+/// How long the host lets one request run, milliseconds (the edge host's `timeout_ms` for
+/// this component in spin.toml, a platform's wall-clock limit, or the caller's own timeout,
+/// whichever is shortest). Every request is planned to finish within it.
+pub const PUSH_DEADLINE_MS: Setting = Setting::default("PUSH_DEADLINE_MS", "40000");
 
 /// Every setting `push_to_odoo` reads.
 pub const TABLE: &[Setting] = &[
     EDGE_HMAC_SECRET,
+    ODOO_SIGNING_SECRET,
     config::SUPABASE_URL,
     config::SUPABASE_REST_URL,
     config::SUPABASE_SERVICE_ROLE_KEY,
@@ -46,6 +57,7 @@ pub const TABLE: &[Setting] = &[
     OUTBOX_LEASE_SECS,
     OUTBOX_DRAIN_LIMIT,
     ODOO_TIMEOUT_MS,
+    PUSH_DEADLINE_MS,
 ];
 
 /// The checked configuration.
@@ -55,7 +67,7 @@ pub(crate) struct Settings {
     pub(crate) db: Postgrest,
     /// Odoo's apply endpoint, key, signer and timeout.
     pub(crate) odoo: Odoo,
-    /// The secrets that verify direct calls (the same list that signs for Odoo).
+    /// The secrets that verify direct calls.
     pub(crate) secrets: SecretSet,
     /// The bearer token for the database webhook and the drain, when configured.
     pub(crate) webhook_token: Option<WebhookToken>,
@@ -67,6 +79,8 @@ pub(crate) struct Settings {
     pub(crate) lease_secs: u64,
     /// [`OUTBOX_DRAIN_LIMIT`].
     pub(crate) drain_limit: usize,
+    /// [`PUSH_DEADLINE_MS`], checked to hold a whole delivery.
+    pub(crate) deadline: Duration,
 }
 
 /// [`PUSH_WEBHOOK_TOKEN`]; `Debug` prints `[redacted]`.
@@ -94,19 +108,27 @@ impl Settings {
     /// [`Refusal`] naming the first setting that is missing or unusable.
     pub(crate) fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
         let secrets = EDGE_HMAC_SECRET.parse(platform, SecretSet::parse)?;
-        let timeout_ms = ODOO_TIMEOUT_MS.number(platform, 100..=120_000)?;
-        let lease_secs = OUTBOX_LEASE_SECS.number(platform, 10..=86_400)?;
-        if lease_secs.saturating_mul(1000) <= timeout_ms {
-            return Err(OUTBOX_LEASE_SECS.invalid(&format_args!(
-                "must be longer than {}",
-                ODOO_TIMEOUT_MS.name
+        let signing = ODOO_SIGNING_SECRET.parse(platform, SecretSet::parse)?;
+        if signing.overlaps(&secrets) {
+            return Err(ODOO_SIGNING_SECRET.invalid(&format_args!(
+                "shares a secret with {}: a request signed for Odoo would verify when sent back to the edge",
+                EDGE_HMAC_SECRET.name
             )));
         }
+        let timeout_ms = ODOO_TIMEOUT_MS.number(platform, 100..=120_000)?;
+        let deadline_ms = PUSH_DEADLINE_MS.number(platform, 1_000..=900_000)?;
+        let lease_secs = OUTBOX_LEASE_SECS.number(platform, 10..=86_400)?;
+        let plan = Plan {
+            odoo_timeout: Duration::from_millis(timeout_ms),
+            deadline: Duration::from_millis(deadline_ms),
+            lease: Duration::from_secs(lease_secs),
+        };
+        plan.check()?;
         let odoo = Odoo::new(
             &ODOO_BASE_URL.read(platform)?,
             &ODOO_API_TOKEN.read(platform)?,
-            secrets.clone(),
-            Duration::from_millis(timeout_ms),
+            signing,
+            plan.odoo_timeout,
         )?;
         let db = Postgrest::from_platform(platform)?;
         let max_attempts = OUTBOX_MAX_ATTEMPTS.number(platform, 1..=100)?;
@@ -120,6 +142,7 @@ impl Settings {
             max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
             lease_secs,
             drain_limit: usize::try_from(drain_limit).unwrap_or(usize::MAX),
+            deadline: plan.deadline,
         })
     }
 
@@ -134,6 +157,60 @@ impl Settings {
     }
 }
 
+/// The three durations a push is planned with, checked against each other once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// [`ODOO_TIMEOUT_MS`].
+    pub(crate) odoo_timeout: Duration,
+    /// [`PUSH_DEADLINE_MS`].
+    pub(crate) deadline: Duration,
+    /// [`OUTBOX_LEASE_SECS`].
+    pub(crate) lease: Duration,
+}
+
+impl Plan {
+    /// The longest one request spends outside Odoo: a direct call's insert (or its
+    /// duplicate's lookup), the claim and the outcome, each bounded by the PostgREST timeout.
+    #[must_use]
+    pub(crate) fn postgrest_share() -> Duration {
+        POSTGREST_TIMEOUT.saturating_mul(3)
+    }
+
+    /// The longest one delivery takes: claim, Odoo, outcome.
+    #[must_use]
+    pub(crate) fn delivery(odoo_timeout: Duration) -> Duration {
+        POSTGREST_TIMEOUT
+            .saturating_mul(2)
+            .saturating_add(odoo_timeout)
+    }
+
+    /// A push must fit the host's deadline with its slowest PostgREST calls and Odoo's whole
+    /// timeout, or the host kills it between Odoo applying and the outcome being recorded;
+    /// and the lease must outlast the deadline, or a drain reclaims a row whose delivery is
+    /// still alive and Odoo gets it twice.
+    ///
+    /// # Errors
+    /// [`Refusal::InvalidConfig`] naming the setting to change.
+    pub(crate) fn check(&self) -> Result<(), Refusal> {
+        if self.odoo_timeout.saturating_add(Self::postgrest_share()) > self.deadline {
+            return Err(ODOO_TIMEOUT_MS.invalid(&format_args!(
+                "must leave {} ms of {} ({} ms) for PostgREST",
+                Self::postgrest_share().as_millis(),
+                PUSH_DEADLINE_MS.name,
+                self.deadline.as_millis()
+            )));
+        }
+        if self.lease <= self.deadline {
+            return Err(OUTBOX_LEASE_SECS.invalid(&format_args!(
+                "must be longer than {} ({} ms), so a live delivery keeps its row",
+                PUSH_DEADLINE_MS.name,
+                self.deadline.as_millis()
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -144,6 +221,7 @@ mod tests {
     fn complete() -> FakePlatform {
         FakePlatform::new(0)
             .with_config(EDGE_HMAC_SECRET.name, "s1,s2")
+            .with_config(ODOO_SIGNING_SECRET.name, "o1")
             .with_config(ODOO_BASE_URL.name, "http://odoo.test")
             .with_config(ODOO_API_TOKEN.name, "tok")
             .with_config("SUPABASE_URL", "http://db.test")
@@ -157,6 +235,7 @@ mod tests {
         assert_eq!(s.lease_secs, 300);
         assert_eq!(s.drain_limit, 10);
         assert_eq!(s.odoo.timeout(), Duration::from_secs(10));
+        assert_eq!(s.deadline, Duration::from_secs(40));
         assert!(s.webhook_token.is_none());
     }
 
@@ -178,6 +257,7 @@ mod tests {
     fn each_required_setting_is_named_when_missing() {
         for name in [
             "EDGE_HMAC_SECRET",
+            "ODOO_SIGNING_SECRET",
             "ODOO_BASE_URL",
             "ODOO_API_TOKEN",
             "SUPABASE_URL",
@@ -215,19 +295,45 @@ mod tests {
         ));
     }
 
+    fn invalid_name(p: &FakePlatform) -> &'static str {
+        match Settings::from_platform(p).unwrap_err() {
+            Refusal::InvalidConfig { name, .. } => name,
+            other => panic!("expected invalid_config, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn lease_shorter_than_the_timeout_is_invalid() {
+    fn a_lease_within_the_deadline_is_invalid() {
         let p = complete()
-            .with_config(OUTBOX_LEASE_SECS.name, "10")
-            .with_config(ODOO_TIMEOUT_MS.name, "10000");
+            .with_config(OUTBOX_LEASE_SECS.name, "40")
+            .with_config(PUSH_DEADLINE_MS.name, "40000");
+        assert_eq!(invalid_name(&p), "OUTBOX_LEASE_SECS");
+        let p = complete()
+            .with_config(OUTBOX_LEASE_SECS.name, "41")
+            .with_config(PUSH_DEADLINE_MS.name, "40000");
+        assert!(Settings::from_platform(&p).is_ok());
+    }
+
+    #[test]
+    fn an_odoo_timeout_that_leaves_postgrest_no_time_is_invalid() {
+        // 25 s of Odoo + 3 x 5 s of PostgREST fit 40 s exactly; one more millisecond does not.
+        let fits = complete().with_config(ODOO_TIMEOUT_MS.name, "25000");
+        assert!(Settings::from_platform(&fits).is_ok());
+        let over = complete().with_config(ODOO_TIMEOUT_MS.name, "25001");
+        assert_eq!(invalid_name(&over), "ODOO_TIMEOUT_MS");
+        // The 120 s the timeout allows needs a deadline (and lease) to match.
+        let long = complete()
+            .with_config(ODOO_TIMEOUT_MS.name, "120000")
+            .with_config(PUSH_DEADLINE_MS.name, "135000");
+        assert!(Settings::from_platform(&long).is_ok());
+    }
+
+    #[test]
+    fn a_signing_secret_that_also_verifies_inbound_is_invalid() {
+        let p = complete().with_config(ODOO_SIGNING_SECRET.name, "o1,s2");
         let err = Settings::from_platform(&p).unwrap_err();
-        assert!(matches!(
-            err,
-            Refusal::InvalidConfig {
-                name: "OUTBOX_LEASE_SECS",
-                ..
-            }
-        ));
+        assert_eq!(invalid_name(&p), "ODOO_SIGNING_SECRET");
+        assert!(!err.to_string().contains("s2"), "{err}");
     }
 
     #[test]

@@ -23,11 +23,13 @@ struct WireWebhook {
     record: Option<Value>,
 }
 
-/// A direct call: `{"action": "...", "args": {...}, "correlation_id"?: "<uuid>"}`.
+/// A direct call: `{"action": "...", "args": {...}, "request_id"?: "...",
+/// "correlation_id"?: "<uuid>"}`.
 #[derive(Default)]
 struct WireDirectCall {
     action: Option<Value>,
     args: Option<Value>,
+    request_id: Option<Value>,
     correlation_id: Option<Value>,
 }
 
@@ -58,6 +60,7 @@ impl WireDirectCall {
             let slot = match name.as_str() {
                 "action" => &mut wire.action,
                 "args" => &mut wire.args,
+                "request_id" => &mut wire.request_id,
                 "correlation_id" => &mut wire.correlation_id,
                 _ => continue,
             };
@@ -89,6 +92,10 @@ pub(crate) struct DirectCall {
     pub(crate) action: String,
     /// Its arguments.
     pub(crate) args: Map<String, Value>,
+    /// The call's idempotency key, stored as the row's `request_id`: the body's
+    /// `request_id`, else `webhook:<webhook-id>`. A retry or replay with the same key
+    /// finds the row instead of adding one.
+    pub(crate) request_id: String,
     /// The caller's correlation id (a lower-case UUID), if sent.
     pub(crate) correlation_id: Option<String>,
 }
@@ -113,6 +120,10 @@ pub(crate) enum InvalidBody {
         /// What it must be.
         expected: &'static str,
     },
+    /// A direct call carries no idempotency key: neither `request_id` nor a `webhook-id`.
+    NoRequestId,
+    /// The `request_id` is already the key of a row with another action or other args.
+    RequestIdReused,
 }
 
 impl InvalidBody {
@@ -122,6 +133,7 @@ impl InvalidBody {
         match self {
             Self::Json(_) | Self::NotAnObject => "body",
             Self::Missing { field } | Self::Invalid { field, .. } => field,
+            Self::NoRequestId | Self::RequestIdReused => "request_id",
         }
     }
 }
@@ -133,6 +145,12 @@ impl fmt::Display for InvalidBody {
             Self::NotAnObject => f.write_str("body must be a JSON object"),
             Self::Missing { field } => write!(f, "`{field}` is required"),
             Self::Invalid { field, expected } => write!(f, "`{field}` must be {expected}"),
+            Self::NoRequestId => f.write_str(
+                "a direct call needs an idempotency key, so that a retry or a replay takes effect once: send `request_id` (1-128 of A-Z a-z 0-9 . _ : -) in the signed body, or sign with Standard Webhooks, whose `webhook-id` serves",
+            ),
+            Self::RequestIdReused => f.write_str(
+                "`request_id` is already the key of an outbox row with another action or other args; use a new one for a new call",
+            ),
         }
     }
 }
@@ -206,11 +224,56 @@ fn invalid_type() -> InvalidBody {
     }
 }
 
-/// Parses a direct call.
+/// Longest idempotency key (characters), the body's `request_id` or `webhook:<webhook-id>`.
+pub(crate) const MAX_REQUEST_ID_CHARS: usize = 128;
+/// Prefix of keys taken from a Standard Webhooks `webhook-id`, which a body's `request_id`
+/// may not use: the two kinds of key never collide.
+pub(crate) const WEBHOOK_ID_PREFIX: &str = "webhook:";
+
+fn request_id(body: Option<Value>, webhook_id: Option<&str>) -> Result<String, InvalidBody> {
+    let invalid = InvalidBody::Invalid {
+        field: "request_id",
+        expected: "1-128 of A-Z a-z 0-9 . _ : - not starting with `webhook:`",
+    };
+    match (body, webhook_id) {
+        (Some(Value::String(id)), _) => {
+            let charset = id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+            if charset
+                && (1..=MAX_REQUEST_ID_CHARS).contains(&id.len())
+                && !id.starts_with(WEBHOOK_ID_PREFIX)
+            {
+                Ok(id)
+            } else {
+                Err(invalid)
+            }
+        }
+        (Some(_), _) => Err(invalid),
+        (None, Some(id)) => {
+            let key = format!("{WEBHOOK_ID_PREFIX}{id}");
+            if id.is_empty() || key.chars().count() > MAX_REQUEST_ID_CHARS {
+                Err(InvalidBody::Invalid {
+                    field: "request_id",
+                    expected: "sent: the `webhook-id` is too long to serve (at most 120 characters)",
+                })
+            } else {
+                Ok(key)
+            }
+        }
+        (None, None) => Err(InvalidBody::NoRequestId),
+    }
+}
+
+/// Parses a direct call; `webhook_id` is the verified Standard Webhooks id, when the call
+/// was signed that way.
 ///
 /// # Errors
 /// [`InvalidBody`] naming the field at fault.
-pub(crate) fn direct_call(body: &[u8]) -> Result<DirectCall, InvalidBody> {
+pub(crate) fn direct_call(
+    body: &[u8],
+    webhook_id: Option<&str>,
+) -> Result<DirectCall, InvalidBody> {
     let wire = WireDirectCall::from_object(object(body)?);
     let action = match wire
         .action
@@ -245,9 +308,11 @@ pub(crate) fn direct_call(body: &[u8]) -> Result<DirectCall, InvalidBody> {
             });
         }
     };
+    let request_id = request_id(wire.request_id, webhook_id)?;
     Ok(DirectCall {
         action,
         args,
+        request_id,
         correlation_id,
     })
 }
@@ -357,15 +422,60 @@ mod tests {
 
     #[test]
     fn direct_call_minimal() {
-        let call = direct_call(br#"{"action":"account.move.post","args":{"id":7}}"#).unwrap();
+        let call = direct_call(
+            br#"{"action":"account.move.post","args":{"id":7},"request_id":"r-1"}"#,
+            None,
+        )
+        .unwrap();
         assert_eq!(call.action, "account.move.post");
+        assert_eq!(call.request_id, "r-1");
         assert_eq!(call.correlation_id, None);
+    }
+
+    const CALL: &str = r#"{"action":"a","args":{}"#;
+
+    fn key(extra: &str, webhook_id: Option<&str>) -> Result<String, InvalidBody> {
+        direct_call(format!("{CALL}{extra}}}").as_bytes(), webhook_id).map(|c| c.request_id)
+    }
+
+    #[test]
+    fn the_key_is_the_bodys_request_id_else_the_webhook_id_in_its_own_namespace() {
+        assert_eq!(key(r#","request_id":"odoo:42""#, None).unwrap(), "odoo:42");
+        assert_eq!(
+            key(r#","request_id":"odoo:42""#, Some("msg_1")).unwrap(),
+            "odoo:42"
+        );
+        assert_eq!(key("", Some("msg_1")).unwrap(), "webhook:msg_1");
+    }
+
+    #[test]
+    fn a_call_without_any_key_is_refused_saying_what_to_send() {
+        let err = key("", None).unwrap_err();
+        assert_eq!(err, InvalidBody::NoRequestId);
+        assert_eq!(err.field(), "request_id");
+        assert!(err.to_string().contains("`request_id`"), "{err}");
+    }
+
+    #[test]
+    fn a_request_id_outside_its_alphabet_length_or_namespace_is_refused() {
+        for bad in [
+            r#","request_id":"""#.to_owned(),
+            r#","request_id":"has space""#.to_owned(),
+            r#","request_id":7"#.to_owned(),
+            r#","request_id":"webhook:msg_1""#.to_owned(),
+            format!(r#","request_id":"{}""#, "a".repeat(129)),
+        ] {
+            assert_eq!(key(&bad, None).unwrap_err().field(), "request_id", "{bad}");
+        }
+        assert!(key(&format!(r#","request_id":"{}""#, "a".repeat(128)), None).is_ok());
+        assert!(key("", Some(&"m".repeat(121))).is_err());
     }
 
     #[test]
     fn direct_call_with_correlation_id() {
         let call = direct_call(
             br#"{"action":"a","args":{},"correlation_id":"6F1C1F64-0C5B-4D8E-9A57-0A5B7D1D1A11"}"#,
+            Some("msg_1"),
         )
         .unwrap();
         assert_eq!(
@@ -377,7 +487,7 @@ mod tests {
     #[test]
     fn direct_call_without_action() {
         assert_eq!(
-            direct_call(br#"{"args":{}}"#),
+            direct_call(br#"{"args":{}}"#, Some("msg_1")),
             Err(InvalidBody::Missing { field: "action" })
         );
     }
@@ -385,7 +495,7 @@ mod tests {
     #[test]
     fn direct_call_with_empty_action() {
         assert_eq!(
-            direct_call(br#"{"action":"","args":{}}"#)
+            direct_call(br#"{"action":"","args":{}}"#, Some("msg_1"))
                 .unwrap_err()
                 .field(),
             "action"
@@ -395,7 +505,7 @@ mod tests {
     #[test]
     fn direct_call_with_list_args() {
         assert_eq!(
-            direct_call(br#"{"action":"a","args":[7]}"#)
+            direct_call(br#"{"action":"a","args":[7]}"#, Some("msg_1"))
                 .unwrap_err()
                 .field(),
             "args"
@@ -405,9 +515,12 @@ mod tests {
     #[test]
     fn direct_call_with_bad_correlation_id() {
         assert_eq!(
-            direct_call(br#"{"action":"a","args":{},"correlation_id":"c-1"}"#)
-                .unwrap_err()
-                .field(),
+            direct_call(
+                br#"{"action":"a","args":{},"correlation_id":"c-1"}"#,
+                Some("msg_1")
+            )
+            .unwrap_err()
+            .field(),
             "correlation_id"
         );
     }

@@ -11,7 +11,10 @@ use push_to_odoo::handle;
 use serde_json::{Value, json};
 
 const NOW: u64 = 1_795_428_000; // 2026-11-23T10:00:00Z
+/// Signs requests to Odoo (`ODOO_SIGNING_SECRET`).
 const SIGN_SECRET: &str = "sign-secret";
+/// Verifies direct calls (`EDGE_HMAC_SECRET`, with [`OLD_SECRET`]).
+const INBOUND_SECRET: &str = "inbound-secret";
 const OLD_SECRET: &str = "old-secret";
 const ODOO_TOKEN: &str = "odoo-token";
 const SERVICE_KEY: &str = "service-role-key";
@@ -34,7 +37,11 @@ const ODOO_STANDARD_SIGNATURE: &str = "v1,9uOdrguVv0QG2p8pmmuiNbtm0VKs4gIsqwGYXM
 
 fn platform() -> FakePlatform {
     FakePlatform::new(NOW)
-        .with_config("EDGE_HMAC_SECRET", &format!("{SIGN_SECRET},{OLD_SECRET}"))
+        .with_config(
+            "EDGE_HMAC_SECRET",
+            &format!("{INBOUND_SECRET},{OLD_SECRET}"),
+        )
+        .with_config("ODOO_SIGNING_SECRET", SIGN_SECRET)
         .with_config("ODOO_BASE_URL", "http://odoo.test")
         .with_config("ODOO_API_TOKEN", ODOO_TOKEN)
         .with_config("SUPABASE_URL", "http://supabase.test")
@@ -92,7 +99,7 @@ fn drain_request() -> pulser_runtime::Request {
 }
 
 fn signed(body: &str) -> pulser_runtime::Request {
-    let signature = Secret::parse(SIGN_SECRET)
+    let signature = Secret::parse(INBOUND_SECRET)
         .unwrap()
         .sign_hex(body.as_bytes());
     request(
@@ -423,13 +430,26 @@ fn configured_actions_are_pushed() {
 
 #[test]
 fn postgrest_down_at_claim_is_503_and_odoo_is_not_called() {
-    let p = platform().fail(OutboundError::Connection("refused".into()));
+    let p = platform().fail(OutboundError::Unreachable("connection-refused".into()));
     let (status, body, headers) = run(&p, insert_webhook());
     assert_eq!(
         (status, body["error"].as_str()),
         (503, Some("store_unavailable"))
     );
     assert_eq!(headers["retry-after"], "5");
+    assert_eq!(p.sent().len(), 1);
+}
+
+/// A claim PostgREST may have committed: the row may now be `sent` under this claim, which
+/// its lease recovers; the answer says the outcome is unknown, and Odoo is not called.
+#[test]
+fn a_claim_without_an_answer_is_an_unknown_outcome_and_odoo_is_not_called() {
+    let p = platform().fail(OutboundError::Connection("reset".into()));
+    let (status, body, _) = run(&p, insert_webhook());
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("store_outcome_unknown"))
+    );
     assert_eq!(p.sent().len(), 1);
 }
 
@@ -468,27 +488,35 @@ fn postgrest_down_when_recording_the_outcome_is_503_and_logged() {
 
 // ---- direct calls ----------------------------------------------------------------------
 
+const CALL: &str = r#"{"action":"account.move.post","args":{"id":42},"request_id":"odoo-move-42"}"#;
+const INSERT_DIRECT: &str =
+    "http://supabase.test/rest/v1/odoo_action_outbox?on_conflict=request_id&select=id";
+const LOOKUP_DIRECT: &str = "http://supabase.test/rest/v1/odoo_action_outbox?request_id=eq.odoo-move-42&select=id%2Caction%2Cargs";
+
 #[test]
-fn a_direct_call_inserts_the_row_then_pushes_it() {
-    let call = r#"{"action":"account.move.post","args":{"id":42}}"#;
+fn a_direct_call_inserts_the_row_under_its_request_id_then_pushes_it() {
     let p = platform()
         .reply(201, r#"[{"id":7}]"#)
         .reply(200, &claimable())
         .reply(200, "{}")
         .reply(200, r#"[{"id":7}]"#);
-    let (status, body, _) = run(&p, signed(call));
+    let (status, body, _) = run(&p, signed(CALL));
     assert_eq!(status, 200);
     assert_eq!(body["status"], "applied");
+    assert!(body.get("duplicate").is_none(), "{body}");
     let sent = p.sent();
     assert_eq!(sent.len(), 4);
     let insert = &sent[0];
     assert_eq!(insert.request.method(), http::Method::POST);
-    assert_eq!(insert.url(), format!("{REST}/odoo_action_outbox?select=id"));
-    assert_eq!(insert.header("prefer"), Some("return=representation"));
+    assert_eq!(insert.url(), INSERT_DIRECT);
+    assert_eq!(
+        insert.header("prefer"),
+        Some("resolution=ignore-duplicates,return=representation")
+    );
     assert_eq!(
         text(insert),
         format!(
-            r#"{{"action":"account.move.post","args":{{"id":42}},"correlation_id":"{FIRST_UUID}"}}"#
+            r#"{{"action":"account.move.post","args":{{"id":42}},"correlation_id":"{FIRST_UUID}","request_id":"odoo-move-42"}}"#
         )
     );
     assert_postgrest_headers(insert);
@@ -496,10 +524,96 @@ fn a_direct_call_inserts_the_row_then_pushes_it() {
     assert_odoo_call(&sent[2]);
 }
 
+/// A replay (or the caller's retry) of a call whose row exists: nothing is inserted, and the
+/// row is pushed only if it is still queued; here it was applied, so Odoo is not called.
+#[test]
+fn a_replayed_direct_call_inserts_nothing_and_calls_odoo_no_more() {
+    let p = platform()
+        .reply(201, "[]")
+        .reply(
+            200,
+            r#"[{"id":7,"action":"account.move.post","args":{"id":42}}]"#,
+        )
+        .reply(200, "[]");
+    let (status, body, _) = run(&p, signed(CALL));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["duplicate"], true);
+    assert_eq!(body["claimed"], false);
+    let sent = p.sent();
+    assert_eq!(sent.len(), 3, "insert, lookup, claim; no Odoo call");
+    assert_eq!(sent[1].request.method(), http::Method::GET);
+    assert_eq!(sent[1].url(), LOOKUP_DIRECT);
+    assert_eq!(sent[2].url(), CLAIM_QUEUED_7);
+}
+
+/// The first call stored its row but died before claiming it: the retry delivers it, once.
+#[test]
+fn a_retried_direct_call_whose_row_is_still_queued_delivers_it() {
+    let p = platform()
+        .reply(201, "[]")
+        .reply(
+            200,
+            r#"[{"id":7,"action":"account.move.post","args":{"id":42}}]"#,
+        )
+        .reply(200, &claimable())
+        .reply(200, "{}")
+        .reply(200, r#"[{"id":7}]"#);
+    let (status, body, _) = run(&p, signed(CALL));
+    assert_eq!(
+        (status, &body["status"], &body["duplicate"]),
+        (200, &json!("applied"), &json!(true))
+    );
+    assert_odoo_call(&p.sent()[3]);
+}
+
+#[test]
+fn a_request_id_already_used_for_another_call_is_422_and_odoo_is_not_called() {
+    let p = platform().reply(201, "[]").reply(
+        200,
+        r#"[{"id":7,"action":"account.move.post","args":{"id":41}}]"#,
+    );
+    let (status, body, _) = run(&p, signed(CALL));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_body"))
+    );
+    assert_eq!(body["field"], "request_id");
+    assert_eq!(p.sent().len(), 2, "insert and lookup only");
+}
+
+#[test]
+fn a_hex_signed_direct_call_without_request_id_is_422_saying_what_to_send() {
+    let body = assert_refused(
+        &platform(),
+        signed(r#"{"action":"account.move.post","args":{"id":42}}"#),
+        422,
+        "invalid_body",
+    );
+    assert_eq!(body["field"], "request_id");
+    assert!(
+        body["message"].as_str().unwrap().contains("webhook-id"),
+        "{body}"
+    );
+}
+
+/// PostgREST may have stored the row it never answered for; the caller repeats the call and
+/// the key finds that row.
+#[test]
+fn a_direct_call_insert_without_an_answer_is_an_unknown_outcome() {
+    let p = platform().fail(OutboundError::Timeout);
+    let (status, body, headers) = run(&p, signed(CALL));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("store_outcome_unknown"))
+    );
+    assert_eq!(headers["retry-after"], "5");
+    assert_eq!(p.sent().len(), 1);
+}
+
 #[test]
 fn a_direct_call_keeps_its_correlation_id() {
     let call = format!(
-        r#"{{"action":"account.move.post","args":{{"id":42}},"correlation_id":"{ROW_CORRELATION}"}}"#
+        r#"{{"action":"account.move.post","args":{{"id":42}},"request_id":"r1","correlation_id":"{ROW_CORRELATION}"}}"#
     );
     let p = platform().reply(201, r#"[{"id":7}]"#).reply(200, "[]");
     run(&p, signed(&call));
@@ -508,8 +622,7 @@ fn a_direct_call_keeps_its_correlation_id() {
 
 #[test]
 fn a_direct_call_signed_with_the_old_secret_is_accepted() {
-    let call = r#"{"action":"account.move.post","args":{"id":42}}"#;
-    let signature = Secret::parse(OLD_SECRET).unwrap().sign_hex(call.as_bytes());
+    let signature = Secret::parse(OLD_SECRET).unwrap().sign_hex(CALL.as_bytes());
     let p = platform().reply(201, r#"[{"id":7}]"#).reply(200, "[]");
     let request = request(
         "/push_to_odoo",
@@ -517,34 +630,66 @@ fn a_direct_call_signed_with_the_old_secret_is_accepted() {
             ("content-type", "application/json"),
             ("x-signature", &signature.prefixed()),
         ],
-        call,
+        CALL,
     );
     assert_eq!(run(&p, request).0, 200);
 }
 
-#[test]
-fn a_direct_call_with_standard_webhooks_is_accepted() {
+fn standard_webhooks(secret: &str, id: &str, call: &str) -> pulser_runtime::Request {
     use base64::Engine as _;
-    let call = r#"{"action":"account.move.post","args":{"id":42}}"#;
-    let mac = Secret::parse(SIGN_SECRET)
+    let mac = Secret::parse(secret)
         .unwrap()
-        .sign(format!("msg_1.{NOW}.{call}").as_bytes());
+        .sign(format!("{id}.{NOW}.{call}").as_bytes());
     let signature = format!(
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(mac)
     );
-    let p = platform().reply(201, r#"[{"id":7}]"#).reply(200, "[]");
-    let request = request(
+    request(
         "/push_to_odoo",
         &[
             ("content-type", "application/json"),
-            ("webhook-id", "msg_1"),
+            ("webhook-id", id),
             ("webhook-timestamp", &NOW.to_string()),
             ("webhook-signature", &signature),
         ],
         call,
+    )
+}
+
+/// Under Standard Webhooks the verified `webhook-id` is the key, in its own namespace.
+#[test]
+fn a_direct_call_with_standard_webhooks_is_keyed_by_its_webhook_id() {
+    let call = r#"{"action":"account.move.post","args":{"id":42}}"#;
+    let p = platform().reply(201, r#"[{"id":7}]"#).reply(200, "[]");
+    assert_eq!(
+        run(&p, standard_webhooks(INBOUND_SECRET, "msg_1", call)).0,
+        200
     );
-    assert_eq!(run(&p, request).0, 200);
+    assert_eq!(p.sent()[0].json()["request_id"], "webhook:msg_1");
+}
+
+/// What push_to_odoo sends Odoo is signed with ODOO_SIGNING_SECRET, which never verifies
+/// inbound: a request captured in front of Odoo and sent back is refused, in either scheme.
+#[test]
+fn a_request_signed_for_odoo_sent_back_to_the_edge_is_401() {
+    let reflected_hex = request(
+        "/push_to_odoo",
+        &[
+            ("content-type", "application/json"),
+            ("x-signature", ODOO_SIGNATURE),
+        ],
+        ODOO_BODY,
+    );
+    assert_refused(&platform(), reflected_hex, 401, "unauthorized");
+    let reflected_standard = standard_webhooks(SIGN_SECRET, ROW_KEY, ODOO_BODY);
+    assert_refused(&platform(), reflected_standard, 401, "unauthorized");
+}
+
+#[test]
+fn a_signing_secret_shared_with_the_inbound_list_is_500_invalid_config() {
+    let p = platform().with_config("ODOO_SIGNING_SECRET", OLD_SECRET);
+    let body = assert_refused(&p, insert_webhook(), 500, "invalid_config");
+    assert_eq!(body["name"], "ODOO_SIGNING_SECRET");
 }
 
 // ---- drain -----------------------------------------------------------------------------
@@ -728,7 +873,7 @@ fn drain_without_bearer_is_401() {
 
 #[test]
 fn drain_with_a_signature_instead_of_the_bearer_is_401() {
-    let signature = Secret::parse(SIGN_SECRET).unwrap().sign_hex(b"{}");
+    let signature = Secret::parse(INBOUND_SECRET).unwrap().sign_hex(b"{}");
     let r = request(
         "/push_to_odoo/drain",
         &[("x-signature", signature.as_str())],
@@ -765,7 +910,7 @@ fn direct_call_signed_with_an_unknown_secret_is_401() {
 
 #[test]
 fn direct_call_signature_over_another_body_is_401() {
-    let signature = Secret::parse(SIGN_SECRET).unwrap().sign_hex(b"{}");
+    let signature = Secret::parse(INBOUND_SECRET).unwrap().sign_hex(b"{}");
     let r = request(
         "/push_to_odoo",
         &[
@@ -861,6 +1006,7 @@ fn direct_call_with_a_bad_correlation_id_is_422() {
 fn secrets_never_appear_in_answers_or_logs() {
     let secrets = [
         SIGN_SECRET,
+        INBOUND_SECRET,
         OLD_SECRET,
         ODOO_TOKEN,
         SERVICE_KEY,
