@@ -7,13 +7,13 @@ use pulser_runtime::pipeline::{Error, Refusal};
 use pulser_runtime::time::rfc3339;
 use pulser_runtime::{Level, Platform, Request, Response};
 use pulser_supabase::InvalidRequest;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 use crate::error::PushError;
 use crate::odoo::Delivery;
-use crate::outbox::{self, Keyed, Transition};
+use crate::outbox::{self, Transition};
 use crate::settings::{Plan, Settings};
-use crate::trigger::DirectCall;
+use crate::trigger::{DirectCall, InvalidBody};
 
 /// How long PostgREST gets for one request; [`Plan`] budgets three of them per push.
 pub const POSTGREST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,81 +38,76 @@ impl Report {
     /// "attempts", "next_attempt_at"?, "last_error"?}`.
     #[must_use]
     pub(crate) fn to_json(&self) -> Value {
-        let mut out = self.outcome_json();
-        if let (true, Some(fields)) = (self.duplicate, out.as_object_mut()) {
-            fields.insert("duplicate".into(), true.into());
-        }
-        out
-    }
-
-    fn outcome_json(&self) -> Value {
-        let Some(transition) = &self.outcome else {
-            return json!({
-                "id": self.id,
-                "claimed": false,
-                "message": format!(
+        // One map filled field by field: each `json!` literal would inline its own copy of
+        // the map-building code.
+        let mut out = Map::new();
+        let mut put = |key: &str, value: Value| {
+            out.insert(key.to_owned(), value);
+        };
+        put("id", self.id.into());
+        put("claimed", self.outcome.is_some().into());
+        match &self.outcome {
+            None => put(
+                "message",
+                format!(
                     "row {} was not claimed: it is not queued (another delivery has it, or it is done)",
                     self.id
-                ),
-            });
-        };
-        if !self.recorded {
-            return json!({
-                "id": self.id,
-                "claimed": true,
-                "recorded": false,
-                "message": format!(
-                    "row {} was claimed by another delivery while this one waited on Odoo; this outcome ({}) was not recorded",
-                    self.id,
-                    transition.status()
-                ),
-            });
-        }
-        let mut out = json!({
-            "id": self.id,
-            "claimed": true,
-            "status": transition.status(),
-            "attempts": transition.attempts(),
-        });
-        if let Some(fields) = out.as_object_mut() {
-            match transition {
-                Transition::Applied { .. } => {}
-                Transition::Retry {
-                    next_attempt_at,
-                    last_error,
-                    ..
-                } => {
-                    fields.insert("next_attempt_at".into(), rfc3339(*next_attempt_at).into());
-                    fields.insert("last_error".into(), last_error.as_str().into());
-                }
-                Transition::Failed { last_error, .. } => {
-                    fields.insert("last_error".into(), last_error.as_str().into());
+                )
+                .into(),
+            ),
+            Some(transition) if !self.recorded => {
+                put("recorded", false.into());
+                put(
+                    "message",
+                    format!(
+                        "row {} was claimed by another delivery while this one waited on Odoo; this outcome ({}) was not recorded",
+                        self.id,
+                        transition.status()
+                    )
+                    .into(),
+                );
+            }
+            Some(transition) => {
+                put("status", transition.status().into());
+                put("attempts", transition.attempts().into());
+                match transition {
+                    Transition::Applied { .. } => {}
+                    Transition::Retry {
+                        next_attempt_at,
+                        last_error,
+                        ..
+                    } => {
+                        put("next_attempt_at", rfc3339(*next_attempt_at).into());
+                        put("last_error", last_error.as_str().into());
+                    }
+                    Transition::Failed { last_error, .. } => {
+                        put("last_error", last_error.as_str().into());
+                    }
                 }
             }
         }
-        out
+        if self.duplicate {
+            put("duplicate", true.into());
+        }
+        Value::Object(out)
     }
 }
 
-/// Sends one PostgREST read; a 2xx answer or the error to report.
-async fn read(
+/// Sends one PostgREST request; a 2xx answer or the error to report. For a write an
+/// unanswered request is an unknown outcome (`store_outcome_unknown`), for a read it is
+/// unavailable.
+async fn store(
     platform: &impl Platform,
     request: Result<Request, InvalidRequest>,
 ) -> Result<Response, Refusal> {
-    Ok(pulser_supabase::succeeded(
-        platform.send(request?, POSTGREST_TIMEOUT).await,
-    )?)
-}
-
-/// Sends one PostgREST write; a 2xx answer or the error to report, an unanswered write
-/// being an unknown outcome (`store_outcome_unknown`).
-async fn write(
-    platform: &impl Platform,
-    request: Result<Request, InvalidRequest>,
-) -> Result<Response, Refusal> {
-    Ok(pulser_supabase::written(
-        platform.send(request?, POSTGREST_TIMEOUT).await,
-    )?)
+    let request = request?;
+    let write = request.method() != http::Method::GET;
+    let result = platform.send(request, POSTGREST_TIMEOUT).await;
+    Ok(if write {
+        pulser_supabase::written(result)
+    } else {
+        pulser_supabase::succeeded(result)
+    }?)
 }
 
 fn jitter(platform: &impl Platform) -> u32 {
@@ -150,7 +145,7 @@ pub(crate) async fn push_direct(
     correlation_id: &str,
 ) -> Result<Report, Error<PushError>> {
     let insert = outbox::insert(&settings.db, call, correlation_id);
-    let answer = write(platform, insert).await?;
+    let answer = store(platform, insert).await?;
     let inserted = outbox::ids(answer.body())
         .map_err(|e| Refusal::StoreRejected(e.to_string()))?
         .first()
@@ -158,12 +153,13 @@ pub(crate) async fn push_direct(
     let (id, duplicate) = match inserted {
         Some(id) => (id, false),
         None => {
-            let lookup = outbox::by_request_id(&settings.db, &call.request_id);
-            let found = read(platform, lookup).await?;
-            let id = outbox::same_call(found.body(), call).map_err(|e| match e {
-                Keyed::Unexpected(e) => Error::Common(Refusal::StoreRejected(e.to_string())),
-                Keyed::Reused(e) => Error::Domain(PushError::InvalidBody(e)),
-            })?;
+            let lookup = outbox::same_call(&settings.db, call);
+            let found = store(platform, lookup).await?;
+            let id = outbox::ids(found.body())
+                .map_err(|e| Refusal::StoreRejected(e.to_string()))?
+                .first()
+                .copied()
+                .ok_or(PushError::InvalidBody(InvalidBody::RequestIdReused))?;
             platform.log(
                 Level::Info,
                 "direct call already has its outbox row; nothing inserted",
@@ -193,7 +189,7 @@ pub(crate) async fn drain(
         settings.lease_secs,
         settings.drain_limit,
     );
-    let due = outbox::due_rows(read(platform, select).await?.body())
+    let due = outbox::due_rows(store(platform, select).await?.body())
         .map_err(|e| Refusal::StoreRejected(e.to_string()))?;
     let delivery = Plan::delivery(settings.odoo.timeout());
     let mut reports = Vec::with_capacity(due.len());
@@ -232,7 +228,7 @@ async fn deliver(
     claim: Result<Request, InvalidRequest>,
 ) -> Result<Report, Refusal> {
     let id_text = id.to_string();
-    let answer = write(platform, claim).await?;
+    let answer = store(platform, claim).await?;
     let Some(row) =
         outbox::claimed(answer.body()).map_err(|e| Refusal::StoreRejected(e.to_string()))?
     else {
@@ -278,7 +274,7 @@ async fn deliver(
     };
 
     let finish = outbox::finish(&settings.db, row.id, claimed_at, &transition);
-    let recorded = match write(platform, finish).await {
+    let recorded = match store(platform, finish).await {
         Ok(answer) => answer,
         Err(e) => {
             platform.log(

@@ -110,10 +110,9 @@ impl Settings {
         let secrets = EDGE_HMAC_SECRET.parse(platform, SecretSet::parse)?;
         let signing = ODOO_SIGNING_SECRET.parse(platform, SecretSet::parse)?;
         if signing.overlaps(&secrets) {
-            return Err(ODOO_SIGNING_SECRET.invalid(&format_args!(
-                "shares a secret with {}: a request signed for Odoo would verify when sent back to the edge",
-                EDGE_HMAC_SECRET.name
-            )));
+            return Err(ODOO_SIGNING_SECRET.invalid(
+                &"shares a secret with EDGE_HMAC_SECRET: a request signed for Odoo would verify when sent back to the edge",
+            ));
         }
         let timeout_ms = ODOO_TIMEOUT_MS.number(platform, 100..=120_000)?;
         let deadline_ms = PUSH_DEADLINE_MS.number(platform, 1_000..=900_000)?;
@@ -193,19 +192,14 @@ impl Plan {
     /// [`Refusal::InvalidConfig`] naming the setting to change.
     pub(crate) fn check(&self) -> Result<(), Refusal> {
         if self.odoo_timeout.saturating_add(Self::postgrest_share()) > self.deadline {
-            return Err(ODOO_TIMEOUT_MS.invalid(&format_args!(
-                "must leave {} ms of {} ({} ms) for PostgREST",
-                Self::postgrest_share().as_millis(),
-                PUSH_DEADLINE_MS.name,
-                self.deadline.as_millis()
-            )));
+            return Err(ODOO_TIMEOUT_MS.invalid(
+                &"must leave 15000 ms of PUSH_DEADLINE_MS for PostgREST (3 calls of at most 5 s)",
+            ));
         }
         if self.lease <= self.deadline {
-            return Err(OUTBOX_LEASE_SECS.invalid(&format_args!(
-                "must be longer than {} ({} ms), so a live delivery keeps its row",
-                PUSH_DEADLINE_MS.name,
-                self.deadline.as_millis()
-            )));
+            return Err(OUTBOX_LEASE_SECS.invalid(
+                &"must be longer than PUSH_DEADLINE_MS, so a live delivery keeps its row",
+            ));
         }
         Ok(())
     }
@@ -300,6 +294,11 @@ mod tests {
             Refusal::InvalidConfig { name, .. } => name,
             other => panic!("expected invalid_config, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_postgrest_share_is_what_the_message_says() {
+        assert_eq!(Plan::postgrest_share(), Duration::from_millis(15_000));
     }
 
     #[test]

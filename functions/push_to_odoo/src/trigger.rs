@@ -224,7 +224,8 @@ fn invalid_type() -> InvalidBody {
     }
 }
 
-/// Longest idempotency key (characters), the body's `request_id` or `webhook:<webhook-id>`.
+/// Longest idempotency key (bytes), the body's `request_id` (checked by
+/// [`pulser_runtime::reply::is_token`]) or `webhook:<webhook-id>`.
 pub(crate) const MAX_REQUEST_ID_CHARS: usize = 128;
 /// Prefix of keys taken from a Standard Webhooks `webhook-id`, which a body's `request_id`
 /// may not use: the two kinds of key never collide.
@@ -236,23 +237,15 @@ fn request_id(body: Option<Value>, webhook_id: Option<&str>) -> Result<String, I
         expected: "1-128 of A-Z a-z 0-9 . _ : - not starting with `webhook:`",
     };
     match (body, webhook_id) {
-        (Some(Value::String(id)), _) => {
-            let charset = id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-            if charset
-                && (1..=MAX_REQUEST_ID_CHARS).contains(&id.len())
-                && !id.starts_with(WEBHOOK_ID_PREFIX)
-            {
-                Ok(id)
-            } else {
-                Err(invalid)
-            }
+        (Some(Value::String(id)), _)
+            if pulser_runtime::reply::is_token(&id) && !id.starts_with(WEBHOOK_ID_PREFIX) =>
+        {
+            Ok(id)
         }
         (Some(_), _) => Err(invalid),
         (None, Some(id)) => {
             let key = format!("{WEBHOOK_ID_PREFIX}{id}");
-            if id.is_empty() || key.chars().count() > MAX_REQUEST_ID_CHARS {
+            if id.is_empty() || key.len() > MAX_REQUEST_ID_CHARS {
                 Err(InvalidBody::Invalid {
                     field: "request_id",
                     expected: "sent: the `webhook-id` is too long to serve (at most 120 characters)",

@@ -58,7 +58,10 @@ pub fn accepted_correlation_id(value: Option<&str>) -> Option<&str> {
     value.filter(|v| is_token(v))
 }
 
-fn is_token(value: &str) -> bool {
+/// Whether `value` is an id a caller may choose (1-128 of `[A-Za-z0-9._:-]`): correlation
+/// ids, and the idempotency keys callers send (`request_id`), follow this one rule.
+#[must_use]
+pub fn is_token(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= MAX_CORRELATION_ID_LEN
         && value
