@@ -319,6 +319,7 @@ async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_drain_claims_only_while_one_more_delivery_fits_the_deadline() {
