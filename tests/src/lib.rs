@@ -15,6 +15,7 @@
 pub mod bridge;
 pub mod clock;
 pub mod e2e;
+pub mod fault;
 pub mod postgres;
 pub mod server;
 pub mod stack;

@@ -16,6 +16,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::fault::FaultProxy;
 use crate::postgres::Postgres;
 use crate::standin::{GithubApp, GithubStandIn, OdooStandIn};
 use crate::{Service, free_port, required_path, try_request};
@@ -194,6 +195,8 @@ pub struct StackBuilder {
     secrets: Option<DevSecrets>,
     ports: Ports,
     tools: BTreeMap<String, PathBuf>,
+    postgrest_faults: bool,
+    request_timeout_secs: Option<u64>,
 }
 
 /// Fixed ports (0 = any free port).
@@ -212,6 +215,20 @@ impl StackBuilder {
     #[must_use]
     pub fn variable(mut self, name: &str, value: &str) -> Self {
         self.overrides.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Puts a [`FaultProxy`] between the components and PostgREST ([`Stack::faults`]).
+    #[must_use]
+    pub fn postgrest_faults(mut self) -> Self {
+        self.postgrest_faults = true;
+        self
+    }
+
+    /// The edge host's `--request-timeout` (for components spin.toml sets no timeout for).
+    #[must_use]
+    pub fn request_timeout_secs(mut self, secs: u64) -> Self {
+        self.request_timeout_secs = Some(secs);
         self
     }
 
@@ -260,6 +277,7 @@ impl StackBuilder {
 /// A running stack. Fields are dropped in declaration order: edge first, database last.
 pub struct Stack {
     edge: Option<Service>,
+    faults: Option<FaultProxy>,
     postgrest: Option<Service>,
     /// The Odoo stand-in (`ODOO_BASE_URL`).
     pub odoo: OdooStandIn,
@@ -355,7 +373,13 @@ impl Stack {
         });
 
         // 4. The variables every component may read.
-        let postgrest_url = format!("http://127.0.0.1:{postgrest_port}");
+        let faults = options
+            .postgrest_faults
+            .then(|| FaultProxy::start(&format!("http://127.0.0.1:{postgrest_port}")));
+        let postgrest_url = faults.as_ref().map_or_else(
+            || format!("http://127.0.0.1:{postgrest_port}"),
+            FaultProxy::url,
+        );
         let mut vars = BTreeMap::new();
         for name in RANDOM_SECRETS {
             if *name != "PGRST_JWT_SECRET" {
@@ -382,6 +406,7 @@ impl Stack {
 
         let mut stack = Self {
             edge: None,
+            faults,
             postgrest: Some(postgrest),
             odoo,
             github,
@@ -401,12 +426,12 @@ impl Stack {
             } else {
                 options.ports.edge
             };
-            stack.edge = Some(stack.start_edge(&root, port));
+            stack.edge = Some(stack.start_edge(&root, port, options.request_timeout_secs));
         }
         stack
     }
 
-    fn start_edge(&self, root: &Path, port: u16) -> Service {
+    fn start_edge(&self, root: &Path, port: u16, request_timeout_secs: Option<u64>) -> Service {
         let dist = std::env::var_os("PULSER_DIST").map_or_else(|| root.join("dist"), PathBuf::from);
         let mut cmd = Command::new(tool(&self.tools, "PULSER_EDGE_BIN"));
         cmd.arg("--manifest")
@@ -417,6 +442,9 @@ impl Stack {
             // Compiled components are cached, so only the first stack pays for compiling.
             .arg("--cache-dir")
             .arg(root.join("target/edge-cache"));
+        if let Some(secs) = request_timeout_secs {
+            cmd.args(["--request-timeout", &secs.to_string()]);
+        }
         for (name, value) in &self.vars {
             cmd.env(format!("SPIN_VARIABLE_{name}"), value);
         }
@@ -468,6 +496,14 @@ impl Stack {
     /// Runs SQL as the `postgres` superuser; psql's unaligned tuples-only output, trimmed.
     pub fn sql(&self, sql: &str) -> String {
         self.postgres.sql(sql)
+    }
+
+    /// The proxy between the components and PostgREST; panics unless the stack was built
+    /// with [`StackBuilder::postgrest_faults`].
+    pub fn faults(&self) -> &FaultProxy {
+        self.faults
+            .as_ref()
+            .expect("this stack was started without .postgrest_faults()")
     }
 
     /// Stops PostgREST (for "database unreachable" tests); its port then refuses connections.
