@@ -170,3 +170,24 @@ fn the_edge_hosts_body_limit_is_each_functions_own() {
         );
     }
 }
+
+/// push_to_odoo plans each request to end within PUSH_DEADLINE_MS; the edge host must give
+/// it at least that long, or the host, not the plan, decides where a delivery stops.
+#[test]
+fn the_edge_hosts_deadline_for_push_to_odoo_holds_its_planned_deadline() {
+    let (_, spin) = read("spin.toml");
+    let host_ms = get(
+        &spin,
+        &["component", "push-to-odoo", "tool", "edge", "timeout_ms"],
+    )
+    .and_then(Value::as_integer)
+    .expect("spin.toml sets the edge host's timeout_ms for push-to-odoo");
+    let planned_ms: i64 = match push_to_odoo::settings::PUSH_DEADLINE_MS.need {
+        Need::Default(value) => value.parse().unwrap(),
+        other => panic!("PUSH_DEADLINE_MS has a default, not {other:?}"),
+    };
+    assert!(
+        host_ms > planned_ms,
+        "spin.toml's timeout_ms ({host_ms}) must exceed PUSH_DEADLINE_MS ({planned_ms})"
+    );
+}
