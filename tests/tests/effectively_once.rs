@@ -18,7 +18,9 @@
 use std::time::Duration;
 
 use pulser_tests::Exchange;
-use pulser_tests::bridge::{DRAIN, INGEST, PUSH, account_move, bearer, edge_secret, push_webhook};
+use pulser_tests::bridge::{
+    DRAIN, PUSH, account_move, bearer, edge_secret, ingest_signed, push_webhook,
+};
 use pulser_tests::e2e::{Scheme, assert_logs_clean, post, post_signed, unique};
 use pulser_tests::fault::Fault;
 use pulser_tests::stack::{OdooMode, Stack};
@@ -26,16 +28,6 @@ use serde_json::json;
 
 fn faulty_stack() -> Stack {
     Stack::builder().postgrest_faults().start()
-}
-
-fn ingest(stack: &Stack, body: &str) -> Exchange {
-    post_signed(
-        stack,
-        &stack.edge_url(INGEST),
-        &edge_secret(stack),
-        Scheme::Hex,
-        body.as_bytes(),
-    )
 }
 
 fn audit_rows(stack: &Stack, marker: &str) -> String {
@@ -85,11 +77,11 @@ fn ingest_committed_but_the_answer_lost_is_unknown_and_the_retry_stores_once() {
     stack
         .faults()
         .set(Fault::Once(Box::new(Fault::CommitThenDrop)));
-    let first = ingest(&stack, &body);
+    let first = ingest_signed(&stack, &body);
     assert_error(&first, 503, "store_outcome_unknown");
     assert!(first.header("retry-after").is_some());
     assert_eq!(audit_rows(&stack, &marker), "1", "the insert did commit");
-    let retry = ingest(&stack, &body);
+    let retry = ingest_signed(&stack, &body);
     assert_eq!(
         retry.status,
         200,
@@ -107,10 +99,10 @@ fn ingest_with_postgrest_answering_5xx_stores_nothing_and_the_retry_stores_once(
     let marker = unique("5xx");
     let body = event_body(&marker);
     stack.faults().set(Fault::Status(503));
-    assert_error(&ingest(&stack, &body), 503, "store_unavailable");
+    assert_error(&ingest_signed(&stack, &body), 503, "store_unavailable");
     assert_eq!(audit_rows(&stack, &marker), "0");
     stack.faults().set(Fault::Pass);
-    assert_eq!(ingest(&stack, &body).status, 201);
+    assert_eq!(ingest_signed(&stack, &body).status, 201);
     assert_eq!(audit_rows(&stack, &marker), "1");
 }
 
@@ -124,9 +116,9 @@ fn ingest_answered_too_late_is_unknown_and_the_retry_stores_once() {
     stack
         .faults()
         .set(Fault::Once(Box::new(Fault::SlowAnswer(late))));
-    assert_error(&ingest(&stack, &body), 503, "store_outcome_unknown");
+    assert_error(&ingest_signed(&stack, &body), 503, "store_outcome_unknown");
     assert_eq!(audit_rows(&stack, &marker), "1");
-    assert_eq!(ingest(&stack, &body).json()["duplicate"], true);
+    assert_eq!(ingest_signed(&stack, &body).json()["duplicate"], true);
     assert_eq!(audit_rows(&stack, &marker), "1");
 }
 
@@ -143,9 +135,9 @@ fn ingest_killed_at_its_deadline_after_the_commit_stores_once_on_retry() {
     stack.faults().set(Fault::Once(Box::new(Fault::SlowAnswer(
         Duration::from_secs(4),
     ))));
-    assert_error(&ingest(&stack, &body), 504, "timeout");
+    assert_error(&ingest_signed(&stack, &body), 504, "timeout");
     assert_eq!(audit_rows(&stack, &marker), "1");
-    assert_eq!(ingest(&stack, &body).json()["duplicate"], true);
+    assert_eq!(ingest_signed(&stack, &body).json()["duplicate"], true);
     assert_eq!(audit_rows(&stack, &marker), "1");
 }
 
@@ -286,7 +278,7 @@ fn load_ingest_with_postgrest_faults_and_client_retries_stores_exactly_n_rows() 
                         event["event_id"] = format!("{run}-{n}").into();
                     }
                     let body = event.to_string();
-                    let answers = until_accepted(12, || ingest(stack, &body));
+                    let answers = until_accepted(12, || ingest_signed(stack, &body));
                     let last = answers.last().unwrap();
                     assert!(
                         last.status == 201 || last.json()["duplicate"] == true,
