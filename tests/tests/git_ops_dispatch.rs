@@ -4,15 +4,18 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! `git_ops_dispatch` end to end: the built WASI component behind the edge host against the
-//! strict GitHub stand-in (it verifies the app JWT with the public key, GitHub's iat/exp rules,
-//! the API headers, the token, and the dispatch limits); then the Workers build on workerd.
-//! Each test starts its own stack: the stand-in's records and modes are per test.
+//! `git_ops_dispatch` end to end: the built WASI component behind the edge host against real
+//! PostgreSQL + PostgREST (the `git_ops_dispatch` rows) and the strict GitHub stand-in (it
+//! verifies the app JWT with the public key, GitHub's iat/exp rules, the API headers, the
+//! token, and the dispatch limits, and counts the dispatches it accepted); then the Workers
+//! build on workerd. Each test starts its own stack: the stand-in's records and modes are
+//! per test.
 
 use pulser_tests::Exchange;
-use pulser_tests::e2e::{JSON, Scheme, pairs, post_signed, send, signed_headers};
-use pulser_tests::stack::{GithubMode, Stack};
-use serde_json::Value;
+use pulser_tests::clock::{rfc3339, unix_now};
+use pulser_tests::e2e::{JSON, Scheme, pairs, post_signed, send, signed_headers, unique};
+use pulser_tests::stack::{self, GithubMode, Stack};
+use serde_json::{Value, json};
 
 const ROUTE: &str = "/pulser/git-ops";
 
@@ -25,6 +28,36 @@ fn secret(stack: &Stack) -> String {
     stack.var("PULSER_WEBHOOK_SECRET")
 }
 
+/// `fields` with a fresh `request_id` and `timestamp` now, unless it sets them.
+fn body(fields: &Value) -> Vec<u8> {
+    let mut body = fields.clone();
+    let map = body.as_object_mut().unwrap();
+    map.entry("request_id")
+        .or_insert_with(|| unique("e2e").into());
+    map.entry("timestamp").or_insert_with(|| unix_now().into());
+    body.to_string().into_bytes()
+}
+
+fn message(text: &str) -> Value {
+    json!({ "message": text })
+}
+
+/// The `git_ops_dispatch` row of `request_id` as JSON, `Null` when there is none.
+fn row(stack: &Stack, request_id: &str) -> Value {
+    let text = stack.sql(&format!(
+        "select row_to_json(r) from git_ops_dispatch r where request_id = '{request_id}'"
+    ));
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+fn rows(stack: &Stack) -> String {
+    stack.sql("select count(*) from git_ops_dispatch")
+}
+
 #[test]
 fn git_ops_becomes_a_repository_dispatch() {
     let stack = Stack::builder().start();
@@ -32,7 +65,10 @@ fn git_ops_becomes_a_repository_dispatch() {
         &stack,
         &stack.edge_url(ROUTE),
         &secret(&stack),
-        br#"{"branch":"gitops/push","message":"from odoo","kv_key":"version","kv_value":"42"}"#,
+        &body(
+            &json!({"branch": "gitops/push", "message": "from odoo", "kv_key": "version",
+            "kv_value": "42", "request_id": "odoo-git-ops-1"}),
+        ),
     );
     assert_eq!(
         answer.status,
@@ -47,19 +83,29 @@ fn git_ops_becomes_a_repository_dispatch() {
     assert_eq!(dispatches[0]["event_type"], "git-ops");
     assert_eq!(dispatches[0]["client_payload"]["kv_value"], "42");
     assert_eq!(
+        dispatches[0]["client_payload"]["request_id"],
+        "odoo-git-ops-1"
+    );
+    assert_eq!(
         dispatches[0]["client_payload"]["correlation_id"],
         answer.json()["correlation_id"]
     );
+    assert_eq!(row(&stack, "odoo-git-ops-1")["status"], "dispatched");
 }
 
 #[test]
-fn deploy_pulse_hub_becomes_a_repository_dispatch() {
+fn deploy_pulse_hub_carries_the_callers_signed_timestamp() {
     let stack = Stack::builder().start();
+    let signed_at = unix_now() - 30;
     let answer = dispatch(
         &stack,
         &stack.edge_url(ROUTE),
         &secret(&stack),
-        br#"{"event_type":"deploy_pulse_hub","environment":"production","image_tag":"v2.0.1","service":"all"}"#,
+        &body(
+            &json!({"event_type": "deploy_pulse_hub", "environment": "production",
+            "image_tag": "v2.0.1", "service": "all", "timestamp": signed_at,
+            "request_id": "deploy-1"}),
+        ),
     );
     assert_eq!(
         answer.status,
@@ -69,29 +115,254 @@ fn deploy_pulse_hub_becomes_a_repository_dispatch() {
     );
     let dispatched = &stack.github.dispatches()[0];
     assert_eq!(dispatched["event_type"], "deploy_pulse_hub");
+    assert_eq!(
+        dispatched["client_payload"]["timestamp"],
+        rfc3339(signed_at)
+    );
+    assert_eq!(dispatched["client_payload"]["request_id"], "deploy-1");
+}
+
+/// (a) The same signed bytes sent again inside the window (a caller's retry, or a replay)
+/// dispatch once.
+#[test]
+fn a_signed_request_replayed_inside_the_window_dispatches_once() {
+    let stack = Stack::builder().start();
+    let signed = body(&json!({"message": "once", "request_id": "odoo-retry-1"}));
+    let first = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &signed);
+    assert_eq!(
+        first.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    for _ in 0..2 {
+        let again = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &signed);
+        assert_eq!(
+            again.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&again.body)
+        );
+        assert_eq!(
+            again.json(),
+            json!({"ok": true, "duplicate": true, "status": "dispatched",
+                "event_type": "git-ops", "repository": "pulser/pulse-hub",
+                "correlation_id": first.json()["correlation_id"]})
+        );
+    }
+    assert_eq!(stack.github.dispatches().len(), 1, "GitHub saw a replay");
+    assert_eq!(rows(&stack), "1");
+    assert_eq!(row(&stack, "odoo-retry-1")["status"], "dispatched");
+}
+
+/// (b) A request signed more than 300 s ago is refused before anything is stored or sent.
+#[test]
+fn a_request_signed_301_s_ago_is_401_stale_request_and_nothing_is_dispatched() {
+    let stack = Stack::builder().start();
+    let answer = dispatch(
+        &stack,
+        &stack.edge_url(ROUTE),
+        &secret(&stack),
+        &body(&json!({"message": "captured", "request_id": "old-1",
+            "timestamp": unix_now() - 301})),
+    );
+    assert_eq!(
+        answer.status,
+        401,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(answer.json()["error"], "stale_request");
+    assert_eq!(answer.json()["field"], "timestamp");
     assert!(
-        dispatched["client_payload"]["timestamp"]
+        stack.github.calls().is_empty(),
+        "GitHub saw {:?}",
+        stack.github.calls()
+    );
+    assert_eq!(rows(&stack), "0");
+}
+
+/// (c) The row is the audit trail of the dispatch: what was sent, for whom, when it was
+/// signed, and what GitHub answered.
+#[test]
+fn the_row_records_the_dispatch_as_its_audit_trail() {
+    let stack = Stack::builder().start();
+    let signed_at = unix_now() - 5;
+    let answer = dispatch(
+        &stack,
+        &stack.edge_url(ROUTE),
+        &secret(&stack),
+        &body(
+            &json!({"event_type": "deploy_pulse_hub", "environment": "staging",
+            "image_tag": "v1.2.3", "service": "web", "odoo_user": "admin",
+            "request_id": "audit-1", "timestamp": signed_at}),
+        ),
+    );
+    assert_eq!(
+        answer.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let columns = stack.sql(
+        "select string_agg(column_name, ',' order by ordinal_position) from \
+         information_schema.columns where table_name = 'git_ops_dispatch'",
+    );
+    assert_eq!(
+        columns,
+        "request_id,event_type,correlation_id,status,requested_at,client_payload,\
+         github_status,last_error,created_at,updated_at"
+    );
+    let r = row(&stack, "audit-1");
+    assert_eq!(r["event_type"], "deploy_pulse_hub");
+    assert_eq!(r["status"], "dispatched");
+    assert_eq!(r["correlation_id"], answer.json()["correlation_id"]);
+    assert_eq!(r["github_status"], 204);
+    assert_eq!(r["last_error"], Value::Null);
+    assert_eq!(
+        r["client_payload"],
+        stack.github.dispatches()[0]["client_payload"]
+    );
+    // Times in the database's own terms: the signed timestamp, and writes just now.
+    let times = stack.sql(
+        "select extract(epoch from requested_at)::bigint, \
+         (created_at > now() - interval '1 minute')::text, (updated_at >= created_at)::text \
+         from git_ops_dispatch where request_id = 'audit-1'",
+    );
+    assert_eq!(times, format!("{signed_at}|true|true"));
+    // Only service_role sees the trail.
+    assert_eq!(
+        stack.sql("select relrowsecurity::text from pg_class where relname = 'git_ops_dispatch'"),
+        "true"
+    );
+    assert_eq!(
+        stack.sql(
+            "select has_table_privilege('anon', 'public.git_ops_dispatch', 'select')::text || \
+             has_table_privilege('service_role', 'public.git_ops_dispatch', 'update')::text"
+        ),
+        "falsetrue"
+    );
+}
+
+#[test]
+fn a_dispatch_github_refuses_is_recorded_failed_and_a_retry_with_the_same_id_dispatches() {
+    let stack = Stack::builder().start();
+    let signed = body(&json!({"message": "retry me", "request_id": "flaky-1"}));
+    stack.github.set_mode(GithubMode::FailDispatch(500));
+    let refused = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &signed);
+    assert_eq!(refused.status, 502);
+    assert_eq!(refused.json()["error"], "dispatch_failed");
+    assert_eq!(refused.json()["github_status"], 500);
+    let r = row(&stack, "flaky-1");
+    assert_eq!(r["status"], "failed");
+    assert_eq!(r["github_status"], 500);
+    assert!(
+        r["last_error"]
             .as_str()
             .unwrap()
-            .ends_with('Z')
+            .contains("stand-in told to fail")
     );
+
+    stack.github.set_mode(GithubMode::Ok);
+    let retried = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &signed);
+    assert_eq!(
+        retried.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&retried.body)
+    );
+    let again = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &signed);
+    assert_eq!(again.status, 200);
+    assert_eq!(stack.github.dispatches().len(), 1);
+    let r = row(&stack, "flaky-1");
+    assert_eq!(
+        (&r["status"], &r["github_status"], &r["last_error"]),
+        (&json!("dispatched"), &json!(204), &Value::Null)
+    );
+    assert_eq!(r["correlation_id"], retried.json()["correlation_id"]);
+}
+
+#[test]
+fn a_request_id_reused_for_another_request_is_422() {
+    let stack = Stack::builder().start();
+    let first = body(&json!({"message": "first", "request_id": "reused-1"}));
+    assert_eq!(
+        dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &first).status,
+        202
+    );
+    let other = body(&json!({"message": "other", "request_id": "reused-1"}));
+    let answer = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &other);
+    assert_eq!(answer.status, 422);
+    assert_eq!(answer.json()["field"], "request_id");
+    assert_eq!(stack.github.dispatches().len(), 1);
+}
+
+#[test]
+fn postgrest_down_is_503_and_nothing_reaches_github() {
+    let mut stack = Stack::builder().start();
+    stack.stop_postgrest();
+    let answer = dispatch(
+        &stack,
+        &stack.edge_url(ROUTE),
+        &secret(&stack),
+        &body(&message("m")),
+    );
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.json()["error"], "store_unavailable");
+    assert_eq!(answer.header("retry-after"), Some("5"));
+    assert!(stack.github.calls().is_empty());
 }
 
 #[test]
 fn every_validation_failure_is_422_and_nothing_reaches_github() {
     let stack = Stack::builder().start();
-    for (body, field) in [
-        (r#"{"branch":"a..b","message":"m"}"#.to_owned(), "branch"),
-        (r#"{"branch":"main"}"#.to_owned(), "message"),
-        (format!(r#"{{"message":"{}"}}"#, "m".repeat(1001)), "message"),
-        (r#"{"message":"m","kv_key":"a/b"}"#.to_owned(), "kv_key"),
-        (r#"{"message":"m","kv_value":"v"}"#.to_owned(), "kv_value"),
-        (r#"{"event_type":"deploy_pulse_hub","environment":"qa","image_tag":"v1","service":"web"}"#.to_owned(), "environment"),
-        (r#"{"event_type":"deploy_pulse_hub","environment":"staging","image_tag":"v1","service":"api"}"#.to_owned(), "service"),
-        (r#"{"event_type":"deploy_pulse_hub","environment":"staging","image_tag":"a:b","service":"web"}"#.to_owned(), "image_tag"),
+    let now = unix_now();
+    for (fields, field) in [
+        (json!({"message": "m", "timestamp": now}), "request_id"),
+        (json!({"message": "m", "request_id": "a b"}), "request_id"),
+        (json!({"message": "m", "request_id": "r-1"}), "timestamp"),
+        (
+            json!({"message": "m", "timestamp": "last tuesday"}),
+            "timestamp",
+        ),
+        (json!({"branch": "a..b", "message": "m"}), "branch"),
+        (json!({"branch": "main"}), "message"),
+        (message(&"m".repeat(1001)), "message"),
+        (json!({"message": "m", "kv_key": "a/b"}), "kv_key"),
+        (json!({"message": "m", "kv_value": "v"}), "kv_value"),
+        (
+            json!({"event_type": "deploy_pulse_hub", "environment": "qa", "image_tag": "v1", "service": "web"}),
+            "environment",
+        ),
+        (
+            json!({"event_type": "deploy_pulse_hub", "environment": "staging", "image_tag": "v1", "service": "api"}),
+            "service",
+        ),
+        (
+            json!({"event_type": "deploy_pulse_hub", "environment": "staging", "image_tag": "a:b", "service": "web"}),
+            "image_tag",
+        ),
     ] {
-        let answer = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), body.as_bytes());
-        assert_eq!(answer.status, 422, "{field}: {}", String::from_utf8_lossy(&answer.body));
+        // The envelope fields a case leaves out on purpose stay out.
+        let bytes = if field == "request_id" || field == "timestamp" {
+            let mut fields = fields.clone();
+            let map = fields.as_object_mut().unwrap();
+            if field == "request_id" {
+                map.entry("timestamp").or_insert_with(|| now.into());
+            } else {
+                map.entry("request_id").or_insert_with(|| "r-1".into());
+            }
+            fields.to_string().into_bytes()
+        } else {
+            body(&fields)
+        };
+        let answer = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &bytes);
+        assert_eq!(
+            answer.status,
+            422,
+            "{field}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
         assert_eq!(answer.json()["field"], field);
     }
     assert!(
@@ -99,30 +370,32 @@ fn every_validation_failure_is_422_and_nothing_reaches_github() {
         "GitHub saw {:?}",
         stack.github.calls()
     );
+    assert_eq!(rows(&stack), "0");
 }
 
 #[test]
 fn bad_signatures_are_401_and_nothing_reaches_github() {
     let stack = Stack::builder().start();
-    let body = br#"{"message":"m"}"#;
+    let body = body(&message("m"));
     assert_eq!(
-        dispatch(&stack, &stack.edge_url(ROUTE), "wrong", body).status,
+        dispatch(&stack, &stack.edge_url(ROUTE), "wrong", &body).status,
         401
     );
-    let unsigned = send(&stack, "POST", &stack.edge_url(ROUTE), &[JSON], body);
+    let unsigned = send(&stack, "POST", &stack.edge_url(ROUTE), &[JSON], &body);
     assert_eq!(unsigned.status, 401);
     assert_eq!(unsigned.json()["error"], "unauthorized");
-    let mut headers = signed_headers(&secret(&stack), Scheme::Pulser, body);
+    let mut headers = signed_headers(&secret(&stack), Scheme::Pulser, &body);
     headers.push(("x-pulser-secret".into(), "nope".into()));
     let wrong_shared = send(
         &stack,
         "POST",
         &stack.edge_url(ROUTE),
         &pairs(&headers),
-        body,
+        &body,
     );
     assert_eq!(wrong_shared.status, 401);
     assert!(stack.github.calls().is_empty());
+    assert_eq!(rows(&stack), "0");
 }
 
 #[test]
@@ -132,7 +405,7 @@ fn a_missing_setting_is_500_naming_it() {
         &stack,
         &stack.edge_url(ROUTE),
         &secret(&stack),
-        br#"{"message":"m"}"#,
+        &body(&message("m")),
     );
     assert_eq!(answer.status, 500);
     assert_eq!(answer.json()["error"], "missing_config");
@@ -147,7 +420,7 @@ fn a_skewed_github_clock_is_recovered() {
         &stack,
         &stack.edge_url(ROUTE),
         &secret(&stack),
-        br#"{"message":"skew"}"#,
+        &body(&message("skew")),
     );
     assert_eq!(
         answer.status,
@@ -168,11 +441,12 @@ fn github_5xx_on_the_token_is_502_token_exchange_failed() {
         &stack,
         &stack.edge_url(ROUTE),
         &secret(&stack),
-        br#"{"message":"m"}"#,
+        &body(&json!({"message": "m", "request_id": "tokens-down-1"})),
     );
     assert_eq!(answer.status, 502);
     assert_eq!(answer.json()["error"], "token_exchange_failed");
     assert_eq!(answer.json()["github_status"], 503);
+    assert_eq!(row(&stack, "tokens-down-1")["status"], "failed");
 }
 
 #[test]
@@ -183,7 +457,7 @@ fn github_5xx_on_the_dispatch_is_502_dispatch_failed() {
         &stack,
         &stack.edge_url(ROUTE),
         &secret(&stack),
-        br#"{"message":"m"}"#,
+        &body(&message("m")),
     );
     assert_eq!(answer.status, 502);
     assert_eq!(answer.json()["error"], "dispatch_failed");
@@ -201,7 +475,7 @@ fn wasi_flavour_mints_a_token_per_request_under_the_edge_host() {
                 &stack,
                 &stack.edge_url(ROUTE),
                 &secret(&stack),
-                br#"{"message":"m"}"#
+                &body(&message("m"))
             )
             .status,
             202
@@ -210,17 +484,58 @@ fn wasi_flavour_mints_a_token_per_request_under_the_edge_host() {
     assert_eq!(stack.github.tokens_issued(), 2);
 }
 
+// ---- the README's signed curl ----------------------------------------------------------
+
+/// The sh block that follows the `git-ops-curl-example` marker in README.md.
+fn readme_curl_example() -> String {
+    let readme = std::fs::read_to_string(stack::project_root().join("README.md")).unwrap();
+    let after = readme
+        .split_once("<!-- git-ops-curl-example")
+        .expect("README.md has the git-ops-curl-example marker")
+        .1;
+    let code = after
+        .split_once("```sh\n")
+        .expect("an sh block follows the marker")
+        .1;
+    code.split_once("```")
+        .expect("the block is closed")
+        .0
+        .to_owned()
+}
+
 #[test]
-fn workers_flavour_dispatches_and_reuses_its_token_on_workerd() {
+fn readme_curl_example_is_dispatched() {
+    let stack = Stack::builder().start();
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(readme_curl_example())
+        .env("EDGE_URL", stack.edge_url(""))
+        .env("PULSER_WEBHOOK_SECRET", secret(&stack))
+        .output()
+        .unwrap_or_else(|e| panic!("sh, openssl and curl are needed for this test: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains(r#""ok":true"#),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stack.github.dispatches().len(), 1);
+    assert_eq!(
+        stack.sql("select status from git_ops_dispatch"),
+        "dispatched"
+    );
+}
+
+// ---- the Workers build -----------------------------------------------------------------
+
+#[test]
+fn workers_flavour_dispatches_once_per_request_id_and_reuses_its_token_on_workerd() {
     let stack = Stack::builder().without_edge().start();
     let worker = stack.workerd("git_ops_dispatch");
-    for _ in 0..2 {
-        let answer = dispatch(
-            &stack,
-            &worker.url(ROUTE),
-            &secret(&stack),
-            br#"{"message":"from workerd"}"#,
-        );
+    let first = body(&json!({"message": "from workerd", "request_id": "workerd-1"}));
+    let second = body(&json!({"message": "from workerd", "request_id": "workerd-2"}));
+    for signed in [&first, &second] {
+        let answer = dispatch(&stack, &worker.url(ROUTE), &secret(&stack), signed);
         assert_eq!(
             answer.status,
             202,
@@ -229,11 +544,24 @@ fn workers_flavour_dispatches_and_reuses_its_token_on_workerd() {
             worker.logs()
         );
     }
+    let replay = dispatch(&stack, &worker.url(ROUTE), &secret(&stack), &first);
+    assert_eq!(
+        replay.status,
+        200,
+        "{}\n{}",
+        String::from_utf8_lossy(&replay.body),
+        worker.logs()
+    );
+    assert_eq!(replay.json()["duplicate"], true);
     assert_eq!(stack.github.dispatches().len(), 2);
     assert_eq!(
         stack.github.tokens_issued(),
         1,
         "the isolate keeps the token"
+    );
+    assert_eq!(
+        stack.sql("select string_agg(status, ',') from git_ops_dispatch"),
+        "dispatched,dispatched"
     );
     // The JWT the strict stand-in verified was signed by WebCrypto, not by Rust in wasm.
     let logs = worker.logs();
@@ -245,9 +573,24 @@ fn workers_flavour_dispatches_and_reuses_its_token_on_workerd() {
 fn workers_flavour_refuses_a_bad_signature_on_workerd() {
     let stack = Stack::builder().without_edge().start();
     let worker = stack.workerd("git_ops_dispatch");
-    let answer = dispatch(&stack, &worker.url(ROUTE), "wrong", br#"{"message":"m"}"#);
+    let answer = dispatch(&stack, &worker.url(ROUTE), "wrong", &body(&message("m")));
     assert_eq!(answer.status, 401);
     let body: Value = answer.json();
     assert_eq!(body["error"], "unauthorized");
+    assert!(stack.github.calls().is_empty());
+}
+
+#[test]
+fn workers_flavour_refuses_a_stale_request_on_workerd() {
+    let stack = Stack::builder().without_edge().start();
+    let worker = stack.workerd("git_ops_dispatch");
+    let answer = dispatch(
+        &stack,
+        &worker.url(ROUTE),
+        &secret(&stack),
+        &body(&json!({"message": "m", "timestamp": unix_now() - 3600})),
+    );
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.json()["error"], "stale_request");
     assert!(stack.github.calls().is_empty());
 }

@@ -7,7 +7,7 @@ use pulser_runtime::{Level, OutboundError, Platform, Response};
 use pulser_signing::github_app::{
     GithubAppKey, JwtError, app_jwt_from_signature, app_jwt_signing_input, pkcs8_der_from_setting,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::GithubError;
 use crate::token::{self, Answer, Dispatched, Exchanged, Token};
@@ -143,6 +143,17 @@ fn transport(error: &OutboundError) -> String {
     format!("GitHub could not be reached: {error}")
 }
 
+/// A dispatch that timed out or lost its connection may have reached GitHub; one the host
+/// never sent (refused destination, unreachable, unexpressible) surely did not.
+fn unanswered_or_unsent(error: &OutboundError) -> GithubError {
+    match error {
+        OutboundError::Timeout | OutboundError::Connection(_) => {
+            GithubError::DispatchUnanswered(format!("GitHub did not answer the dispatch: {error}"))
+        }
+        _ => GithubError::Dispatch(None, transport(error)),
+    }
+}
+
 impl App {
     fn cache_key(&self) -> String {
         format!("{}|{}|{}", self.api_url, self.issuer, self.installation_id)
@@ -213,16 +224,19 @@ impl App {
     /// Sends the dispatch (expects 204); a 401 is retried once with a freshly minted token.
     ///
     /// # Errors
-    /// [`GithubError`] naming the step that failed.
+    /// [`GithubError`] naming the step that failed; [`GithubError::DispatchUnanswered`] when
+    /// the dispatch itself went out and no answer came back.
     pub(crate) async fn dispatch(
         &self,
         platform: &impl Platform,
         event_type: &str,
         client_payload: &serde_json::Map<String, Value>,
     ) -> Result<(), GithubError> {
-        let body = json!({"event_type": event_type, "client_payload": client_payload})
-            .to_string()
-            .into_bytes();
+        // Built as a map, not with `json!`, which would link serde's value serializer.
+        let mut body = serde_json::Map::new();
+        body.insert("event_type".into(), event_type.into());
+        body.insert("client_payload".into(), client_payload.clone().into());
+        let body = Value::Object(body).to_string().into_bytes();
         let url = format!(
             "{}/repos/{}/{}/dispatches",
             self.api_url, self.owner, self.repo
@@ -240,7 +254,7 @@ impl App {
             let response = platform
                 .send(request, TIMEOUT)
                 .await
-                .map_err(|e| GithubError::Dispatch(None, transport(&e)))?;
+                .map_err(|e| unanswered_or_unsent(&e))?;
             match token::dispatched(&answer(&response), attempt, &repository) {
                 Dispatched::Sent => return Ok(()),
                 Dispatched::Failed(error) => return Err(error),

@@ -1,7 +1,9 @@
 //! The two requests Odoo may send, validated field by field into the `repository_dispatch`
-//! GitHub will receive.
+//! GitHub will receive. Both carry the caller's idempotency key (`request_id`) and when the
+//! caller signed them (`timestamp`), inside the signed body so neither can be swapped.
 
-use serde_json::{Map, Value, json};
+use pulser_runtime::time::UnixTime;
+use serde_json::{Map, Value};
 
 /// Branch used when a git-ops request names none.
 pub(crate) const DEFAULT_BRANCH: &str = "gitops/push";
@@ -11,6 +13,8 @@ pub(crate) const MAX_EVENT_TYPE_CHARS: usize = 100;
 pub(crate) const MAX_PAYLOAD_KEYS: usize = 10;
 /// `client_payload` serialized must stay below this many bytes.
 pub(crate) const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+/// Longest `request_id` (the table's check says the same).
+pub(crate) const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// A field that failed validation, and why (never echoing long values).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,13 +35,18 @@ fn invalid<T>(field: &'static str, reason: &'static str) -> Result<T, Invalid> {
     Err(Invalid { field, reason })
 }
 
-/// A validated dispatch: the event type and its client payload.
+/// A validated dispatch: the event type and its client payload, and the request's key and
+/// signing time.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Dispatch {
     /// `git-ops` or `deploy_pulse_hub`.
     pub(crate) event_type: &'static str,
     /// What the workflow receives as `github.event.client_payload`.
     pub(crate) client_payload: Map<String, Value>,
+    /// The caller's idempotency key: every retry of one request carries the same one.
+    pub(crate) request_id: String,
+    /// When the caller signed the request (its `timestamp`).
+    pub(crate) signed_at: UnixTime,
 }
 
 fn string<'a>(
@@ -51,22 +60,55 @@ fn string<'a>(
     }
 }
 
-/// Validates `body` (already authenticated) into a dispatch; `correlation_id` and `now`
-/// (unix seconds, RFC 3339 `timestamp` of a deploy) are added to the payload.
+/// `request_id`: 1-128 of `[A-Za-z0-9._:-]`, like a correlation id.
+fn request_id(body: &Map<String, Value>) -> Result<String, Invalid> {
+    let Some(id) = string(body, "request_id")? else {
+        return invalid(
+            "request_id",
+            "is required: send your idempotency key for this request (1-128 of [A-Za-z0-9._:-]), \
+             the same on every retry of it",
+        );
+    };
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-');
+    if id.is_empty() || id.len() > MAX_REQUEST_ID_LEN || !id.bytes().all(allowed) {
+        return invalid("request_id", "must be 1-128 of [A-Za-z0-9._:-]");
+    }
+    Ok(id.to_owned())
+}
+
+/// `timestamp`: RFC 3339 text or unix seconds (a JSON integer).
+fn signed_at(body: &Map<String, Value>) -> Result<UnixTime, Invalid> {
+    const FORMS: &str = "must be when you signed the request, as RFC 3339 \
+                         (2026-11-18T11:06:40Z) or unix seconds (an integer)";
+    let parsed = match body.get("timestamp") {
+        None | Some(Value::Null) => {
+            return invalid(
+                "timestamp",
+                "is required: send when you signed the request, as RFC 3339 or unix seconds",
+            );
+        }
+        Some(Value::String(text)) => UnixTime::parse_rfc3339(text),
+        Some(Value::Number(secs)) => secs.as_u64().map(UnixTime::from_secs),
+        Some(_) => None,
+    };
+    parsed.map_or_else(|| invalid("timestamp", FORMS), Ok)
+}
+
+/// Validates `body` (already authenticated) into a dispatch: `request_id` and `timestamp`
+/// first, then the event's own fields. `correlation_id` and `request_id` are added to the
+/// payload; a deploy's `timestamp` is the signed one, normalized to RFC 3339 UTC.
 ///
 /// # Errors
 /// [`Invalid`] naming the first failing field.
-pub(crate) fn parse(
-    body: &Value,
-    correlation_id: &str,
-    timestamp: &str,
-) -> Result<Dispatch, Invalid> {
+pub(crate) fn parse(body: &Value, correlation_id: &str) -> Result<Dispatch, Invalid> {
     let Some(body) = body.as_object() else {
         return invalid("body", "must be a JSON object");
     };
-    let dispatch = match string(body, "event_type")? {
-        Some("deploy_pulse_hub") => deploy(body, correlation_id, timestamp)?,
-        Some("git-ops") | None => git_ops(body, correlation_id)?,
+    let request_id = request_id(body)?;
+    let signed_at = signed_at(body)?;
+    let (event_type, mut client_payload) = match string(body, "event_type")? {
+        Some("deploy_pulse_hub") => ("deploy_pulse_hub", deploy(body, correlation_id, signed_at)?),
+        Some("git-ops") | None => ("git-ops", git_ops(body, correlation_id)?),
         Some(_) => {
             return invalid(
                 "event_type",
@@ -74,11 +116,19 @@ pub(crate) fn parse(
             );
         }
     };
+    // The workflow can tell a retry from a new request, and find the audit row of its run.
+    client_payload.insert("request_id".into(), request_id.as_str().into());
+    let dispatch = Dispatch {
+        event_type,
+        client_payload,
+        request_id,
+        signed_at,
+    };
     check_github_limits(&dispatch)?;
     Ok(dispatch)
 }
 
-fn git_ops(body: &Map<String, Value>, correlation_id: &str) -> Result<Dispatch, Invalid> {
+fn git_ops(body: &Map<String, Value>, correlation_id: &str) -> Result<Map<String, Value>, Invalid> {
     let branch = string(body, "branch")?.unwrap_or(DEFAULT_BRANCH);
     if !is_valid_ref_name(branch) {
         return invalid(
@@ -120,17 +170,14 @@ fn git_ops(body: &Map<String, Value>, correlation_id: &str) -> Result<Dispatch, 
     }
     payload.insert("correlation_id".into(), correlation_id.into());
     payload.insert("triggered_by".into(), triggered_by.into());
-    Ok(Dispatch {
-        event_type: "git-ops",
-        client_payload: payload,
-    })
+    Ok(payload)
 }
 
 fn deploy(
     body: &Map<String, Value>,
     correlation_id: &str,
-    timestamp: &str,
-) -> Result<Dispatch, Invalid> {
+    signed_at: UnixTime,
+) -> Result<Map<String, Value>, Invalid> {
     let environment = string(body, "environment")?;
     if !matches!(environment, Some("staging" | "production")) {
         return invalid("environment", "must be staging or production");
@@ -149,20 +196,17 @@ fn deploy(
     if odoo_user.is_some_and(|u| u.is_empty() || u.chars().count() > 200) {
         return invalid("odoo_user", "must be 1 to 200 characters");
     }
-    let mut payload = json!({
-        "environment": environment,
-        "image_tag": image_tag,
-        "service": service,
-        "correlation_id": correlation_id,
-        "timestamp": timestamp,
-    });
-    if let (Some(user), Some(map)) = (odoo_user, payload.as_object_mut()) {
-        map.insert("odoo_user".into(), user.into());
+    let mut payload = Map::new();
+    payload.insert("environment".into(), environment.into());
+    payload.insert("image_tag".into(), image_tag.into());
+    payload.insert("service".into(), service.into());
+    payload.insert("correlation_id".into(), correlation_id.into());
+    // When the caller signed the request, not when it passed through here.
+    payload.insert("timestamp".into(), signed_at.rfc3339().into());
+    if let Some(user) = odoo_user {
+        payload.insert("odoo_user".into(), user.into());
     }
-    Ok(Dispatch {
-        event_type: "deploy_pulse_hub",
-        client_payload: payload.as_object().cloned().unwrap_or_default(),
-    })
+    Ok(payload)
 }
 
 fn check_github_limits(dispatch: &Dispatch) -> Result<(), Invalid> {
@@ -232,7 +276,71 @@ pub(crate) fn is_valid_docker_tag(tag: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use serde_json::json;
+
+    fn with(request_id: Value, timestamp: Value) -> Result<Dispatch, Invalid> {
+        parse(
+            &json!({"request_id": request_id, "timestamp": timestamp, "message": "m"}),
+            "c",
+        )
+    }
+
+    #[test]
+    fn a_timestamp_is_rfc3339_or_unix_seconds() {
+        for (timestamp, secs) in [
+            (json!(1_795_000_000), 1_795_000_000),
+            (json!("2026-11-18T11:06:40Z"), 1_795_000_000),
+            (json!("2026-11-18T12:06:40.5+01:00"), 1_795_000_000),
+        ] {
+            let d = with(json!("r"), timestamp.clone()).unwrap();
+            assert_eq!(d.signed_at, UnixTime::from_secs(secs), "{timestamp}");
+        }
+    }
+
+    #[test]
+    fn other_timestamps_are_refused_naming_the_field() {
+        for timestamp in [
+            Value::Null,
+            json!(-1),
+            json!(1.5),
+            json!("1795000000"),
+            json!("2026-11-18 11:06:40"),
+            json!(true),
+        ] {
+            let e = with(json!("r"), timestamp.clone()).unwrap_err();
+            assert_eq!(e.field, "timestamp", "{timestamp}");
+        }
+    }
+
+    #[test]
+    fn request_ids_are_tokens_of_at_most_128() {
+        let longest = "a".repeat(MAX_REQUEST_ID_LEN);
+        for good in ["r", "odoo:42.1_x-y", longest.as_str()] {
+            let d = with(json!(good), json!(1)).unwrap();
+            assert_eq!(d.request_id, good);
+            assert_eq!(d.client_payload["request_id"], good);
+        }
+        for bad in [
+            Value::Null,
+            json!(""),
+            json!("a b"),
+            json!("a/b"),
+            json!("ä"),
+            json!(7),
+            json!("a".repeat(MAX_REQUEST_ID_LEN + 1)),
+        ] {
+            let e = with(bad.clone(), json!(1)).unwrap_err();
+            assert_eq!(e.field, "request_id", "{bad}");
+        }
+    }
+
+    #[test]
+    fn request_id_is_checked_before_the_events_fields() {
+        let e = parse(&json!({"branch": "a..b"}), "c").unwrap_err();
+        assert_eq!(e.field, "request_id");
+    }
 
     #[test]
     fn ref_names() {

@@ -7,6 +7,7 @@ use pulser_runtime::Platform;
 use pulser_runtime::pipeline::Refusal;
 use pulser_runtime::settings::Setting;
 use pulser_signing::SecretSet;
+use pulser_supabase::{Postgrest, config};
 
 use crate::github::{App, AppKey};
 
@@ -37,6 +38,9 @@ pub const TABLE: &[Setting] = &[
     GITHUB_REPO_OWNER,
     GITHUB_REPO_NAME,
     GITHUB_API_URL,
+    config::SUPABASE_URL,
+    config::SUPABASE_REST_URL,
+    config::SUPABASE_SERVICE_ROLE_KEY,
 ];
 
 /// The checked configuration.
@@ -48,6 +52,8 @@ pub(crate) struct Settings {
     pub(crate) shared: SharedSecrets,
     /// The GitHub App leg.
     pub(crate) app: App,
+    /// PostgREST, where the `git_ops_dispatch` rows live.
+    pub(crate) db: Postgrest,
 }
 
 /// [`PULSER_WEBHOOK_SECRET`] as configured; `Debug` prints `[redacted]`.
@@ -96,6 +102,7 @@ impl Settings {
             secrets,
             shared: SharedSecrets(list),
             app,
+            db: Postgrest::from_platform(platform)?,
         })
     }
 }
