@@ -10,14 +10,14 @@
 //!    it signed), then `{branch, message, kv_key?, kv_value?}` -> `git-ops`, or
 //!    `{event_type: "deploy_pulse_hub", environment, image_tag, service, odoo_user?}`; 422
 //!    naming the field; GitHub's limits checked before anything is sent.
-//! 4. [`window::check`]: signed more than 300 s away from the platform clock is 401
+//! 4. `window::check`: signed more than 300 s away from the platform clock is 401
 //!    `stale_request`, so a captured request cannot be replayed later.
-//! 5. [`store::claim`]: the `git_ops_dispatch` row of the `request_id` ([`record`]) is
+//! 5. `store::claim`: the `git_ops_dispatch` row of the `request_id` (`record`) is
 //!    inserted `dispatching`, or an id seen before is answered from its row (200 duplicate,
 //!    409 in progress or outcome unknown, 422 for another request under the same id), or a
 //!    `failed` one is claimed again. Only the request holding the claim goes on.
 //! 6. The GitHub App leg (`github`, deciding in `token`): app JWT -> installation token
-//!    (cached) -> dispatch (204); then [`store::finish`] records the outcome on the row.
+//!    (cached) -> dispatch (204); then `store::finish` records the outcome on the row.
 //!
 //! Every setting of [`settings::TABLE`] is read before the request is looked at, so a
 //! missing or unusable one is a 500 naming it whatever the request.

@@ -149,7 +149,9 @@ pub(crate) fn while_abandoned(request_id: &str, now: u64) -> Query {
 }
 
 /// The row of `request_id` while it describes this attempt (each claim writes its own
-/// correlation id), so an outcome is never written onto a later attempt's row.
+/// correlation id), so an outcome is never written onto a later attempt's row. A late
+/// outcome does replace the `unknown` its lapsed claim was given ([`abandoned`]): it is what
+/// GitHub answered.
 pub(crate) fn this_attempt(request_id: &str, correlation_id: &str) -> Query {
     let mut query = by_request(request_id);
     query.push("correlation_id", &format!("eq.{correlation_id}"));
