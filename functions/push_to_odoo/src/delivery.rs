@@ -49,22 +49,16 @@ impl Report {
         match &self.outcome {
             None => put(
                 "message",
-                format!(
-                    "row {} was not claimed: it is not queued (another delivery has it, or it is done)",
-                    self.id
-                )
-                .into(),
+                "the row was not claimed: it is not queued (another delivery has it, or it is done)"
+                    .into(),
             ),
             Some(transition) if !self.recorded => {
                 put("recorded", false.into());
+                put("outcome", transition.status().into());
                 put(
                     "message",
-                    format!(
-                        "row {} was claimed by another delivery while this one waited on Odoo; this outcome ({}) was not recorded",
-                        self.id,
-                        transition.status()
-                    )
-                    .into(),
+                    "another delivery claimed the row while this one waited on Odoo; this outcome was not recorded"
+                        .into(),
                 );
             }
             Some(transition) => {
@@ -198,7 +192,7 @@ pub(crate) async fn drain(
         if !may_claim(started, now, settings.deadline, delivery) {
             platform.log(
                 Level::Warn,
-                "drain stopped: one more delivery might not finish before PUSH_DEADLINE_MS; the remaining rows wait for the next drain",
+                "drain stopped: one more delivery might pass PUSH_DEADLINE_MS; the rest wait",
                 &[("handled", &reports.len().to_string())],
             );
             break;

@@ -14,7 +14,7 @@
 
 use core::fmt;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use pulser_runtime::time::rfc3339;
 use pulser_supabase::{Insert, InvalidRequest, Postgrest, Query};
@@ -79,9 +79,7 @@ fn due_filter(now: u64, lease_secs: u64) -> String {
 }
 
 fn claim_body(now: u64) -> Vec<u8> {
-    json!({"status": "sent", "sent_at": rfc3339(now)})
-        .to_string()
-        .into_bytes()
+    format!(r#"{{"sent_at":"{}","status":"sent"}}"#, rfc3339(now)).into_bytes()
 }
 
 /// Claims row `id` if it is still `queued` (the database webhook and direct calls).
@@ -157,9 +155,12 @@ pub(crate) fn claim_due(
                     &format!("lt.{}", rfc3339(now.saturating_sub(lease_secs))),
                 )
                 .push("attempts", &format!("eq.{}", row.attempts));
-            json!({"status": "sent", "sent_at": rfc3339(now), "attempts": row.attempts.saturating_add(1)})
-                .to_string()
-                .into_bytes()
+            format!(
+                r#"{{"attempts":{},"sent_at":"{}","status":"sent"}}"#,
+                row.attempts.saturating_add(1),
+                rfc3339(now)
+            )
+            .into_bytes()
         }
     };
     filter.push("select", CLAIMED_COLUMNS);
@@ -222,15 +223,18 @@ pub(crate) fn insert(
     call: &DirectCall,
     correlation_id: &str,
 ) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
-    let body = json!({
-        "action": call.action,
-        "args": call.args,
-        "request_id": call.request_id,
-        "correlation_id": correlation_id,
-    });
+    // Keys in serde_json's order; the caller's strings escaped by serde_json.
+    let text = |s: &str| Value::from(s).to_string();
+    let body = format!(
+        r#"{{"action":{},"args":{},"correlation_id":{},"request_id":{}}}"#,
+        text(&call.action),
+        Value::Object(call.args.clone()),
+        text(correlation_id),
+        text(&call.request_id)
+    );
     db.insert(
         TABLE,
-        body.to_string().into_bytes(),
+        body.into_bytes(),
         &Insert::ignore_duplicates("request_id").returning("id"),
     )
 }
@@ -424,24 +428,31 @@ impl Transition {
         }
     }
 
-    /// The PATCH body.
-    fn body(&self) -> Value {
+    /// The PATCH body, keys in the order serde_json would write them. Formatted directly:
+    /// a `json!` map per variant costs more wasm than these three strings.
+    fn body(&self) -> String {
+        let text = |s: &str| Value::from(s).to_string();
         match self {
-            Self::Applied { attempts, at } => json!({
-                "status": "applied", "attempts": attempts, "applied_at": rfc3339(*at), "last_error": null,
-            }),
+            Self::Applied { attempts, at } => format!(
+                r#"{{"applied_at":"{}","attempts":{attempts},"last_error":null,"status":"applied"}}"#,
+                rfc3339(*at)
+            ),
             Self::Retry {
                 attempts,
                 next_attempt_at,
                 last_error,
-            } => json!({
-                "status": "queued", "attempts": attempts,
-                "next_attempt_at": rfc3339(*next_attempt_at), "last_error": last_error,
-            }),
+            } => format!(
+                r#"{{"attempts":{attempts},"last_error":{},"next_attempt_at":"{}","status":"queued"}}"#,
+                text(last_error),
+                rfc3339(*next_attempt_at)
+            ),
             Self::Failed {
                 attempts,
                 last_error,
-            } => json!({"status": "error", "attempts": attempts, "last_error": last_error}),
+            } => format!(
+                r#"{{"attempts":{attempts},"last_error":{},"status":"error"}}"#,
+                text(last_error)
+            ),
         }
     }
 }
@@ -465,7 +476,7 @@ pub(crate) fn finish(
         .push("status", "eq.sent")
         .push("sent_at", &format!("eq.{}", rfc3339(claimed_at)))
         .push("select", "id");
-    db.update(TABLE, &filter, transition.body().to_string().into_bytes())
+    db.update(TABLE, &filter, transition.body().into_bytes())
 }
 
 /// Seconds until retry number `attempts` (1-based): "equal jitter" over an exponential
@@ -493,6 +504,7 @@ fn clip(text: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use serde_json::json;
 
     const NOW: u64 = 1_795_428_000; // 2026-11-23T10:00:00Z
 
@@ -639,6 +651,30 @@ mod tests {
         assert_eq!(
             lookup.uri(),
             "http://db.test/rest/v1/odoo_action_outbox?request_id=eq.odoo%3A42&action=eq.account.move.post&args=eq.%7B%22id%22%3A7%7D&select=id"
+        );
+    }
+
+    /// The bodies are formatted by hand, so check they are JSON with the caller's text
+    /// escaped, whatever it holds.
+    #[test]
+    fn hand_formatted_bodies_are_json_with_strings_escaped() {
+        let hostile = "odoo said \"no\"\n\\ {}";
+        let failed = Transition::Failed {
+            attempts: 3,
+            last_error: hostile.into(),
+        };
+        let parsed: Value = serde_json::from_str(&failed.body()).unwrap();
+        assert_eq!(
+            parsed,
+            json!({"attempts": 3, "last_error": hostile, "status": "error"})
+        );
+        let mut call = call("k\"1");
+        call.action = hostile.into();
+        let r = insert(&db(), &call, "c").unwrap();
+        let parsed: Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(
+            parsed,
+            json!({"action": hostile, "args": {"id": 7}, "correlation_id": "c", "request_id": "k\"1"})
         );
     }
 

@@ -146,11 +146,11 @@ impl fmt::Display for InvalidBody {
             Self::Missing { field } => write!(f, "`{field}` is required"),
             Self::Invalid { field, expected } => write!(f, "`{field}` must be {expected}"),
             Self::NoRequestId => f.write_str(
-                "a direct call needs an idempotency key, so that a retry or a replay takes effect once: send `request_id` (1-128 of A-Z a-z 0-9 . _ : -) in the signed body, or sign with Standard Webhooks, whose `webhook-id` serves",
+                "a direct call needs a key that makes retries take effect once: `request_id` (1-128 of A-Za-z0-9._:-) in the body, or a Standard Webhooks `webhook-id`",
             ),
-            Self::RequestIdReused => f.write_str(
-                "`request_id` is already the key of an outbox row with another action or other args; use a new one for a new call",
-            ),
+            Self::RequestIdReused => {
+                f.write_str("`request_id` is already used by a call with another action or args")
+            }
         }
     }
 }
@@ -246,10 +246,8 @@ fn request_id(body: Option<Value>, webhook_id: Option<&str>) -> Result<String, I
         (None, Some(id)) => {
             let key = format!("{WEBHOOK_ID_PREFIX}{id}");
             if id.is_empty() || key.len() > MAX_REQUEST_ID_CHARS {
-                Err(InvalidBody::Invalid {
-                    field: "request_id",
-                    expected: "sent: the `webhook-id` is too long to serve (at most 120 characters)",
-                })
+                // A `webhook-id` too long to serve as the key: the caller sends its own.
+                Err(invalid)
             } else {
                 Ok(key)
             }

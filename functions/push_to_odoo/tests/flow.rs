@@ -189,12 +189,11 @@ fn an_outcome_after_the_row_was_claimed_again_is_not_reported_as_the_rows_status
     assert_eq!(body["claimed"], true);
     assert_eq!(body["recorded"], false);
     assert_eq!(body.get("status"), None, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("(applied) was not recorded")
+    assert_eq!(
+        body["outcome"], "applied",
+        "what this delivery saw, not the row's status"
     );
+    assert!(body["message"].as_str().unwrap().contains("not recorded"));
     assert_eq!(p.sent()[2].url(), FINISH_7);
     assert!(
         p.logs()
