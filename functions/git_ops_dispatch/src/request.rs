@@ -13,8 +13,6 @@ pub(crate) const MAX_EVENT_TYPE_CHARS: usize = 100;
 pub(crate) const MAX_PAYLOAD_KEYS: usize = 10;
 /// `client_payload` serialized must stay below this many bytes.
 pub(crate) const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
-/// Longest `request_id` (the table's check says the same).
-pub(crate) const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// A field that failed validation, and why (never echoing long values).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,8 +67,8 @@ fn request_id(body: &Map<String, Value>) -> Result<String, Invalid> {
              the same on every retry of it",
         );
     };
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-');
-    if id.is_empty() || id.len() > MAX_REQUEST_ID_LEN || !id.bytes().all(allowed) {
+    // The one rule for ids a caller chooses, as for correlation ids.
+    if !pulser_runtime::reply::is_token(id) {
         return invalid("request_id", "must be 1-128 of [A-Za-z0-9._:-]");
     }
     Ok(id.to_owned())
@@ -278,6 +276,7 @@ pub(crate) fn is_valid_docker_tag(tag: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use pulser_runtime::reply::MAX_CORRELATION_ID_LEN as MAX_REQUEST_ID_LEN;
     use serde_json::json;
 
     fn with(request_id: Value, timestamp: Value) -> Result<Dispatch, Invalid> {
