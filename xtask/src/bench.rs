@@ -141,10 +141,17 @@ fn workers_mint(stack: &Stack) {
     let url = worker.url("/pulser/git-ops");
     let secret = stack.var("PULSER_WEBHOOK_SECRET");
     let secret = secret.split(',').next().unwrap_or_default().to_owned();
+    // Every request needs an id of its own: a repeated one is answered as a duplicate.
+    let sent = std::cell::Cell::new(0u64);
     let run = || -> Vec<f64> {
         let mut samples = Vec::new();
         for n in 0..REQUESTS + 5 {
-            let body = format!(r#"{{"message":"bench {n}"}}"#);
+            sent.set(sent.get() + 1);
+            let body = format!(
+                r#"{{"message":"bench {n}","request_id":"bench-{}","timestamp":{}}}"#,
+                sent.get(),
+                pulser_tests::clock::unix_now()
+            );
             let signature = format!(
                 "sha256={}",
                 pulser_tests::hmac_hex(secret.as_bytes(), body.as_bytes())

@@ -157,9 +157,10 @@ fn first_secret(list: &str) -> &str {
     list.split(',').next().unwrap_or_default().trim()
 }
 
-/// A signed example request for `function`: (body, headers), unique per `n` where the
-/// function deduplicates (ingest's `event_id`, GitHub's delivery id). `None` for a function
-/// this file does not know.
+/// A signed example request for `function`: (body, headers), unique per `n` and per second
+/// where the function deduplicates (ingest's `event_id`, push's and git-ops' `request_id`,
+/// GitHub's delivery id), since the local database outlives a run; git-ops' is signed with
+/// the current time, so it is good for 300 s. `None` for a function this file does not know.
 pub(crate) fn signed_example(
     stack: &Stack,
     function: &str,
@@ -168,17 +169,19 @@ pub(crate) fn signed_example(
     let hmac = |var: &str, body: &str| {
         pulser_tests::hmac_hex(first_secret(&stack.var(var)).as_bytes(), body.as_bytes())
     };
+    let now = pulser_tests::clock::unix_now();
+    let id = format!("local-{now}-{n}");
     let example = match function {
         "odoo_event_ingest" => {
             let body = format!(
-                r#"{{"event_type":"invoice.posted","resource_id":42,"payload":{{"amount":100}},"event_id":"local-{n}"}}"#
+                r#"{{"event_type":"invoice.posted","resource_id":42,"payload":{{"amount":100}},"event_id":"{id}"}}"#
             );
             let signature = hmac("EDGE_HMAC_SECRET", &body);
             (body, vec![("x-signature".to_owned(), signature)])
         }
         "push_to_odoo" => {
             let body = format!(
-                r#"{{"action":"account.move.post","args":{{"id":42}},"request_id":"local-{n}"}}"#
+                r#"{{"action":"account.move.post","args":{{"id":42}},"request_id":"{id}"}}"#
             );
             let signature = hmac("EDGE_HMAC_SECRET", &body);
             (body, vec![("x-signature".to_owned(), signature)])
@@ -199,8 +202,9 @@ pub(crate) fn signed_example(
             )
         }
         "git_ops_dispatch" => {
-            let body =
-                r#"{"branch":"gitops/push","message":"hello from the local stack"}"#.to_owned();
+            let body = format!(
+                r#"{{"branch":"gitops/push","message":"hello from the local stack","request_id":"{id}","timestamp":{now}}}"#
+            );
             let signature = format!("sha256={}", hmac("PULSER_WEBHOOK_SECRET", &body));
             (body, vec![("X-Pulser-Signature".to_owned(), signature)])
         }
@@ -239,7 +243,12 @@ fn print_summary(stack: &Stack, routes: &[Route], dev: &Path) {
     println!("\nsigned requests (dev secrets; rerun `cargo xtask up` keeps them):\n");
     for route in routes {
         if let Some(curl) = curl(stack, route) {
-            println!("# {}\n{curl}\n", route.function);
+            let note = if route.function == "git_ops_dispatch" {
+                " (signed with the current time: good for 5 minutes; README signs at send time)"
+            } else {
+                ""
+            };
+            println!("# {}{note}\n{curl}\n", route.function);
         }
     }
     println!(
@@ -274,5 +283,43 @@ impl Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// What `cargo xtask up` prints must work as printed: every route's signed example,
+    /// sent to a throwaway stack of the same kind, is accepted; a second, identical send is
+    /// accepted too (as a duplicate where the function deduplicates), never refused.
+    #[test]
+    fn every_printed_example_is_accepted_by_the_stack() {
+        let root = pulser_tests::stack::project_root();
+        let stack = Stack::builder().start();
+        let routes = routes(&root).unwrap();
+        assert_eq!(routes.len(), 4, "{routes:?}");
+        for route in &routes {
+            let (body, headers) = signed_example(&stack, &route.function, 1)
+                .unwrap_or_else(|| panic!("no example for {}", route.function));
+            let mut all = vec![("content-type", "application/json")];
+            all.extend(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            for attempt in ["first", "repeated"] {
+                let answer = pulser_tests::request(
+                    "POST",
+                    &stack.edge_url(&route.route),
+                    &all,
+                    body.as_bytes(),
+                );
+                assert!(
+                    (200..300).contains(&answer.status),
+                    "{} ({attempt}): {} {}",
+                    route.function,
+                    answer.status,
+                    String::from_utf8_lossy(&answer.body)
+                );
+            }
+        }
     }
 }
