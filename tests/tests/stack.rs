@@ -94,7 +94,8 @@ fn postgrest_can_be_stopped_for_outage_tests() {
 /// the hmac crate, not pulser-signing).
 fn standard_headers(stack: &Stack, body: &[u8]) -> [(String, String); 4] {
     let now = unix_now().to_string();
-    let mut mac = Hmac::<Sha256>::new_from_slice(stack.var("ODOO_SIGNING_SECRET").as_bytes()).unwrap();
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(stack.var("ODOO_SIGNING_SECRET").as_bytes()).unwrap();
     mac.update(format!("k-1.{now}.").as_bytes());
     mac.update(body);
     let signature = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
