@@ -250,7 +250,11 @@ fn a_conflict_on_the_delivery_id_is_a_duplicate_too() {
 fn an_insert_without_an_answer_is_an_unknown_outcome() {
     let p = platform().fail(pulser_runtime::OutboundError::Timeout);
     let response = block_on(handle(signed("push", &fixture("push.json")), &p));
-    pulser_runtime::testing::assert_refusal(&response, 503, "store_outcome_unknown");
+    let body = pulser_runtime::testing::assert_refusal(&response, 503, "store_outcome_unknown");
+    assert!(
+        body["message"].as_str().unwrap().contains("repeat"),
+        "{body}"
+    );
     assert_eq!(response.headers()["retry-after"], "5");
     assert_eq!(
         p.sent().len(),
