@@ -788,14 +788,16 @@ fn drain_recovers_rows_stuck_in_sent_after_the_lease() {
 }
 
 /// The drain stops claiming once one more delivery might not end before PUSH_DEADLINE_MS: a
-/// 19 s deadline with Odoo's 4 s timeout leaves room to start a delivery only in the first
-/// 4 s (1 s of clock grain + 2 x 5 s PostgREST + 4 s Odoo), and Odoo takes 3 s per call, so
-/// two of three rows are delivered and the third is never claimed.
+/// 20 s deadline with Odoo's 4 s timeout leaves room to start a delivery only while at most
+/// 5 whole seconds have passed (1 s of clock grain + 2 x 5 s PostgREST + 4 s Odoo), and Odoo
+/// takes 3 s per call: the second row starts after about 3 s (2 s of slack for a loaded
+/// machine), the third after at least 6 s, so two of three rows are delivered and the third
+/// is never claimed.
 #[test]
 fn drain_stops_claiming_when_one_more_delivery_would_pass_the_deadline() {
     let stack = Stack::builder()
         .variable("ODOO_TIMEOUT_MS", "4000")
-        .variable("PUSH_DEADLINE_MS", "19000")
+        .variable("PUSH_DEADLINE_MS", "20000")
         .variable("OUTBOX_LEASE_SECS", "60")
         .start();
     stack.odoo.set_mode(OdooMode::Slow(Duration::from_secs(3)));
