@@ -45,10 +45,10 @@ use trigger::WebhookEvent;
 
 /// Largest request body accepted (bytes).
 pub const MAX_BODY_BYTES: usize = pulser_runtime::DEFAULT_MAX_BODY_BYTES;
-/// The last path segment of the drain route.
-pub const DRAIN_SEGMENT: &str = "drain";
-/// The last path segment of the push route.
-pub const PUSH_SEGMENT: &str = "push_to_odoo";
+/// The drain's path below the push route.
+pub const DRAIN_PATH: &str = "/drain";
+/// The push route.
+pub const PUSH_PREFIX: &str = "/push_to_odoo";
 
 /// The routes, as a 404 names them.
 const ROUTES: &str = "POST /push_to_odoo or /push_to_odoo/drain";
@@ -63,14 +63,15 @@ pub enum Route {
 }
 
 impl Route {
-    /// The route for a request path; `None` for any other path.
+    /// The route for a request path; `None` for any other path. Only the whole path
+    /// counts: `/push_to_odoo/x/drain` is not the drain.
     #[must_use]
     pub fn of(path: &str) -> Option<Self> {
+        // Where the function has a host of its own (Workers) the routes are `/` and `/drain`.
         let path = path.trim_end_matches('/');
-        let last = path.rsplit('/').next().unwrap_or_default();
-        match last {
-            DRAIN_SEGMENT => Some(Self::Drain),
-            PUSH_SEGMENT | "" => Some(Self::Push),
+        match path.strip_prefix(PUSH_PREFIX).unwrap_or(path) {
+            "" => Some(Self::Push),
+            DRAIN_PATH => Some(Self::Drain),
             _ => None,
         }
     }
@@ -165,5 +166,11 @@ mod tests {
         assert_eq!(Route::of("/push_to_odoo/drain"), Some(Route::Drain));
         assert_eq!(Route::of("/drain"), Some(Route::Drain));
         assert_eq!(Route::of("/push_to_odoo/other"), None);
+        // Only the whole path names a route.
+        assert_eq!(Route::of("/push_to_odoo/x/drain"), None);
+        assert_eq!(Route::of("/x/drain"), None);
+        assert_eq!(Route::of("/push_to_odoo/drain/x"), None);
+        assert_eq!(Route::of("/push_to_odoox"), None);
+        assert_eq!(Route::of("/push_to_odoo/drain/"), Some(Route::Drain));
     }
 }

@@ -810,6 +810,20 @@ fn unknown_sub_route_is_404() {
     assert_refused(&platform(), r, 404, "not_found");
 }
 
+/// Only the whole path names the drain: a nested one is 404 before any credential is read.
+#[test]
+fn a_nested_drain_path_is_404() {
+    for path in [
+        "/push_to_odoo/x/drain",
+        "/push_to_odoo/drain/x",
+        "/push_to_odoox/drain",
+    ] {
+        let mut r = drain_request();
+        *r.uri_mut() = path.parse().unwrap();
+        assert_refused(&platform(), r, 404, "not_found");
+    }
+}
+
 #[test]
 fn invalid_max_attempts_is_500_invalid_config() {
     let p = platform().with_config("OUTBOX_MAX_ATTEMPTS", "many");
