@@ -38,6 +38,11 @@ pub enum OdooMode {
     /// Applies the action, then closes the connection without answering: the effect happened
     /// but the pulser side cannot know it.
     ApplyThenDrop,
+    /// Answers this 3xx status with a `location` on the stand-in's own `/elsewhere`, which
+    /// records the call like any other (so a followed redirect shows up in [`calls`]).
+    ///
+    /// [`calls`]: OdooStandIn::calls
+    Redirect(u16),
     /// A fault mix for load tests, decided per call from `seed` and the call's number (so a
     /// run is reproducible): `fail_percent` of calls answer 503 without effect,
     /// `lose_answer_percent` apply and then drop the connection, the rest apply and answer.
@@ -104,6 +109,11 @@ impl OdooStandIn {
                         Reply::Delay(wait, Box::new(apply_once(&applied, &body)))
                     }
                     OdooMode::Drop => Reply::Drop,
+                    OdooMode::Redirect(status) => Reply::Respond {
+                        status,
+                        headers: vec![("location".into(), "/elsewhere/api/agent/apply".into())],
+                        body: Vec::new(),
+                    },
                     OdooMode::ApplyThenDrop => {
                         let _ = apply_once(&applied, &body);
                         Reply::Drop

@@ -629,6 +629,55 @@ fn push_odoo_refusing_the_caller_pauses_the_row_without_using_an_attempt() {
     assert_logs_clean(&stack);
 }
 
+/// Odoo answering a redirect: `push_url` pushes one row; the 3xx is the answer (the row
+/// waits, paused), and nothing reaches the redirect's target.
+fn assert_odoo_redirect_is_not_followed(stack: &Stack, push_url: &str, logs: impl Fn() -> String) {
+    stack.odoo.set_mode(OdooMode::Redirect(307));
+    let (id, correlation) = account_move(stack);
+    let auth = bearer(stack);
+    let r = send(
+        stack,
+        "POST",
+        push_url,
+        &[JSON, ("authorization", &auth)],
+        &webhook_body("INSERT", "odoo_action_outbox", id),
+    );
+    assert_eq!(
+        r.json()["status"],
+        "queued",
+        "{}\n{}",
+        String::from_utf8_lossy(&r.body),
+        logs()
+    );
+    let state = outbox_state(stack, id);
+    assert!(
+        state.starts_with("queued|0|false|true|destination paused: odoo answered 307"),
+        "{state}"
+    );
+    let calls = stack.odoo.calls();
+    assert!(
+        calls.iter().all(|c| !c.path.starts_with("/elsewhere")),
+        "the redirect was followed: {:?}",
+        calls.iter().map(|c| &c.path).collect::<Vec<_>>()
+    );
+    assert_eq!(odoo_calls(stack, &correlation).len(), 1);
+}
+
+#[test]
+fn push_odoo_redirect_is_an_answer_not_followed() {
+    let stack = Stack::builder().start();
+    let url = stack.edge_url(PUSH);
+    assert_odoo_redirect_is_not_followed(&stack, &url, || stack.edge_logs());
+}
+
+/// workerd's fetch follows redirects unless told not to: the Workers build says `manual`.
+#[test]
+fn workers_push_does_not_follow_an_odoo_redirect() {
+    let stack = Stack::builder().without_edge().start();
+    let worker = stack.workerd("push_to_odoo");
+    assert_odoo_redirect_is_not_followed(&stack, &worker.url(PUSH), || worker.logs());
+}
+
 #[test]
 fn push_odoo_timeout_puts_the_row_back() {
     let stack = Stack::builder().variable("ODOO_TIMEOUT_MS", "500").start();

@@ -175,7 +175,9 @@ impl Delivery {
                 );
                 if status.is_server_error() || matches!(status.as_u16(), 408 | 425 | 429) {
                     Self::Transient(reason)
-                } else if matches!(status.as_u16(), 401 | 403 | 404) {
+                } else if status.is_redirection() || matches!(status.as_u16(), 401 | 403 | 404) {
+                    // A redirect is never followed (it would carry x-api-key elsewhere): the
+                    // URL is wrong, like a 404, and every row would fail the same way.
                     Self::Paused(reason)
                 } else {
                     Self::Rejected(reason)
@@ -333,6 +335,18 @@ mod tests {
             Delivery::of(&answer(403, ""), t),
             Delivery::Paused(_)
         ));
+    }
+
+    /// A redirect is an answer, never followed: the row waits, like for a wrong URL.
+    #[test]
+    fn a_redirect_pauses_the_destination() {
+        let t = Duration::from_secs(1);
+        for status in [301, 302, 303, 307, 308] {
+            assert!(
+                matches!(Delivery::of(&answer(status, ""), t), Delivery::Paused(_)),
+                "{status}"
+            );
+        }
     }
 
     #[test]

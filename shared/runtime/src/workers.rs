@@ -6,7 +6,7 @@ use core::pin::pin;
 use core::time::Duration;
 
 use futures::future::{Either, select};
-use worker::{AbortController, Delay, Env, Fetch, Headers, Method, RequestInit};
+use worker::{AbortController, Delay, Env, Fetch, Headers, Method, RequestInit, RequestRedirect};
 
 use crate::{Level, OutboundError, Platform, RandomError, Request, Response};
 
@@ -154,8 +154,12 @@ fn to_worker_request(request: Request) -> Result<worker::Request, OutboundError>
         headers.append(name.as_str(), value).map_err(invalid)?;
     }
     let mut init = RequestInit::new();
+    // A 3xx is an answer, as on WASI and Spin: following it would send the request (and its
+    // credentials) to wherever the redirect points, and report the target's answer as the
+    // destination's.
     init.with_method(Method::from(parts.method.as_str().to_owned()))
-        .with_headers(headers);
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
     if !body.is_empty() {
         init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
     }
