@@ -114,7 +114,14 @@ async fn ingest(
         ],
     );
     if let Some(channel) = &settings.realtime_channel {
-        announce(platform, channel, &events.events, &stored).await;
+        announce(
+            platform,
+            channel,
+            settings.broadcast,
+            &events.events,
+            &stored,
+        )
+        .await;
     }
     Ok(answer_for(&events, &stored))
 }
@@ -148,7 +155,13 @@ fn answer_for(events: &Events, stored: &[Stored]) -> Response {
 
 /// Broadcasts the newly stored events on `channel` (`REALTIME_CHANNEL`). Failures are
 /// logged, never returned: the events are already stored.
-async fn announce(platform: &impl Platform, channel: &str, events: &[Event], stored: &[Stored]) {
+async fn announce(
+    platform: &impl Platform,
+    channel: &str,
+    mode: settings::Broadcast,
+    events: &[Event],
+    stored: &[Stored],
+) {
     let new: Vec<(&Event, i64)> = events
         .iter()
         .zip(stored)
@@ -173,7 +186,7 @@ async fn announce(platform: &impl Platform, channel: &str, events: &[Event], sto
         );
         return;
     };
-    let request = match broadcast::request(&url, &key, channel, &new) {
+    let request = match broadcast::request(&url, &key, channel, mode, &new) {
         Ok(request) => request,
         Err(e) => return warn("realtime broadcast skipped", &e.to_string()),
     };

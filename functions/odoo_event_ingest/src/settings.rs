@@ -11,6 +11,19 @@ use pulser_supabase::{Postgrest, config};
 pub const EDGE_HMAC_SECRET: Setting = Setting::secret("EDGE_HMAC_SECRET");
 /// The Realtime channel stored events are broadcast on; empty: no broadcast.
 pub const REALTIME_CHANNEL: Setting = Setting::default("REALTIME_CHANNEL", "");
+/// What a broadcast carries: `private` (the stored row, as private messages only subscribers
+/// the `realtime.messages` policies admit receive) or `ids` (a public message with the row's
+/// id, event type and correlation id only; subscribers read the row through the API).
+pub const REALTIME_PAYLOAD: Setting = Setting::default("REALTIME_PAYLOAD", "private");
+
+/// What a Realtime broadcast carries ([`REALTIME_PAYLOAD`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Broadcast {
+    /// The stored row, on a private channel.
+    PrivateRows,
+    /// Ids only, on a public channel.
+    PublicIds,
+}
 
 /// Every setting `odoo_event_ingest` reads.
 pub const TABLE: &[Setting] = &[
@@ -19,6 +32,7 @@ pub const TABLE: &[Setting] = &[
     config::SUPABASE_REST_URL,
     config::SUPABASE_SERVICE_ROLE_KEY,
     REALTIME_CHANNEL,
+    REALTIME_PAYLOAD,
 ];
 
 /// The checked configuration.
@@ -30,6 +44,8 @@ pub(crate) struct Settings {
     pub(crate) db: Postgrest,
     /// [`REALTIME_CHANNEL`], when set.
     pub(crate) realtime_channel: Option<String>,
+    /// [`REALTIME_PAYLOAD`].
+    pub(crate) broadcast: Broadcast,
 }
 
 impl Settings {
@@ -42,6 +58,11 @@ impl Settings {
             secrets: EDGE_HMAC_SECRET.parse(platform, SecretSet::parse)?,
             db: Postgrest::from_platform(platform)?,
             realtime_channel: REALTIME_CHANNEL.optional(platform),
+            broadcast: match REALTIME_PAYLOAD.read(platform)?.as_str() {
+                "private" => Broadcast::PrivateRows,
+                "ids" => Broadcast::PublicIds,
+                _ => return Err(REALTIME_PAYLOAD.invalid(&"must be `private` or `ids`")),
+            },
         })
     }
 }

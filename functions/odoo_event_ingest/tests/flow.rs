@@ -396,7 +396,37 @@ fn stored_events_are_broadcast_when_a_channel_is_set() {
         json!({"messages": [{"topic": REALTIME_KEY_CHANNEL, "event": "invoice.posted", "payload": {
             "id": 7, "source": "odoo", "event_type": "invoice.posted", "resource_id": "42",
             "payload": {"amount": 10}, "correlation_id": FIRST_UUID, "event_id": body_key(EVENT, 0), "occurred_at": null
-        }}]})
+        }, "private": true}]}),
+        "by default the whole row goes out as a private message only"
+    );
+}
+
+/// A public channel is open to anyone with the anon key: with `REALTIME_PAYLOAD=ids` only
+/// the row's id, type and correlation id go there, never the event's payload.
+#[test]
+fn a_public_broadcast_carries_ids_only() {
+    let p = platform()
+        .with_config("REALTIME_CHANNEL", REALTIME_KEY_CHANNEL)
+        .with_config("REALTIME_PAYLOAD", "ids")
+        .reply(201, &stored_event(7))
+        .reply(202, "");
+    assert_eq!(run(&p, signed(EVENT)).0, 201);
+    assert_eq!(
+        p.sent()[1].json(),
+        json!({"messages": [{"topic": REALTIME_KEY_CHANNEL, "event": "invoice.posted", "payload": {
+            "id": 7, "event_type": "invoice.posted", "correlation_id": FIRST_UUID
+        }, "private": false}]})
+    );
+}
+
+#[test]
+fn an_unknown_realtime_payload_is_500_invalid_config() {
+    let p = platform().with_config("REALTIME_PAYLOAD", "everything");
+    let (status, body, _) = run(&p, signed(EVENT));
+    assert_eq!(
+        (status, body["name"].as_str()),
+        (500, Some("REALTIME_PAYLOAD")),
+        "{body}"
     );
 }
 

@@ -313,7 +313,9 @@ fn hex_upper(nibble: u8) -> char {
 }
 
 /// `POST {SUPABASE_URL}/realtime/v1/api/broadcast`: one message per `(event, payload)` on
-/// `channel`, authorised with the service-role key.
+/// `channel`, authorised with the service-role key. A `private` message reaches only
+/// subscribers that join the channel as private and pass the `realtime.messages` policies;
+/// a public one reaches anyone holding the project's anon key.
 ///
 /// # Errors
 /// [`InvalidRequest`] when the URL makes no valid URI.
@@ -321,12 +323,13 @@ pub fn realtime_broadcast(
     supabase_url: &str,
     service_role_key: &str,
     channel: &str,
+    private: bool,
     messages: &[(&str, &serde_json::Value)],
 ) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
     let messages: Vec<serde_json::Value> = messages
         .iter()
         .map(|(event, payload)| {
-            serde_json::json!({ "topic": channel, "event": event, "payload": payload })
+            serde_json::json!({ "topic": channel, "event": event, "payload": payload, "private": private })
         })
         .collect();
     let body = serde_json::json!({ "messages": messages }).to_string();
@@ -565,6 +568,7 @@ mod tests {
             "https://ref.supabase.co",
             "k",
             "audit",
+            true,
             &[("insert", &payload)],
         )
         .unwrap();
@@ -572,7 +576,7 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(
             body,
-            serde_json::json!({"messages":[{"topic":"audit","event":"insert","payload":{"id":1}}]})
+            serde_json::json!({"messages":[{"topic":"audit","event":"insert","payload":{"id":1},"private":true}]})
         );
     }
 
