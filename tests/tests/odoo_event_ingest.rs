@@ -415,7 +415,7 @@ fn assert_ingest_invalid(body: &Value, marker: &str, field: &str, index: Option<
 /// batch index) the 422 must name.
 type Invalid = (&'static str, fn(&str) -> Value, &'static str, Option<u64>);
 
-const INVALID: [Invalid; 10] = [
+const INVALID: [Invalid; 14] = [
     (
         "missing event_type",
         |m| without(event(m), "event_type"),
@@ -474,6 +474,31 @@ const INVALID: [Invalid; 10] = [
         },
         "event_id",
         Some(1),
+    ),
+    // Values PostgreSQL itself refuses: before the checks, a 502 (or a 503 retried forever).
+    (
+        "a NUL in the payload",
+        |m| with(event(m), "payload", json!({"note": "a\0b"})),
+        "payload",
+        None,
+    ),
+    (
+        "an occurred_at offset beyond PostgreSQL's +-15:59",
+        |m| with(event(m), "occurred_at", json!("2026-11-23T10:00:00+16:00")),
+        "occurred_at",
+        None,
+    ),
+    (
+        "unix seconds past the year 9999",
+        |m| with(event(m), "occurred_at", json!(253_402_300_800u64)),
+        "occurred_at",
+        None,
+    ),
+    (
+        "a NUL in the event_id",
+        |m| with(event(m), "event_id", json!("id\0")),
+        "event_id",
+        None,
     ),
     (
         "a batch of 501",

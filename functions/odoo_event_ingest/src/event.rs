@@ -29,6 +29,23 @@ pub(crate) const MAX_EVENT_ID_CHARS: usize = 200;
 pub(crate) const WEBHOOK_PREFIX: &str = "webhook:";
 /// The prefix of keys derived from the digest of a hex-signed body.
 pub(crate) const SHA256_PREFIX: &str = "sha256:";
+/// Longest derived key (characters): `sha256:` + 64 hex digits + `:499` fits with room, and
+/// a `webhook-id` key stays far below PostgreSQL's limit for a unique index entry.
+pub(crate) const MAX_DERIVED_ID_CHARS: usize = 200;
+/// The latest `occurred_at` in unix seconds: 9999-12-31T23:59:59Z, the last second every
+/// runtime and PostgreSQL agree on.
+pub(crate) const MAX_UNIX_SECONDS: u64 = 253_402_300_799;
+
+/// Whether `value` holds a NUL anywhere (a string, or an object key, at any depth):
+/// PostgreSQL's text and jsonb cannot store one, so the insert would fail as a 502.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
 
 /// An event as Odoo sends it; absent and `null` fields are both `None`. Unknown fields are
 /// ignored. Taken out of the parsed object by hand rather than with serde's derive, which
@@ -153,10 +170,13 @@ impl<'a> DerivedKeys<'a> {
         }
     }
 
-    fn key(&mut self, index: usize) -> String {
+    /// `None` when the key would be longer than an `event_id` may be (a `webhook-id` of
+    /// more than about 190 characters): the event then needs an `event_id` of its own.
+    fn key(&mut self, index: usize) -> Option<String> {
         let identity = self.identity;
         let prefix = self.prefix.get_or_insert_with(|| identity.key_prefix());
-        format!("{prefix}:{index}")
+        let key = format!("{prefix}:{index}");
+        (key.chars().count() <= MAX_DERIVED_ID_CHARS).then_some(key)
     }
 }
 
@@ -331,6 +351,19 @@ fn event(
         Value::Object(map) => map,
         _ => return Err(invalid("payload", "a JSON object")),
     };
+    let no_nul = "free of NUL characters (PostgreSQL cannot store them)";
+    if event_type.contains('\0') {
+        return Err(invalid("event_type", no_nul));
+    }
+    if resource_id.contains('\0') {
+        return Err(invalid("resource_id", no_nul));
+    }
+    if payload
+        .iter()
+        .any(|(k, v)| k.contains('\0') || holds_nul(v))
+    {
+        return Err(invalid("payload", no_nul));
+    }
     let correlation_id = match wire.correlation_id {
         None => default_correlation_id.to_owned(),
         Some(Value::String(s)) if pulser_runtime::reply::is_uuid(&s) => s.to_ascii_lowercase(),
@@ -350,9 +383,17 @@ fn event(
             {
                 return Err(InvalidEvents::ReservedEventId { index });
             }
+            if id.contains('\0') {
+                return Err(invalid("event_id", no_nul));
+            }
             id
         }
-        None => keys.key(index.unwrap_or(0)),
+        None => keys.key(index.unwrap_or(0)).ok_or_else(|| {
+            invalid(
+                "event_id",
+                "sent: the webhook-id is too long to serve as the event's key",
+            )
+        })?,
     };
     let occurred_at = match wire.occurred_at {
         None => None,
@@ -362,14 +403,17 @@ fn event(
                 "an RFC 3339 timestamp (a time without offset is UTC) or unix seconds",
             )
         })?),
-        Some(Value::Number(n)) => Some(n.as_u64().map(pulser_runtime::time::rfc3339).ok_or_else(
-            || {
-                invalid(
-                    "occurred_at",
-                    "an RFC 3339 timestamp (a time without offset is UTC) or unix seconds",
-                )
-            },
-        )?),
+        Some(Value::Number(n)) => Some(
+            n.as_u64()
+                .filter(|secs| *secs <= MAX_UNIX_SECONDS)
+                .map(pulser_runtime::time::rfc3339)
+                .ok_or_else(|| {
+                    invalid(
+                        "occurred_at",
+                        "an RFC 3339 timestamp (a time without offset is UTC) or unix seconds",
+                    )
+                })?,
+        ),
         Some(_) => {
             return Err(invalid(
                 "occurred_at",
@@ -596,6 +640,54 @@ mod tests {
             keys(json!([same, minimal(), same]), defaults()),
             ["same", &format!("sha256:{SIGNED_SHA256}:1"), "same"]
         );
+    }
+
+    /// Values PostgreSQL would refuse are the sender's mistake (422), never a 502 or a 503
+    /// the sender retries forever.
+    #[test]
+    fn a_nul_anywhere_postgresql_would_store_it_is_refused_naming_the_field() {
+        for (field, value) in [
+            ("event_type", json!("a\0b")),
+            ("resource_id", json!("r\0")),
+            ("event_id", json!("e\0")),
+            ("payload", json!({"deep": [{"x": "\0"}]})),
+            ("payload", json!({"key\0": 1})),
+        ] {
+            assert_eq!(
+                one(with(field, value.clone())).unwrap_err().field(),
+                field,
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_occurred_at_postgresql_cannot_hold_is_refused() {
+        assert_eq!(
+            one(with("occurred_at", json!(253_402_300_800u64)))
+                .unwrap_err()
+                .field(),
+            "occurred_at"
+        );
+        assert!(one(with("occurred_at", json!(253_402_300_799u64))).is_ok());
+        assert_eq!(
+            one(with("occurred_at", json!("2026-11-23T10:00:00+16:00")))
+                .unwrap_err()
+                .field(),
+            "occurred_at"
+        );
+        assert!(one(with("occurred_at", json!("2026-11-23T10:00:00-15:59"))).is_ok());
+    }
+
+    #[test]
+    fn a_webhook_id_too_long_to_key_the_event_needs_an_event_id() {
+        let long: &'static str = Box::leak("m".repeat(200).into_boxed_str());
+        let err = parse(minimal(), delivered_as(long)).unwrap_err();
+        assert_eq!(err.field(), "event_id");
+        let own = with("event_id", json!("odoo-1"));
+        assert!(parse(own, delivered_as(long)).is_ok());
+        let fits: &'static str = Box::leak("m".repeat(180).into_boxed_str());
+        assert!(parse(minimal(), delivered_as(fits)).is_ok());
     }
 
     #[test]

@@ -57,7 +57,9 @@ pub(crate) fn normalize(text: &str) -> Option<String> {
             let hours = offset.get(1..3).and_then(two_digits);
             let minutes = offset.get(4..6).and_then(two_digits);
             match (sign && shape, hours, minutes) {
-                (true, Some(h), Some(m)) if h <= 23 && m <= 59 => offset,
+                // PostgreSQL's timestamptz takes offsets up to ±15:59 and refuses the rest,
+                // which would turn a bad event into a 502.
+                (true, Some(h), Some(m)) if h <= 15 && m <= 59 => offset,
                 _ => return None,
             }
         }
