@@ -449,6 +449,9 @@ fn github_route(
             if *id != app.installation_id {
                 return github_error(404, "Not Found");
             }
+            if let Err(message) = check_token_scope(&exchange.body, app) {
+                return github_error(422, &message);
+            }
             if let GithubMode::FailTokens(status) = state.mode {
                 return github_error(status, "stand-in told to fail the token exchange");
             }
@@ -465,7 +468,7 @@ fn github_route(
                 &json!({
                     "token": token,
                     "expires_at": rfc3339(expires),
-                    "permissions": {"contents": "write", "metadata": "read"},
+                    "permissions": {"contents": "write"},
                     "repository_selection": "selected",
                 }),
             )
@@ -579,6 +582,23 @@ fn check_app_jwt(
         return unauthorized("'Expiration time' claim ('exp') is too far in the future");
     }
     Ok(())
+}
+
+/// The pulser contract: every token is scoped to the app's one repository with only
+/// `contents: write`. GitHub answers 422 to a scope the installation cannot grant; the
+/// stand-in also refuses a missing or wider one, which GitHub would grant.
+fn check_token_scope(body: &[u8], app: &GithubApp) -> Result<(), String> {
+    let expected = json!({"repositories": [app.repo], "permissions": {"contents": "write"}});
+    match serde_json::from_slice::<Value>(body) {
+        Ok(scope) if scope == expected => Ok(()),
+        Ok(_) => Err(format!(
+            "the pulser contract requires the token body to be exactly {expected}"
+        )),
+        Err(_) if body.is_empty() => Err(format!(
+            "the pulser contract requires a scoped token: send {expected}"
+        )),
+        Err(_) => Err("Problems parsing JSON".into()),
+    }
 }
 
 fn check_dispatch_body(body: &[u8]) -> Result<(), String> {

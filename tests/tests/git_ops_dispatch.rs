@@ -7,9 +7,9 @@
 //! `git_ops_dispatch` end to end: the built WASI component behind the edge host against real
 //! PostgreSQL + PostgREST (the `git_ops_dispatch` rows) and the strict GitHub stand-in (it
 //! verifies the app JWT with the public key, GitHub's iat/exp rules, the API headers, the
-//! token, and the dispatch limits, and counts the dispatches it accepted); then the Workers
-//! build on workerd. Each test starts its own stack: the stand-in's records and modes are
-//! per test.
+//! token's scope and the token, and the dispatch limits, and counts the dispatches it
+//! accepted); then the Workers build on workerd. Each test starts its own stack: the
+//! stand-in's records and modes are per test.
 
 use pulser_tests::Exchange;
 use pulser_tests::clock::{rfc3339, unix_now};
@@ -91,6 +91,54 @@ fn git_ops_becomes_a_repository_dispatch() {
         answer.json()["correlation_id"]
     );
     assert_eq!(row(&stack, "odoo-git-ops-1")["status"], "dispatched");
+    // The token reaches only this repository, with only contents:write.
+    let exchange = &stack.github.calls()[0];
+    assert!(
+        exchange.path.ends_with("/access_tokens"),
+        "{}",
+        exchange.path
+    );
+    assert_eq!(
+        exchange.json(),
+        json!({"repositories": ["pulse-hub"], "permissions": {"contents": "write"}})
+    );
+}
+
+#[test]
+fn a_branch_prefix_admits_only_branches_under_it() {
+    let stack = Stack::builder()
+        .variable("GITOPS_BRANCH_PREFIX", "gitops/")
+        .start();
+    let outside = dispatch(
+        &stack,
+        &stack.edge_url(ROUTE),
+        &secret(&stack),
+        &body(&json!({"branch": "main", "message": "m"})),
+    );
+    assert_eq!(
+        outside.status,
+        422,
+        "{}",
+        String::from_utf8_lossy(&outside.body)
+    );
+    assert_eq!(outside.json()["field"], "branch");
+    assert!(stack.github.calls().is_empty());
+    let under = dispatch(
+        &stack,
+        &stack.edge_url(ROUTE),
+        &secret(&stack),
+        &body(&json!({"branch": "gitops/release", "message": "m"})),
+    );
+    assert_eq!(
+        under.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&under.body)
+    );
+    assert_eq!(
+        stack.github.dispatches()[0]["client_payload"]["branch"],
+        "gitops/release"
+    );
 }
 
 #[test]
@@ -326,6 +374,16 @@ fn every_validation_failure_is_422_and_nothing_reaches_github() {
             "timestamp",
         ),
         (json!({"branch": "a..b", "message": "m"}), "branch"),
+        (json!({"branch": "HEAD", "message": "m"}), "branch"),
+        (
+            json!({"branch": "refs/heads/main", "message": "m"}),
+            "branch",
+        ),
+        (message("a\u{1b}[2Jb"), "message"),
+        (
+            json!({"message": "m", "triggered_by": "odoo\nadmin"}),
+            "triggered_by",
+        ),
         (json!({"branch": "main"}), "message"),
         (message(&"m".repeat(1001)), "message"),
         (json!({"message": "m", "kv_key": "a/b"}), "kv_key"),
@@ -341,6 +399,11 @@ fn every_validation_failure_is_422_and_nothing_reaches_github() {
         (
             json!({"event_type": "deploy_pulse_hub", "environment": "staging", "image_tag": "a:b", "service": "web"}),
             "image_tag",
+        ),
+        (
+            json!({"event_type": "deploy_pulse_hub", "environment": "staging", "image_tag": "v1",
+                "service": "web", "odoo_user": "admin\u{85}"}),
+            "odoo_user",
         ),
     ] {
         // The envelope fields a case leaves out on purpose stay out.

@@ -97,8 +97,8 @@ impl AppKey {
 /// Tokens live in the platform's cache (Spin: the default key-value store; Workers: isolate
 /// memory; WASI: instance memory, fresh per request under the edge host and `wasmtime serve`).
 /// The store key names the installation; the value repeats the full cache key (API URL, app,
-/// installation) and is ignored unless it matches, so two apps or two API URLs never share a
-/// token. Value: `cache_key \n expires_at \n minted_at \n token`.
+/// installation, repository) and is ignored unless it matches, so two apps, two API URLs or
+/// two repositories never share a token. Value: `cache_key \n expires_at \n minted_at \n token`.
 fn store_key(installation_id: &str) -> String {
     format!("pulser-edge/github-installation-token/{installation_id}")
 }
@@ -155,8 +155,27 @@ fn unanswered_or_unsent(error: &OutboundError) -> GithubError {
 }
 
 impl App {
+    /// API URL, app, installation and repository: a token is scoped to one repository.
     fn cache_key(&self) -> String {
-        format!("{}|{}|{}", self.api_url, self.issuer, self.installation_id)
+        format!(
+            "{}|{}|{}|{}",
+            self.api_url, self.issuer, self.installation_id, self.repo
+        )
+    }
+
+    /// The token exchange's body: the token reaches only `GITHUB_REPO_NAME`, with only
+    /// `contents: write` (what `repository_dispatch` needs), so a leaked token can do little.
+    /// Built as maps, not with `json!` (see [`App::dispatch`]).
+    fn token_scope(&self) -> Vec<u8> {
+        let mut permissions = serde_json::Map::new();
+        permissions.insert("contents".into(), "write".into());
+        let mut scope = serde_json::Map::new();
+        scope.insert(
+            "repositories".into(),
+            Value::Array(vec![self.repo.as_str().into()]),
+        );
+        scope.insert("permissions".into(), permissions.into());
+        Value::Object(scope).to_string().into_bytes()
     }
 
     /// One exchange of an app JWT signed `clock_offset` seconds off our clock.
@@ -178,9 +197,10 @@ impl App {
             "{}/app/installations/{}/access_tokens",
             self.api_url, self.installation_id
         );
-        let request = api_request(url, &format!("Bearer {jwt}"), Vec::new()).ok_or_else(|| {
-            GithubError::TokenExchange(None, "GITHUB_API_URL is not a valid URL".into())
-        })?;
+        let request =
+            api_request(url, &format!("Bearer {jwt}"), self.token_scope()).ok_or_else(|| {
+                GithubError::TokenExchange(None, "GITHUB_API_URL is not a valid URL".into())
+            })?;
         let response = platform
             .send(request, TIMEOUT)
             .await

@@ -9,7 +9,9 @@
 //! 3. [`request::parse`]: `request_id` (the caller's idempotency key) and `timestamp` (when
 //!    it signed), then `{branch, message, kv_key?, kv_value?}` -> `git-ops`, or
 //!    `{event_type: "deploy_pulse_hub", environment, image_tag, service, odoo_user?}`; 422
-//!    naming the field; GitHub's limits checked before anything is sent.
+//!    naming the field (a branch is a branch name, not `HEAD` or `refs/...`, under
+//!    `GITOPS_BRANCH_PREFIX` when set; no control characters in text fields but a
+//!    message's newlines and tabs); GitHub's limits checked before anything is sent.
 //! 4. `window::check`: signed more than 300 s away from the platform clock is 401
 //!    `stale_request`, so a captured request cannot be replayed later.
 //! 5. `store::claim`: the `git_ops_dispatch` row of the `request_id` (`record`) is
@@ -17,7 +19,8 @@
 //!    409 in progress or outcome unknown, 422 for another request under the same id), or a
 //!    `failed` one is claimed again. Only the request holding the claim goes on.
 //! 6. The GitHub App leg (`github`, deciding in `token`): app JWT -> installation token
-//!    (cached) -> dispatch (204); then `store::finish` records the outcome on the row.
+//!    scoped to `GITHUB_REPO_NAME` and `contents: write` (cached) -> dispatch (204); then
+//!    `store::finish` records the outcome on the row.
 //!
 //! Every setting of [`settings::TABLE`] is read before the request is looked at, so a
 //! missing or unusable one is a 500 naming it whatever the request.
@@ -75,7 +78,8 @@ async fn dispatch(
     let body: serde_json::Value =
         serde_json::from_slice(request.body()).map_err(|e| Refusal::InvalidJson(e.to_string()))?;
     let correlation_id = dispatch_correlation_id(correlation_id, platform);
-    let dispatch = request::parse(&body, &correlation_id).map_err(DispatchError::Invalid)?;
+    let dispatch = request::parse(&body, &correlation_id, &settings.branch_prefix)
+        .map_err(DispatchError::Invalid)?;
     window::check(dispatch.signed_at, platform.now()).map_err(DispatchError::Stale)?;
     let repository = settings.app.repository();
     match store::claim(platform, &settings.db, &dispatch, &correlation_id).await? {

@@ -322,7 +322,12 @@ mod tests {
 
     fn dispatch(message: &str, correlation_id: &str) -> Dispatch {
         let body = json!({"request_id": "req-1", "timestamp": NOW, "message": message});
-        crate::request::parse(&body, correlation_id).unwrap()
+        crate::request::parse(
+            &body,
+            correlation_id,
+            &crate::request::BranchPrefix::default(),
+        )
+        .unwrap()
     }
 
     fn row(status: &str, message: &str, updated_at: &str) -> Seen {
@@ -415,7 +420,7 @@ mod tests {
             let body = json!({"request_id": "d-1", "timestamp": timestamp,
                 "event_type": "deploy_pulse_hub", "environment": "staging", "image_tag": "v1",
                 "service": "web"});
-            crate::request::parse(&body, "c").unwrap()
+            crate::request::parse(&body, "c", &crate::request::BranchPrefix::default()).unwrap()
         };
         let first = deploy(NOW - 600);
         let stored = Seen {

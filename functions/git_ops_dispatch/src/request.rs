@@ -13,6 +13,12 @@ pub(crate) const MAX_EVENT_TYPE_CHARS: usize = 100;
 pub(crate) const MAX_PAYLOAD_KEYS: usize = 10;
 /// `client_payload` serialized must stay below this many bytes.
 pub(crate) const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+/// Who a git-ops request names when it names no one.
+pub(crate) const DEFAULT_TRIGGERED_BY: &str = "odoo";
+/// `triggered_by` is at most this many characters.
+pub(crate) const MAX_TRIGGERED_BY_CHARS: usize = 100;
+/// The control characters a `message` may hold: commit messages have lines and indents.
+const MESSAGE_CONTROLS: &[char] = &['\n', '\t'];
 
 /// A field that failed validation, and why (never echoing long values).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,13 +98,39 @@ fn signed_at(body: &Map<String, Value>) -> Result<UnixTime, Invalid> {
     parsed.map_or_else(|| invalid("timestamp", FORMS), Ok)
 }
 
+/// Where git-ops branches must start (`GITOPS_BRANCH_PREFIX`); empty admits any branch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct BranchPrefix(String);
+
+impl BranchPrefix {
+    /// The setting's value, when some branch name can start with it (`gitops/`, `odoo-`).
+    ///
+    /// # Errors
+    /// Why no branch could start with it (the reason does not repeat the value).
+    pub(crate) fn from_setting(prefix: &str) -> Result<Self, &'static str> {
+        if !prefix.is_empty() && branch_problem(&format!("{prefix}x")).is_some() {
+            return Err("must be the start of a valid branch name, e.g. gitops/");
+        }
+        Ok(Self(prefix.to_owned()))
+    }
+
+    fn admits(&self, branch: &str) -> bool {
+        branch.starts_with(self.0.as_str())
+    }
+}
+
 /// Validates `body` (already authenticated) into a dispatch: `request_id` and `timestamp`
-/// first, then the event's own fields. `correlation_id` and `request_id` are added to the
-/// payload; a deploy's `timestamp` is the signed one, normalized to RFC 3339 UTC.
+/// first, then the event's own fields; a git-ops `branch` must start with `branch_prefix`.
+/// `correlation_id` and `request_id` are added to the payload; a deploy's `timestamp` is
+/// the signed one, normalized to RFC 3339 UTC.
 ///
 /// # Errors
 /// [`Invalid`] naming the first failing field.
-pub(crate) fn parse(body: &Value, correlation_id: &str) -> Result<Dispatch, Invalid> {
+pub(crate) fn parse(
+    body: &Value,
+    correlation_id: &str,
+    branch_prefix: &BranchPrefix,
+) -> Result<Dispatch, Invalid> {
     let Some(body) = body.as_object() else {
         return invalid("body", "must be a JSON object");
     };
@@ -106,7 +138,7 @@ pub(crate) fn parse(body: &Value, correlation_id: &str) -> Result<Dispatch, Inva
     let signed_at = signed_at(body)?;
     let (event_type, mut client_payload) = match string(body, "event_type")? {
         Some("deploy_pulse_hub") => ("deploy_pulse_hub", deploy(body, correlation_id, signed_at)?),
-        Some("git-ops") | None => ("git-ops", git_ops(body, correlation_id)?),
+        Some("git-ops") | None => ("git-ops", git_ops(body, correlation_id, branch_prefix)?),
         Some(_) => {
             return invalid(
                 "event_type",
@@ -126,12 +158,20 @@ pub(crate) fn parse(body: &Value, correlation_id: &str) -> Result<Dispatch, Inva
     Ok(dispatch)
 }
 
-fn git_ops(body: &Map<String, Value>, correlation_id: &str) -> Result<Map<String, Value>, Invalid> {
+fn git_ops(
+    body: &Map<String, Value>,
+    correlation_id: &str,
+    branch_prefix: &BranchPrefix,
+) -> Result<Map<String, Value>, Invalid> {
     let branch = string(body, "branch")?.unwrap_or(DEFAULT_BRANCH);
-    if !is_valid_ref_name(branch) {
+    if let Some(reason) = branch_problem(branch) {
+        return invalid("branch", reason);
+    }
+    if !branch_prefix.admits(branch) {
         return invalid(
             "branch",
-            "is not a valid git ref name (git check-ref-format)",
+            "must start with the configured branch prefix (GITOPS_BRANCH_PREFIX); a request \
+             without branch gets gitops/push",
         );
     }
     let Some(message) = string(body, "message")? else {
@@ -140,6 +180,12 @@ fn git_ops(body: &Map<String, Value>, correlation_id: &str) -> Result<Map<String
     let length = message.chars().count();
     if length == 0 || length > 1000 {
         return invalid("message", "must be 1 to 1000 characters");
+    }
+    if has_control(message, MESSAGE_CONTROLS) {
+        return invalid(
+            "message",
+            "must not contain control characters other than newline and tab",
+        );
     }
     let kv_key = string(body, "kv_key")?;
     let kv_value = string(body, "kv_value")?;
@@ -156,7 +202,14 @@ fn git_ops(body: &Map<String, Value>, correlation_id: &str) -> Result<Map<String
             return invalid("kv_value", "must be at most 4096 characters");
         }
     }
-    let triggered_by = string(body, "triggered_by")?.unwrap_or("odoo");
+    let triggered_by = string(body, "triggered_by")?.unwrap_or(DEFAULT_TRIGGERED_BY);
+    let length = triggered_by.chars().count();
+    if length == 0 || length > MAX_TRIGGERED_BY_CHARS || has_control(triggered_by, &[]) {
+        return invalid(
+            "triggered_by",
+            "must be 1 to 100 characters without control characters",
+        );
+    }
     let mut payload = Map::new();
     payload.insert("branch".into(), branch.into());
     payload.insert("message".into(), message.into());
@@ -194,6 +247,9 @@ fn deploy(
     if odoo_user.is_some_and(|u| u.is_empty() || u.chars().count() > 200) {
         return invalid("odoo_user", "must be 1 to 200 characters");
     }
+    if odoo_user.is_some_and(|u| has_control(u, &[])) {
+        return invalid("odoo_user", "must not contain control characters");
+    }
     let mut payload = Map::new();
     payload.insert("environment".into(), environment.into());
     payload.insert("image_tag".into(), image_tag.into());
@@ -223,6 +279,28 @@ fn check_github_limits(dispatch: &Dispatch) -> Result<(), Invalid> {
         return invalid("client_payload", "must serialize to less than 64 KB");
     }
     Ok(())
+}
+
+/// Whether `text` holds a C0 or C1 control character (U+0000-U+001F, U+007F-U+009F) other
+/// than those `allowed`.
+fn has_control(text: &str, allowed: &[char]) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !allowed.contains(&c))
+}
+
+/// Why `name` is not a branch the workflow may check out, if it is not: a name
+/// `git check-ref-format --branch` refuses, `HEAD`, or a full ref (`refs/...`, which would
+/// reach tags, pull requests or other refs).
+pub(crate) fn branch_problem(name: &str) -> Option<&'static str> {
+    if !is_valid_ref_name(name) {
+        Some("is not a valid git branch name (git check-ref-format --branch)")
+    } else if name == "HEAD" {
+        Some("must name a branch, not HEAD")
+    } else if name.starts_with("refs/") {
+        Some("must be a branch name, not a full ref (refs/...)")
+    } else {
+        None
+    }
 }
 
 /// `git check-ref-format` rules for a branch name (as `refs/heads/<name>`).
@@ -283,7 +361,26 @@ mod tests {
         parse(
             &json!({"request_id": request_id, "timestamp": timestamp, "message": "m"}),
             "c",
+            &BranchPrefix::default(),
         )
+    }
+
+    /// A git-ops request with `fields` added, under `prefix`.
+    fn git_ops_under(prefix: &str, fields: &Value) -> Result<Dispatch, Invalid> {
+        let mut body = json!({"request_id": "r", "timestamp": 1, "message": "m"});
+        for (name, value) in fields.as_object().unwrap() {
+            body[name] = value.clone();
+        }
+        parse(&body, "c", &BranchPrefix::from_setting(prefix).unwrap())
+    }
+
+    fn deploy_with(fields: &Value) -> Result<Dispatch, Invalid> {
+        let mut body = json!({"request_id": "r", "timestamp": 1, "event_type": "deploy_pulse_hub",
+            "environment": "staging", "image_tag": "v1", "service": "web"});
+        for (name, value) in fields.as_object().unwrap() {
+            body[name] = value.clone();
+        }
+        parse(&body, "c", &BranchPrefix::default())
     }
 
     #[test]
@@ -337,7 +434,7 @@ mod tests {
 
     #[test]
     fn request_id_is_checked_before_the_events_fields() {
-        let e = parse(&json!({"branch": "a..b"}), "c").unwrap_err();
+        let e = parse(&json!({"branch": "a..b"}), "c", &BranchPrefix::default()).unwrap_err();
         assert_eq!(e.field, "request_id");
     }
 
@@ -377,6 +474,111 @@ mod tests {
             "a\u{1}b",
         ] {
             assert!(!is_valid_ref_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn head_and_full_refs_are_not_branches() {
+        for bad in [
+            "HEAD",
+            "refs/heads/main",
+            "refs/tags/v1",
+            "refs/pull/1/head",
+        ] {
+            assert!(is_valid_ref_name(bad), "{bad:?} passes the ref rules alone");
+            assert!(branch_problem(bad).is_some(), "{bad:?}");
+        }
+        for good in [
+            "HEADS",
+            "head",
+            "x/HEAD",
+            "refs",
+            "refsx/a",
+            "gitops/refs/a",
+        ] {
+            assert_eq!(branch_problem(good), None, "{good:?}");
+        }
+    }
+
+    #[test]
+    fn a_branch_prefix_admits_only_branches_under_it() {
+        let under = |branch: &str| git_ops_under("gitops/", &json!({ "branch": branch }));
+        for good in ["gitops/push", "gitops/a/b"] {
+            assert_eq!(under(good).unwrap().client_payload["branch"], good);
+        }
+        for bad in ["main", "gitopsx", "x/gitops/a", "gitops"] {
+            assert_eq!(under(bad).unwrap_err().field, "branch", "{bad:?}");
+        }
+        // A request without a branch gets the default, which must be under the prefix too.
+        let e = git_ops_under("release/", &json!({})).unwrap_err();
+        assert_eq!(e.field, "branch");
+        assert!(git_ops_under("gitops/", &json!({})).is_ok());
+        assert!(git_ops_under("", &json!({"branch": "main"})).is_ok());
+    }
+
+    #[test]
+    fn a_prefix_no_branch_can_start_with_is_refused() {
+        for good in ["", "gitops/", "odoo-", "team/ops."] {
+            assert!(BranchPrefix::from_setting(good).is_ok(), "{good:?}");
+        }
+        for bad in ["refs/", "refs/heads/", "/", "-", "a..", "a b", "a/.", "x~"] {
+            assert!(BranchPrefix::from_setting(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn triggered_by_is_1_to_100_characters_without_controls() {
+        let longest = "t".repeat(MAX_TRIGGERED_BY_CHARS);
+        for good in [
+            "odoo",
+            "Ada Lovelace <ada@example.com>",
+            "ä",
+            longest.as_str(),
+        ] {
+            let d = git_ops_under("", &json!({ "triggered_by": good })).unwrap();
+            assert_eq!(d.client_payload["triggered_by"], good);
+        }
+        let d = git_ops_under("", &json!({})).unwrap();
+        assert_eq!(d.client_payload["triggered_by"], DEFAULT_TRIGGERED_BY);
+        for bad in [
+            json!(""),
+            json!("t".repeat(MAX_TRIGGERED_BY_CHARS + 1)),
+            json!("a\nb"),
+            json!("a\tb"),
+            json!("a\u{1b}[31m"),
+            json!("a\u{7f}"),
+            json!("a\u{85}"),
+            json!(7),
+        ] {
+            let e = git_ops_under("", &json!({ "triggered_by": bad })).unwrap_err();
+            assert_eq!(e.field, "triggered_by", "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_message_may_hold_newlines_and_tabs_and_no_other_controls() {
+        let text = "subject\n\n\tbody line";
+        let d = git_ops_under("", &json!({ "message": text })).unwrap();
+        assert_eq!(d.client_payload["message"], text);
+        for bad in [
+            "a\u{0}b",
+            "a\rb",
+            "a\u{1b}[2J",
+            "a\u{7f}",
+            "a\u{85}b",
+            "a\u{9b}31m",
+        ] {
+            let e = git_ops_under("", &json!({ "message": bad })).unwrap_err();
+            assert_eq!(e.field, "message", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn odoo_user_holds_no_controls() {
+        assert!(deploy_with(&json!({"odoo_user": "Ada Lovelace"})).is_ok());
+        for bad in ["a\nb", "a\tb", "a\u{1b}", "a\u{9f}"] {
+            let e = deploy_with(&json!({ "odoo_user": bad })).unwrap_err();
+            assert_eq!(e.field, "odoo_user", "{bad:?}");
         }
     }
 

@@ -10,6 +10,7 @@ use pulser_signing::SecretSet;
 use pulser_supabase::{Postgrest, config};
 
 use crate::github::{App, AppKey};
+use crate::request::BranchPrefix;
 
 /// The secrets Odoo signs with (comma-separated; any verifies).
 pub const PULSER_WEBHOOK_SECRET: Setting = Setting::secret("PULSER_WEBHOOK_SECRET");
@@ -27,6 +28,8 @@ pub const GITHUB_REPO_OWNER: Setting = Setting::required("GITHUB_REPO_OWNER");
 pub const GITHUB_REPO_NAME: Setting = Setting::required("GITHUB_REPO_NAME");
 /// The REST API's base.
 pub const GITHUB_API_URL: Setting = Setting::default("GITHUB_API_URL", "https://api.github.com");
+/// Where every git-ops branch must start (`gitops/`); empty admits any branch.
+pub const GITOPS_BRANCH_PREFIX: Setting = Setting::default("GITOPS_BRANCH_PREFIX", "");
 
 /// Every setting `git_ops_dispatch` reads.
 pub const TABLE: &[Setting] = &[
@@ -38,6 +41,7 @@ pub const TABLE: &[Setting] = &[
     GITHUB_REPO_OWNER,
     GITHUB_REPO_NAME,
     GITHUB_API_URL,
+    GITOPS_BRANCH_PREFIX,
     config::SUPABASE_URL,
     config::SUPABASE_REST_URL,
     config::SUPABASE_SERVICE_ROLE_KEY,
@@ -52,6 +56,8 @@ pub(crate) struct Settings {
     pub(crate) shared: SharedSecrets,
     /// The GitHub App leg.
     pub(crate) app: App,
+    /// Where git-ops branches must start.
+    pub(crate) branch_prefix: BranchPrefix,
     /// PostgREST, where the `git_ops_dispatch` rows live.
     pub(crate) db: Postgrest,
 }
@@ -102,6 +108,7 @@ impl Settings {
             secrets,
             shared: SharedSecrets(list),
             app,
+            branch_prefix: GITOPS_BRANCH_PREFIX.parse(platform, BranchPrefix::from_setting)?,
             db: Postgrest::from_platform(platform)?,
         })
     }

@@ -17,7 +17,8 @@ pub(crate) const SKEW_SECS: i64 = 30;
 /// One installation token and what it was minted for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Token {
-    /// API URL, app and installation: two apps or two API URLs never share a token.
+    /// API URL, app, installation and repository: two apps, two API URLs or two
+    /// repositories never share a token.
     pub(crate) cache_key: String,
     pub(crate) value: String,
     /// In our clock.

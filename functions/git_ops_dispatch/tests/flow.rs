@@ -31,6 +31,12 @@ const CORRELATION: &str = "6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11";
 const EARLIER: &str = "0b0c0d0e-0f10-4112-9314-15161718191a";
 const ROWS: &str = "http://db.test/rest/v1/git_ops_dispatch";
 
+/// The scope every token exchange asks for: only the configured repository, only
+/// `contents: write`.
+fn token_scope() -> Value {
+    json!({"repositories": ["pulse-hub"], "permissions": {"contents": "write"}})
+}
+
 fn key_base64() -> String {
     let pem = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -240,6 +246,8 @@ fn git_ops_is_dispatched_with_the_exact_requests_and_recorded() {
         sent[0].url(),
         "http://exact.test/app/installations/31337/access_tokens"
     );
+    assert_eq!(sent[0].json(), token_scope());
+    assert_eq!(sent[0].header("content-type"), Some("application/json"));
     for s in &sent {
         assert_eq!(s.header("accept"), Some("application/vnd.github+json"));
         assert_eq!(s.header("x-github-api-version"), Some("2022-11-28"));
@@ -652,7 +660,7 @@ fn the_token_lands_in_the_platform_cache_under_the_installation() {
     assert_eq!(
         stored,
         format!(
-            "http://stored.test|424242|31337\n{}\n{NOW}\nghs_abc",
+            "http://stored.test|424242|31337|pulse-hub\n{}\n{NOW}\nghs_abc",
             NOW + 3600
         )
     );
@@ -673,6 +681,32 @@ fn a_cached_token_of_another_api_url_or_app_is_not_used() {
         )
         .as_bytes(),
     );
+    assert_eq!(send(&p, &message("one")).status(), 202);
+    assert_eq!(exchanges(&p), 1);
+    assert_eq!(
+        to_github(&p)[1].header("authorization"),
+        Some("Bearer ghs_mine")
+    );
+}
+
+#[test]
+fn a_cached_token_for_another_repository_is_not_used() {
+    // Tokens are scoped to one repository: one minted for another is no use here.
+    let p = recorded(accepted(inserted(platform("repo")).reply(
+        201,
+        r#"{"token":"ghs_mine","expires_at":"2026-11-18T12:06:40Z"}"#,
+    )));
+    for other in ["|other-repo", ""] {
+        pulser_runtime::Platform::cache_put(
+            &p,
+            "pulser-edge/github-installation-token/31337",
+            format!(
+                "http://repo.test|424242|31337{other}\n{}\n{NOW}\nghs_other",
+                NOW + 3600
+            )
+            .as_bytes(),
+        );
+    }
     assert_eq!(send(&p, &message("one")).status(), 202);
     assert_eq!(exchanges(&p), 1);
     assert_eq!(
@@ -795,6 +829,12 @@ fn a_skewed_github_clock_is_recovered_once() {
     );
     // GitHub's clock (the Date header) is 1 h behind ours.
     assert_eq!(second["iat"], NOW - 3600 - 60);
+    // The re-signed exchange asks for the same scope.
+    let sent = to_github(&p);
+    assert_eq!(
+        (sent[0].json(), sent[1].json()),
+        (token_scope(), token_scope())
+    );
 }
 
 #[test]
@@ -925,6 +965,21 @@ fn invalid_branch() {
     rejected(&json!({"branch": "bad..ref", "message": "m"}), "branch");
 }
 #[test]
+fn branch_head() {
+    rejected(&json!({"branch": "HEAD", "message": "m"}), "branch");
+}
+#[test]
+fn branch_as_a_full_ref() {
+    rejected(
+        &json!({"branch": "refs/heads/main", "message": "m"}),
+        "branch",
+    );
+}
+#[test]
+fn branch_as_a_tag_ref() {
+    rejected(&json!({"branch": "refs/tags/v1", "message": "m"}), "branch");
+}
+#[test]
 fn missing_message() {
     rejected(&json!({"branch": "main"}), "message");
 }
@@ -935,6 +990,75 @@ fn empty_message() {
 #[test]
 fn overlong_message() {
     rejected(&message(&"m".repeat(1001)), "message");
+}
+#[test]
+fn message_with_a_nul() {
+    rejected(&message("a\u{0}b"), "message");
+}
+#[test]
+fn message_with_a_terminal_escape() {
+    rejected(&message("a\u{1b}[2Jb"), "message");
+}
+#[test]
+fn message_with_a_carriage_return() {
+    rejected(&message("subject\r\nbody"), "message");
+}
+#[test]
+fn message_with_a_c1_control() {
+    rejected(&message("a\u{9b}31mb"), "message");
+}
+#[test]
+fn message_with_del() {
+    rejected(&message("a\u{7f}b"), "message");
+}
+#[test]
+fn a_multi_line_message_with_tabs_is_dispatched() {
+    let p = dispatched_fresh(platform("multi-line"));
+    let text = "subject\n\n\t- one\n\t- two";
+    assert_eq!(send(&p, &message(text)).status(), 202);
+    assert_eq!(to_github(&p)[1].json()["client_payload"]["message"], text);
+}
+#[test]
+fn empty_triggered_by() {
+    rejected(&json!({"message": "m", "triggered_by": ""}), "triggered_by");
+}
+#[test]
+fn overlong_triggered_by() {
+    rejected(
+        &json!({"message": "m", "triggered_by": "t".repeat(101)}),
+        "triggered_by",
+    );
+}
+#[test]
+fn triggered_by_with_a_newline() {
+    rejected(
+        &json!({"message": "m", "triggered_by": "odoo\nadmin"}),
+        "triggered_by",
+    );
+}
+#[test]
+fn triggered_by_with_a_c1_control() {
+    rejected(
+        &json!({"message": "m", "triggered_by": "odoo\u{85}"}),
+        "triggered_by",
+    );
+}
+#[test]
+fn triggered_by_that_is_a_number() {
+    rejected(&json!({"message": "m", "triggered_by": 7}), "triggered_by");
+}
+#[test]
+fn a_named_triggered_by_is_dispatched() {
+    let p = dispatched_fresh(platform("triggered-by"));
+    let who = "Ada Lovelace <ada@example.com>";
+    assert_eq!(
+        send(&p, &json!({"message": "m", "triggered_by": who})).status(),
+        202
+    );
+    assert_eq!(
+        to_github(&p)[1].json()["client_payload"]["triggered_by"],
+        who
+    );
 }
 #[test]
 fn invalid_kv_key() {
@@ -973,6 +1097,22 @@ fn invalid_image_tag() {
     );
 }
 #[test]
+fn odoo_user_with_a_newline() {
+    rejected(
+        &json!({"event_type": "deploy_pulse_hub", "environment": "staging", "image_tag": "v1",
+            "service": "web", "odoo_user": "admin\nroot"}),
+        "odoo_user",
+    );
+}
+#[test]
+fn odoo_user_with_a_c1_control() {
+    rejected(
+        &json!({"event_type": "deploy_pulse_hub", "environment": "staging", "image_tag": "v1",
+            "service": "web", "odoo_user": "admin\u{9b}"}),
+        "odoo_user",
+    );
+}
+#[test]
 fn unknown_event_type() {
     rejected(
         &json!({"event_type": "other", "message": "m"}),
@@ -982,6 +1122,58 @@ fn unknown_event_type() {
 #[test]
 fn not_an_object() {
     rejected_bytes(b"[]", "body");
+}
+
+// ---- the branch prefix -----------------------------------------------------------------
+
+fn under_prefix(api: &str) -> FakePlatform {
+    platform(api).with_config("GITOPS_BRANCH_PREFIX", "gitops/")
+}
+
+#[test]
+fn a_branch_under_the_prefix_is_dispatched() {
+    let p = dispatched_fresh(under_prefix("prefix-ok"));
+    let fields = json!({"branch": "gitops/release-7", "message": "m"});
+    assert_eq!(send(&p, &fields).status(), 202);
+    assert_eq!(
+        to_github(&p)[1].json()["client_payload"]["branch"],
+        "gitops/release-7"
+    );
+}
+
+#[test]
+fn a_branch_outside_the_prefix_is_422_and_nothing_is_sent() {
+    let p = under_prefix("prefix-outside");
+    let response = send(&p, &json!({"branch": "main", "message": "m"}));
+    let answer = assert_refusal(&response, 422, "validation_failed");
+    assert_eq!(answer["field"], "branch");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("GITOPS_BRANCH_PREFIX")
+    );
+    assert!(p.sent().is_empty());
+}
+
+#[test]
+fn the_default_branch_must_be_under_the_prefix_too() {
+    let p = platform("prefix-default").with_config("GITOPS_BRANCH_PREFIX", "release/");
+    let response = send(&p, &message("m"));
+    assert_eq!(
+        assert_refusal(&response, 422, "validation_failed")["field"],
+        "branch"
+    );
+    assert!(p.sent().is_empty());
+}
+
+#[test]
+fn a_prefix_no_branch_can_start_with_is_500_invalid_config() {
+    let p = platform("prefix-bad").with_config("GITOPS_BRANCH_PREFIX", "refs/heads/");
+    let response = send(&p, &json!({"branch": "refs/heads/x", "message": "m"}));
+    let answer = assert_refusal(&response, 500, "invalid_config");
+    assert_eq!(answer["name"], "GITOPS_BRANCH_PREFIX");
+    assert!(p.sent().is_empty());
 }
 
 // ---- who may dispatch ------------------------------------------------------------------
@@ -1026,6 +1218,46 @@ fn wrong_shared_secret_header() {
         .headers_mut()
         .insert("x-pulser-secret", "nope".parse().unwrap());
     unauthorized(request);
+}
+fn with_shared_secret(sent: &str) -> Request {
+    let mut request = signed(&body(&message("m")));
+    request
+        .headers_mut()
+        .insert("x-pulser-secret", sent.parse().unwrap());
+    request
+}
+#[test]
+fn a_prefix_of_the_shared_secret_is_unauthorized() {
+    unauthorized(with_shared_secret(&SECRET[..SECRET.len() - 1]));
+}
+#[test]
+fn the_shared_secret_with_more_after_it_is_unauthorized() {
+    unauthorized(with_shared_secret(&format!("{SECRET}x")));
+}
+#[test]
+fn an_empty_shared_secret_header_is_unauthorized() {
+    unauthorized(with_shared_secret(""));
+}
+#[test]
+fn a_shared_secret_header_equal_to_the_secret_list_is_unauthorized() {
+    let p = platform("shared-list")
+        .with_config("PULSER_WEBHOOK_SECRET", &format!("old-secret,{SECRET}"));
+    let response = block_on(handle(
+        with_shared_secret(&format!("old-secret,{SECRET}")),
+        &p,
+    ));
+    let answer = assert_refusal(&response, 401, "unauthorized");
+    assert_eq!(answer["header"], "x-pulser-secret");
+    assert!(p.sent().is_empty());
+}
+#[test]
+fn the_second_of_two_rotation_secrets_is_accepted_as_the_shared_secret() {
+    let p = dispatched_fresh(platform("shared-rotation"))
+        .with_config("PULSER_WEBHOOK_SECRET", &format!("old-secret, {SECRET}"));
+    assert_eq!(
+        block_on(handle(with_shared_secret(SECRET), &p)).status(),
+        202
+    );
 }
 #[test]
 fn right_shared_secret_header_is_accepted() {
