@@ -18,3 +18,10 @@ end
 $$;
 grant anon, authenticated, service_role to authenticator;
 grant usage on schema public to anon, authenticated, service_role;
+
+-- Supabase's default privileges: every table, sequence and function the migrations create
+-- in public is granted to anon and authenticated unless a migration revokes it. Reproduced
+-- here so the local stack shows what a project would (the migrations revoke what they must).
+alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
+alter default privileges in schema public grant all on functions to anon, authenticated, service_role;

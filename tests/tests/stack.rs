@@ -41,6 +41,39 @@ fn migrations_apply_and_are_recorded_once() {
     assert_eq!(versions, files.to_string());
 }
 
+/// The bootstrap reproduces Supabase's default privileges (a new sequence in public is
+/// granted to anon), and the migrations leave anon and authenticated no privilege at all on
+/// any table, sequence or function of ours.
+#[test]
+fn anon_and_authenticated_hold_no_privilege_on_the_schema_objects() {
+    let stack = db_stack();
+    // The defaults are in force: the check below would see a leak.
+    stack.sql("create sequence public.pulser_probe_seq");
+    assert_eq!(
+        stack.sql("select has_sequence_privilege('anon', 'public.pulser_probe_seq', 'UPDATE')"),
+        "t"
+    );
+    stack.sql("drop sequence public.pulser_probe_seq");
+    let leaks = stack.sql(
+        "select string_agg(r.rolname || ' ' || o.kind || ' ' || o.name, ', ') from \
+         (select 'sequence' as kind, c.oid::regclass::text as name, \
+                 has_sequence_privilege(r.oid, c.oid, 'USAGE,SELECT,UPDATE') as any, r.rolname \
+            from pg_class c join pg_namespace n on n.oid = c.relnamespace, pg_roles r \
+           where n.nspname = 'public' and c.relkind = 'S' and r.rolname in ('anon', 'authenticated') \
+          union all \
+          select 'table', c.oid::regclass::text, \
+                 has_table_privilege(r.oid, c.oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER'), r.rolname \
+            from pg_class c join pg_namespace n on n.oid = c.relnamespace, pg_roles r \
+           where n.nspname = 'public' and c.relkind = 'r' and r.rolname in ('anon', 'authenticated') \
+          union all \
+          select 'function', p.oid::regprocedure::text, has_function_privilege(r.oid, p.oid, 'EXECUTE'), r.rolname \
+            from pg_proc p join pg_namespace n on n.oid = p.pronamespace, pg_roles r \
+           where n.nspname = 'public' and r.rolname in ('anon', 'authenticated')) o \
+         join pg_roles r on r.rolname = o.rolname where o.any",
+    );
+    assert_eq!(leaks, "", "anon/authenticated may use: {leaks}");
+}
+
 #[test]
 fn postgrest_accepts_the_service_role_key_and_refuses_anon() {
     let stack = db_stack();
@@ -265,10 +298,18 @@ const GITHUB_HEADERS: [(&str, &str); 3] = [
     ("user-agent", "pulser-edge-tests"),
 ];
 
+/// The token scope git_ops_dispatch asks for, which the stand-in insists on.
+const TOKEN_SCOPE: &[u8] = br#"{"repositories":["pulse-hub"],"permissions":{"contents":"write"}}"#;
+
 fn exchange_token(stack: &Stack, jwt: &str) -> pulser_tests::Exchange {
+    exchange_token_with(stack, jwt, TOKEN_SCOPE)
+}
+
+fn exchange_token_with(stack: &Stack, jwt: &str, body: &[u8]) -> pulser_tests::Exchange {
     let mut headers = GITHUB_HEADERS.to_vec();
     let auth = format!("Bearer {jwt}");
     headers.push(("authorization", &auth));
+    headers.push(("content-type", "application/json"));
     request(
         "POST",
         &format!(
@@ -277,8 +318,21 @@ fn exchange_token(stack: &Stack, jwt: &str) -> pulser_tests::Exchange {
             stack::GITHUB_INSTALLATION_ID
         ),
         &headers,
-        b"",
+        body,
     )
+}
+
+#[test]
+fn github_stand_in_refuses_an_unscoped_token_request() {
+    let stack = db_stack();
+    let now = u64::try_from(unix_now()).unwrap();
+    let jwt = app_key().mint_jwt(stack::GITHUB_APP_ID, now).unwrap();
+    assert_eq!(exchange_token_with(&stack, &jwt, b"").status, 422);
+    let wider =
+        br#"{"repositories":["pulse-hub"],"permissions":{"contents":"write","issues":"write"}}"#;
+    assert_eq!(exchange_token_with(&stack, &jwt, wider).status, 422);
+    assert_eq!(exchange_token(&stack, &jwt).status, 201);
+    assert_eq!(stack.github.tokens_issued(), 1);
 }
 
 fn dispatch(stack: &Stack, token: &str, body: &[u8]) -> pulser_tests::Exchange {
