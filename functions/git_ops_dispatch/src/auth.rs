@@ -6,7 +6,7 @@ use pulser_runtime::pipeline::Refusal;
 use pulser_runtime::reply;
 use pulser_signing::headers;
 
-use crate::settings::Settings;
+use crate::settings::Credentials;
 
 /// Optional header that must equal one of the secrets when sent.
 pub(crate) const X_PULSER_SECRET: &str = "x-pulser-secret";
@@ -18,14 +18,14 @@ pub(crate) const X_PULSER_SECRET: &str = "x-pulser-secret";
 pub(crate) fn verify(
     request_headers: &http::HeaderMap,
     body: &[u8],
-    settings: &Settings,
+    credentials: &Credentials,
 ) -> Result<(), Refusal> {
     let signature = reply::header(request_headers, headers::X_PULSER_SIGNATURE);
-    settings
+    credentials
         .secrets
         .verify_hex(headers::X_PULSER_SIGNATURE, signature, body)?;
     match request_headers.get(X_PULSER_SECRET) {
-        Some(sent) if !settings.shared.contains(sent.as_bytes()) => Err(Refusal::unauthorized(
+        Some(sent) if !credentials.shared.contains(sent.as_bytes()) => Err(Refusal::unauthorized(
             Some(X_PULSER_SECRET),
             format_args!("{X_PULSER_SECRET} does not match"),
         )),

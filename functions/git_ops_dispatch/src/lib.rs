@@ -22,8 +22,9 @@
 //!    scoped to `GITHUB_REPO_NAME` and `contents: write` (cached) -> dispatch (204); then
 //!    `store::finish` records the outcome on the row.
 //!
-//! Every setting of [`settings::TABLE`] is read before the request is looked at, so a
-//! missing or unusable one is a 500 naming it whatever the request.
+//! The secrets are read first, to authenticate the caller; every other setting of
+//! [`settings::TABLE`] after, so a missing or unusable one is a 500 naming it to an
+//! authenticated caller only (an unauthenticated one gets 401).
 //!
 //! Answers 202 `{"ok": true, "event_type", "repository", "correlation_id"}`. Refusals follow
 //! the shared contract ([`pulser_runtime::pipeline`]); the function's own are in
@@ -44,7 +45,7 @@ mod window;
 
 use error::DispatchError;
 use record::Verdict;
-use settings::Settings;
+use settings::{Credentials, Settings};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -73,8 +74,14 @@ async fn dispatch(
     platform: &impl Platform,
     correlation_id: &str,
 ) -> Result<Response, Error<DispatchError>> {
+    // Only the secrets are read before the caller is authenticated: what else is
+    // configured (or missing) is nobody else's business.
+    auth::verify(
+        request.headers(),
+        request.body(),
+        &Credentials::from_platform(platform)?,
+    )?;
     let settings = Settings::from_platform(platform)?;
-    auth::verify(request.headers(), request.body(), &settings)?;
     let body: serde_json::Value =
         serde_json::from_slice(request.body()).map_err(|e| Refusal::InvalidJson(e.to_string()))?;
     let correlation_id = dispatch_correlation_id(correlation_id, platform);

@@ -50,10 +50,6 @@ pub const TABLE: &[Setting] = &[
 /// The checked configuration.
 #[derive(Debug)]
 pub(crate) struct Settings {
-    /// The secrets that verify `X-Pulser-Signature`.
-    pub(crate) secrets: SecretSet,
-    /// The same secrets as configured, which `X-Pulser-Secret` must equal when sent.
-    pub(crate) shared: SharedSecrets,
     /// The GitHub App leg.
     pub(crate) app: App,
     /// Where git-ops branches must start.
@@ -85,14 +81,37 @@ impl fmt::Debug for SharedSecrets {
     }
 }
 
+/// What authenticates a request ([`PULSER_WEBHOOK_SECRET`]), the only setting read before
+/// the caller is authenticated.
+#[derive(Debug)]
+pub(crate) struct Credentials {
+    /// The secrets that verify `X-Pulser-Signature`.
+    pub(crate) secrets: SecretSet,
+    /// The same secrets as configured, which `X-Pulser-Secret` must equal when sent.
+    pub(crate) shared: SharedSecrets,
+}
+
+impl Credentials {
+    /// Reads and checks [`PULSER_WEBHOOK_SECRET`].
+    ///
+    /// # Errors
+    /// [`Refusal`] naming it when it is missing or unusable.
+    pub(crate) fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
+        let list = PULSER_WEBHOOK_SECRET.read(platform)?;
+        let secrets = SecretSet::parse(&list).map_err(|e| PULSER_WEBHOOK_SECRET.invalid(&e))?;
+        Ok(Self {
+            secrets,
+            shared: SharedSecrets(list),
+        })
+    }
+}
+
 impl Settings {
-    /// Reads and checks every setting.
+    /// Reads and checks every other setting, once the caller is authenticated.
     ///
     /// # Errors
     /// [`Refusal`] naming the first setting that is missing or unusable.
     pub(crate) fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
-        let list = PULSER_WEBHOOK_SECRET.read(platform)?;
-        let secrets = SecretSet::parse(&list).map_err(|e| PULSER_WEBHOOK_SECRET.invalid(&e))?;
         let app = App {
             issuer: GITHUB_APP_ID.read(platform)?,
             installation_id: GITHUB_INSTALLATION_ID.read(platform)?,
@@ -105,8 +124,6 @@ impl Settings {
                 .to_owned(),
         };
         Ok(Self {
-            secrets,
-            shared: SharedSecrets(list),
             app,
             branch_prefix: GITOPS_BRANCH_PREFIX.parse(platform, BranchPrefix::from_setting)?,
             db: Postgrest::from_platform(platform)?,

@@ -1304,5 +1304,6 @@ pulser_runtime::conformance! {
     platform: || platform("api"),
     request: signed,
     credentials: &["x-pulser-signature"],
+    authenticated_by: &["PULSER_WEBHOOK_SECRET"],
     body: format!(r#"{{"branch":"main","message":"conformance","request_id":"c-1","timestamp":{NOW}}}"#).as_bytes(),
 }

@@ -16,8 +16,9 @@
 //! 5. With `REALTIME_CHANNEL` set, the stored events are broadcast through Supabase Realtime
 //!    ([`broadcast`]); a failed broadcast is logged and never fails the request.
 //!
-//! Every setting of [`settings::TABLE`] is read before the request is looked at, so a
-//! missing or unusable one is a 500 naming it whatever the request.
+//! The secrets are read first, to authenticate the caller; every other setting of
+//! [`settings::TABLE`] after, so a missing or unusable one is a 500 naming it to an
+//! authenticated caller only (an unauthenticated one gets 401).
 //!
 //! Answers: 201 `{"id", "correlation_id"}` (an array of those for a batch, with
 //! `{"duplicate": true, "event_id", "correlation_id"}` for repeats); 200 when every event
@@ -65,13 +66,11 @@ async fn ingest(
     platform: &impl Platform,
     correlation_id: &str,
 ) -> Result<Response, Error<IngestError>> {
+    // Only the secrets are read before the caller is authenticated: what else is
+    // configured (or missing) is nobody else's business.
+    let secrets = settings::secrets(platform)?;
+    let verified = auth::verify(request.headers(), request.body(), &secrets, platform.now())?;
     let settings = Settings::from_platform(platform)?;
-    let verified = auth::verify(
-        request.headers(),
-        request.body(),
-        &settings.secrets,
-        platform.now(),
-    )?;
 
     let body: Value =
         serde_json::from_slice(request.body()).map_err(|e| Refusal::InvalidJson(e.to_string()))?;

@@ -1,5 +1,5 @@
-//! Everything `odoo_event_ingest` reads from its configuration, checked once per request
-//! before the request is looked at.
+//! Everything `odoo_event_ingest` reads from its configuration: the secrets first, to
+//! authenticate the caller, then the rest, checked once per request.
 
 use pulser_runtime::Platform;
 use pulser_runtime::pipeline::Refusal;
@@ -35,11 +35,18 @@ pub const TABLE: &[Setting] = &[
     REALTIME_PAYLOAD,
 ];
 
-/// The checked configuration.
+/// The secrets that verify a request ([`EDGE_HMAC_SECRET`]), the only setting read before
+/// the caller is authenticated.
+///
+/// # Errors
+/// [`Refusal`] naming it when it is missing or unusable.
+pub(crate) fn secrets(platform: &impl Platform) -> Result<SecretSet, Refusal> {
+    EDGE_HMAC_SECRET.parse(platform, SecretSet::parse)
+}
+
+/// The checked configuration, read once the caller is authenticated.
 #[derive(Debug)]
 pub(crate) struct Settings {
-    /// The secrets that verify a request.
-    pub(crate) secrets: SecretSet,
     /// PostgREST.
     pub(crate) db: Postgrest,
     /// [`REALTIME_CHANNEL`], when set.
@@ -55,7 +62,6 @@ impl Settings {
     /// [`Refusal`] naming the first setting that is missing or unusable.
     pub(crate) fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
         Ok(Self {
-            secrets: EDGE_HMAC_SECRET.parse(platform, SecretSet::parse)?,
             db: Postgrest::from_platform(platform)?,
             realtime_channel: REALTIME_CHANNEL.optional(platform),
             broadcast: match REALTIME_PAYLOAD.read(platform)?.as_str() {

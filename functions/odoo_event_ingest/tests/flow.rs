@@ -880,5 +880,6 @@ pulser_runtime::conformance! {
     platform: platform,
     request: |body: &[u8]| signed(core::str::from_utf8(body).unwrap()),
     credentials: &["x-signature"],
+    authenticated_by: &["EDGE_HMAC_SECRET"],
     body: EVENT.as_bytes(),
 }

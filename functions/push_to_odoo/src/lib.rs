@@ -18,8 +18,9 @@
 //! delivery holds is reported as `"claimed": false` and nothing is sent. The action is checked
 //! against the allow-list ([`action`]), then Odoo is called with the signed body ([`odoo`])
 //! and the outcome recorded: `applied`, `error`, or back to `queued` with backoff. Answers are
-//! 200 with the row's id and final status. Every setting of [`settings::TABLE`] is read
-//! before the request is looked at, so a missing or unusable one is a 500 naming it. Refusals
+//! 200 with the row's id and final status. The setting that authenticates the caller
+//! is read first, every other one of [`settings::TABLE`] after, so a missing or unusable one
+//! is a 500 naming it to an authenticated caller only. Refusals
 //! follow the shared contract
 //! ([`pulser_runtime::pipeline`]); the function's own are in [`error::PushError`].
 
@@ -100,11 +101,12 @@ async fn serve(
     correlation_id: &str,
 ) -> Result<Response, Error<PushError>> {
     let route = Route::of(request.uri().path()).ok_or(Refusal::NotFound(ROUTES))?;
-    let settings = Settings::from_platform(platform)?;
     let headers = request.headers();
-
+    // Each caller is authenticated with only the setting its check needs; everything else
+    // is read after, so an unauthenticated caller learns nothing of the configuration.
     if route == Route::Drain {
-        bearer(&settings, headers)?;
+        bearer(platform, headers)?;
+        let settings = Settings::from_platform(platform)?;
         let reports = delivery::drain(platform, &settings).await?;
         let rows: Vec<Value> = reports.iter().map(delivery::Report::to_json).collect();
         return Ok(reply::json(
@@ -115,7 +117,8 @@ async fn serve(
 
     match auth::caller(headers).map_err(unauthorized)? {
         Caller::DatabaseWebhook => {
-            bearer(&settings, headers)?;
+            bearer(platform, headers)?;
+            let settings = Settings::from_platform(platform)?;
             match trigger::database_webhook(request.body()).map_err(PushError::InvalidBody)? {
                 WebhookEvent::Ignored { kind } => {
                     platform.log(Level::Info, "database webhook ignored", &[("type", kind)]);
@@ -128,9 +131,10 @@ async fn serve(
             }
         }
         Caller::Signed => {
-            let signed =
-                auth::verify_signature(headers, request.body(), &settings.secrets, platform.now())
-                    .map_err(unauthorized)?;
+            let secrets = settings::inbound_secrets(platform)?;
+            let signed = auth::verify_signature(headers, request.body(), &secrets, platform.now())
+                .map_err(unauthorized)?;
+            let settings = Settings::from_platform(platform)?;
             let call = trigger::direct_call(request.body(), signed.webhook_id())
                 .map_err(PushError::InvalidBody)?;
             let correlation = match &call.correlation_id {
@@ -145,8 +149,9 @@ async fn serve(
 }
 
 /// The bearer check shared by the webhook and the drain.
-fn bearer(settings: &Settings, headers: &http::HeaderMap) -> Result<(), Refusal> {
-    auth::verify_bearer(headers, settings.webhook_token()?.expose()).map_err(unauthorized)
+fn bearer(platform: &impl Platform, headers: &http::HeaderMap) -> Result<(), Refusal> {
+    let token = settings::webhook_token(platform)?;
+    auth::verify_bearer(headers, token.expose()).map_err(unauthorized)
 }
 
 fn unauthorized(e: auth::AuthError) -> Refusal {

@@ -1,4 +1,6 @@
-//! Everything `push_to_odoo` reads from its configuration, checked once per request.
+//! Everything `push_to_odoo` reads from its configuration, checked once per request: the
+//! one setting that authenticates the caller first ([`inbound_secrets`] or
+//! [`webhook_token`]), then the rest ([`Settings`]).
 
 use core::fmt;
 use core::time::Duration;
@@ -67,10 +69,6 @@ pub(crate) struct Settings {
     pub(crate) db: Postgrest,
     /// Odoo's apply endpoint, key, signer and timeout.
     pub(crate) odoo: Odoo,
-    /// The secrets that verify direct calls.
-    pub(crate) secrets: SecretSet,
-    /// The bearer token for the database webhook and the drain, when configured.
-    pub(crate) webhook_token: Option<WebhookToken>,
     /// Actions that may be pushed.
     pub(crate) actions: AllowList,
     /// [`OUTBOX_MAX_ATTEMPTS`].
@@ -135,8 +133,6 @@ impl Settings {
         Ok(Self {
             db,
             odoo,
-            secrets,
-            webhook_token: PUSH_WEBHOOK_TOKEN.optional(platform).map(WebhookToken),
             actions: AllowList::with_extra(ODOO_ALLOWED_ACTIONS.optional(platform).as_deref()),
             max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
             lease_secs,
@@ -144,16 +140,26 @@ impl Settings {
             deadline: plan.deadline,
         })
     }
+}
 
-    /// [`PUSH_WEBHOOK_TOKEN`], which the database webhook and the drain need.
-    ///
-    /// # Errors
-    /// [`Refusal::MissingConfig`] when it is not configured.
-    pub(crate) fn webhook_token(&self) -> Result<&WebhookToken, Refusal> {
-        self.webhook_token
-            .as_ref()
-            .ok_or(Refusal::MissingConfig(PUSH_WEBHOOK_TOKEN.name))
-    }
+/// [`EDGE_HMAC_SECRET`], which verifies a direct call: read before anything else for it.
+///
+/// # Errors
+/// [`Refusal`] naming it when it is missing or unusable.
+pub(crate) fn inbound_secrets(platform: &impl Platform) -> Result<SecretSet, Refusal> {
+    EDGE_HMAC_SECRET.parse(platform, SecretSet::parse)
+}
+
+/// [`PUSH_WEBHOOK_TOKEN`], which the database webhook and the drain authenticate with: read
+/// before anything else for them.
+///
+/// # Errors
+/// [`Refusal::MissingConfig`] when it is not configured.
+pub(crate) fn webhook_token(platform: &impl Platform) -> Result<WebhookToken, Refusal> {
+    PUSH_WEBHOOK_TOKEN
+        .optional(platform)
+        .map(WebhookToken)
+        .ok_or(Refusal::MissingConfig(PUSH_WEBHOOK_TOKEN.name))
 }
 
 /// The three durations a push is planned with, checked against each other once.
@@ -230,7 +236,10 @@ mod tests {
         assert_eq!(s.drain_limit, 10);
         assert_eq!(s.odoo.timeout(), Duration::from_secs(10));
         assert_eq!(s.deadline, Duration::from_secs(40));
-        assert!(s.webhook_token.is_none());
+        assert_eq!(
+            webhook_token(&complete()).unwrap_err(),
+            Refusal::MissingConfig("PUSH_WEBHOOK_TOKEN")
+        );
     }
 
     #[test]
@@ -244,7 +253,7 @@ mod tests {
         let s = Settings::from_platform(&p).unwrap();
         assert_eq!((s.max_attempts, s.lease_secs, s.drain_limit), (2, 60, 3));
         assert_eq!(s.odoo.timeout(), Duration::from_millis(500));
-        assert_eq!(s.webhook_token.unwrap().expose(), b"bearer-token");
+        assert_eq!(webhook_token(&p).unwrap().expose(), b"bearer-token");
     }
 
     #[test]
@@ -367,7 +376,7 @@ mod tests {
     fn token_debug_is_redacted() {
         let p = complete().with_config(PUSH_WEBHOOK_TOKEN.name, "bearer-token");
         let s = Settings::from_platform(&p).unwrap();
-        assert!(!format!("{s:?}").contains("bearer-token"));
+        assert!(!format!("{:?}", webhook_token(&p).unwrap()).contains("bearer-token"));
         assert!(!format!("{s:?}").contains("tok\""));
     }
 }

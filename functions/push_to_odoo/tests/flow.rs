@@ -1081,5 +1081,6 @@ pulser_runtime::conformance! {
     platform: platform,
     request: |body: &[u8]| webhook(core::str::from_utf8(body).unwrap()),
     credentials: &["authorization"],
+    authenticated_by: &["PUSH_WEBHOOK_TOKEN"],
     body: webhook_body("INSERT", 7).as_bytes(),
 }

@@ -346,6 +346,7 @@ macro_rules! conformance {
         platform: $platform:expr,
         request: $request:expr,
         credentials: $credentials:expr,
+        $(authenticated_by: $authenticated_by:expr,)?
         body: $body:expr $(,)?
     ) => {
         mod conformance {
@@ -450,6 +451,33 @@ macro_rules! conformance {
                 }
                 assert!(checked > 0, "the table has no required setting");
             }
+
+            $(
+            /// Settings are read once the caller is authenticated: a request without
+            /// credentials is 401 whatever else is missing, and only a setting the check
+            /// itself needs can be named to it.
+            #[test]
+            fn an_unauthenticated_caller_learns_nothing_of_the_configuration() {
+                let needed: &[&str] = $authenticated_by;
+                for setting in $table {
+                    if needed.contains(&setting.name) || !matches!(setting.need, Need::Required | Need::Unless(_)) {
+                        continue;
+                    }
+                    let p = match setting.need {
+                        Need::Unless(other) => $platform()
+                            .with_config(setting.name, "")
+                            .with_config(other, ""),
+                        _ => $platform().with_config(setting.name, ""),
+                    };
+                    let mut request = $request($body);
+                    for name in $credentials {
+                        request.headers_mut().remove(*name);
+                    }
+                    let body = refused(&p, request, 401, "unauthorized");
+                    assert!(body.get("name").is_none(), "{} leaked: {body}", setting.name);
+                }
+            }
+            )?
         }
     };
 }
