@@ -197,6 +197,7 @@ pub struct StackBuilder {
     tools: BTreeMap<String, PathBuf>,
     postgrest_faults: bool,
     request_timeout_secs: Option<u64>,
+    github_enterprise: bool,
 }
 
 /// Fixed ports (0 = any free port).
@@ -222,6 +223,14 @@ impl StackBuilder {
     #[must_use]
     pub fn postgrest_faults(mut self) -> Self {
         self.postgrest_faults = true;
+        self
+    }
+
+    /// Points `GITHUB_API_URL` at the stand-in's GitHub Enterprise Server layout
+    /// (`<origin>/api/v3`), with `GITHUB_API_ORIGIN` the bare origin.
+    #[must_use]
+    pub fn github_enterprise(mut self) -> Self {
+        self.github_enterprise = true;
         self
     }
 
@@ -390,7 +399,15 @@ impl Stack {
         vars.insert("SUPABASE_REST_URL".into(), postgrest_url);
         vars.insert("SUPABASE_SERVICE_ROLE_KEY".into(), service_role_key);
         vars.insert("ODOO_BASE_URL".into(), odoo.base_url());
-        vars.insert("GITHUB_API_URL".into(), github.api_url());
+        vars.insert(
+            "GITHUB_API_URL".into(),
+            if options.github_enterprise {
+                format!("{}{}", github.api_url(), crate::standin::GHES_PREFIX)
+            } else {
+                github.api_url()
+            },
+        );
+        vars.insert("GITHUB_API_ORIGIN".into(), github.api_url());
         vars.insert("GITHUB_APP_ID".into(), GITHUB_APP_ID.into());
         vars.insert(
             "GITHUB_INSTALLATION_ID".into(),

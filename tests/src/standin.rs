@@ -57,6 +57,9 @@ pub enum OdooMode {
 }
 
 /// SplitMix64: a well-mixed value per call number, without a random-number crate.
+/// Where GitHub Enterprise Server puts its REST API (`https://<host>/api/v3`).
+pub const GHES_PREFIX: &str = "/api/v3";
+
 pub(crate) fn mix(seed: u64, n: u64) -> u64 {
     let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -440,7 +443,12 @@ fn github_route(
     if let Err(reply) = check_api_headers(exchange) {
         return reply;
     }
-    let segments: Vec<&str> = exchange.path.trim_start_matches('/').split('/').collect();
+    // GitHub Enterprise Server serves the same API below /api/v3.
+    let path = exchange
+        .path
+        .strip_prefix(GHES_PREFIX)
+        .unwrap_or(&exchange.path);
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (exchange.method.as_str(), segments.as_slice()) {
         ("POST", ["app", "installations", id, "access_tokens"]) => {
             if let Err(reply) = check_app_jwt(exchange, app, key, now) {

@@ -461,6 +461,34 @@ fn bad_signatures_are_401_and_nothing_reaches_github() {
     assert_eq!(rows(&stack), "0");
 }
 
+/// GitHub Enterprise Server: `GITHUB_API_URL` carries the `/api/v3` path, which the
+/// outbound allow-list (scheme, host, port only) cannot; `github_api_origin` feeds the
+/// allow-list instead, so the edge host starts and the dispatch reaches the GHES layout.
+#[test]
+fn github_enterprise_server_with_its_api_path_dispatches() {
+    let stack = Stack::builder().github_enterprise().start();
+    assert!(stack.var("GITHUB_API_URL").ends_with("/api/v3"));
+    let answer = dispatch(
+        &stack,
+        &stack.edge_url(ROUTE),
+        &secret(&stack),
+        &body(&message("from odoo on GHES")),
+    );
+    assert_eq!(
+        answer.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let calls = stack.github.calls();
+    assert!(
+        calls.iter().all(|c| c.path.starts_with("/api/v3/")),
+        "{:?}",
+        calls.iter().map(|c| &c.path).collect::<Vec<_>>()
+    );
+    assert_eq!(stack.github.dispatches().len(), 1);
+}
+
 #[test]
 fn a_missing_setting_is_500_naming_it() {
     let stack = Stack::builder().variable("GITHUB_APP_ID", "").start();
