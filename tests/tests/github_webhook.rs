@@ -349,6 +349,64 @@ fn a_delivery_at_githubs_25_mib_cap_is_accepted() {
     assert_eq!(rows(&stack, &delivery), "1");
 }
 
+/// The commit every element of [`push_with_commits`]'s list but the last is: tiny, so the
+/// list is as long as a delivery under the cap allows, with an escape to decode.
+const TINY_COMMIT: &str = r#"{"message":"fix\n"}"#;
+/// The last commit: the only message naming a VTID.
+const LAST_COMMIT: &str = r#"{"message":"retry (DEV-LIST-0042)\n"}"#;
+
+/// A signed push whose `commits` list fills it to just under GitHub's 25 MiB cap (over a
+/// million tiny commits); and how many commits it lists.
+fn push_with_commits() -> (Vec<u8>, usize) {
+    let mut body: serde_json::Value = serde_json::from_slice(&fixture("push.json")).unwrap();
+    body["commits"] = serde_json::json!([]);
+    let bare = serde_json::to_string(&body).unwrap();
+    let room = 25 * 1024 * 1024 - bare.len() - LAST_COMMIT.len();
+    let count = room / (TINY_COMMIT.len() + 1) + 1;
+    let mut commits = String::with_capacity(room + LAST_COMMIT.len() + 2);
+    commits.push_str(r#""commits":["#);
+    for _ in 1..count {
+        commits.push_str(TINY_COMMIT);
+        commits.push(',');
+    }
+    commits.push_str(LAST_COMMIT);
+    commits.push(']');
+    let bytes = bare.replacen(r#""commits":[]"#, &commits, 1).into_bytes();
+    assert!(bytes.len() <= 25 * 1024 * 1024, "{} bytes", bytes.len());
+    (bytes, count)
+}
+
+/// `count commits|vtid` of the row stored for `delivery`.
+fn commits_and_vtid(stack: &Stack, delivery: &str) -> String {
+    stack.sql(&format!(
+        "select (meta->>'commits') || '|' || vtid from oasis_events where delivery_id = '{delivery}'"
+    ))
+}
+
+/// The picker counts the commits and keeps only the first message naming a VTID, so a
+/// list of over a million fits the edge host's instance memory (128 MiB by default) beside
+/// the body; it used to keep an entry per commit and trap.
+#[test]
+fn a_push_listing_a_million_commits_is_stored_with_its_count() {
+    let stack = stack::shared();
+    let (bytes, count) = push_with_commits();
+    assert!(count > 1_000_000, "{count} commits");
+    let delivery = unique("e2e");
+    let answer = deliver_to_edge(&stack, "push", &delivery, &bytes);
+    assert_eq!(
+        answer.status,
+        201,
+        "{}\n{}",
+        String::from_utf8_lossy(&answer.body),
+        stack.edge_logs()
+    );
+    assert_eq!(answer.json()["vtid"], "DEV-LIST-0042");
+    assert_eq!(
+        commits_and_vtid(&stack, &delivery),
+        format!("{count}|DEV-LIST-0042")
+    );
+}
+
 #[test]
 fn a_delivery_over_githubs_cap_is_413_and_stores_nothing() {
     let stack = stack::shared();
@@ -491,4 +549,34 @@ fn workers_flavour_accepts_a_delivery_at_githubs_cap_on_workerd() {
         worker.logs()
     );
     assert_eq!(rows(&stack, &delivery), "1");
+}
+
+/// The same million-commit push through the Workers build: the same count and VTID. (Local
+/// workerd stored it with the old picker too: it does not hold wasm memory to the edge host's
+/// limit, so the memory bound is proven on the edge host.)
+#[test]
+fn workers_flavour_stores_a_push_listing_a_million_commits_on_workerd() {
+    let stack = Stack::builder().without_edge().start();
+    let worker = stack.workerd("github_webhook");
+    let (bytes, count) = push_with_commits();
+    let delivery = unique("e2e");
+    let answer = deliver(
+        &stack,
+        &worker.url(ROUTE),
+        &secret(&stack),
+        "push",
+        &delivery,
+        &bytes,
+    );
+    assert_eq!(
+        answer.status,
+        201,
+        "{}\n{}",
+        String::from_utf8_lossy(&answer.body),
+        worker.logs()
+    );
+    assert_eq!(
+        commits_and_vtid(&stack, &delivery),
+        format!("{count}|DEV-LIST-0042")
+    );
 }

@@ -45,6 +45,7 @@ mod slot {
     pub(super) const COMPARE: u8 = 32;
     pub(super) const HEAD_COMMIT_MESSAGE: u8 = 33;
     pub(super) const COMMITS: u8 = 34;
+    /// The first pushed commit's message that names a VTID.
     pub(super) const COMMIT_MESSAGE: u8 = 35;
     /// Intermediate objects nobody asks about.
     pub(super) const CONTAINER: u8 = 255;
@@ -167,12 +168,22 @@ const SCHEMA: &[Field] = &[
         slot::CONTAINER,
         &[text("message", slot::HEAD_COMMIT_MESSAGE)],
     ),
+    // Counted; of the messages only the first naming a VTID is kept (the row needs no more),
+    // so a push of any length costs the same memory beyond its body.
     Field {
         name: "commits",
         slot: slot::COMMITS,
-        expect: Expect::Objects(&[text("message", slot::COMMIT_MESSAGE)]),
+        expect: Expect::Objects(&[Field {
+            name: "message",
+            slot: slot::COMMIT_MESSAGE,
+            expect: Expect::TextIf(names_a_vtid),
+        }]),
     },
 ];
+
+fn names_a_vtid(text: &str) -> bool {
+    vtid::find(text).is_some()
+}
 
 fn parse(body: &[u8]) -> Result<Values<'_>, Malformed> {
     json::pick(body, SCHEMA).map_err(|e| Malformed::Json(e.to_string()))
@@ -239,7 +250,7 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Malformed {
-    /// Not a JSON object of the expected field types; carries serde_json's message (what was
+    /// Not a JSON object of the expected field types; carries the picker's message (what was
     /// expected, and where).
     Json(String),
     /// The event's own field is absent (`workflow_run` in a `workflow_run` delivery, ...).
@@ -378,7 +389,7 @@ pub fn normalize(kind: Kind, body: &[u8], delivery_id: &str) -> Result<Value, Ma
             let found = vtid::first(
                 core::iter::once(branch)
                     .chain(d.text(slot::HEAD_COMMIT_MESSAGE))
-                    .chain(d.texts(slot::COMMIT_MESSAGE)),
+                    .chain(d.text(slot::COMMIT_MESSAGE)),
             );
             (
                 found,

@@ -3,6 +3,11 @@
 //! body unless they contain escapes. Everything else, however large, is skipped without being
 //! allocated.
 //!
+//! Each slot keeps one value, the first the document offers: an array's elements are counted,
+//! and a key inside them fills its slot once (with [`Expect::TextIf`], once a string passes
+//! the test), so what is kept does not grow with an array's length. Every element is still
+//! checked in full.
+//!
 //! Why not serde: derived deserializers bring serde's error machinery (and with it float
 //! formatting) into the component, about 40 KB of a budget of 250 KB, to read two dozen
 //! fields.
@@ -17,13 +22,17 @@ pub(crate) const MAX_DEPTH: usize = 128;
 pub(crate) enum Expect {
     /// A string.
     Text,
+    /// A string, kept only when the test accepts it: under an array, the slot gets the first
+    /// element's string that passes (the others are checked, decoded for the test, dropped).
+    TextIf(fn(&str) -> bool),
     /// A non-negative integer that fits `u64`.
     Uint,
     /// `true` or `false`.
     Bool,
     /// An object with these keys of interest.
     Object(&'static [Field]),
-    /// An array whose every element is an object with these keys of interest.
+    /// An array whose every element is an object with these keys of interest; its slot gets
+    /// the number of elements.
     Objects(&'static [Field]),
 }
 
@@ -47,67 +56,88 @@ pub(crate) enum Picked<'a> {
     Uint(u64),
     /// A boolean.
     Bool(bool),
-    /// An object or array was present (not `null`).
+    /// An object was present (not `null`).
     Present,
+    /// An array was present (not `null`), with this many elements.
+    Count(usize),
 }
 
-/// The values found, in document order: `(slot, value)`. A key whose value is `null` is
-/// absent. Slots under an array appear once per element.
+/// The values found, in document order: `(slot, value)`, at most one per slot (the first
+/// offered), so never more entries than the schema has slots. A key whose value is `null` is
+/// absent.
 #[derive(Debug, Default)]
 pub(crate) struct Values<'a> {
     found: Vec<(u8, Picked<'a>)>,
+    /// One bit per slot that holds a value.
+    filled: [u64; 4],
 }
 
 impl<'a> Values<'a> {
-    fn all(&self, slot: u8) -> impl Iterator<Item = &Picked<'a>> {
-        self.found
-            .iter()
-            .filter(move |(s, _)| *s == slot)
-            .map(|(_, v)| v)
+    fn get(&self, slot: u8) -> Option<&Picked<'a>> {
+        self.found.iter().find(|(s, _)| *s == slot).map(|(_, v)| v)
     }
 
-    /// The first string in `slot`.
+    /// The word of [`Self::filled`] holding `slot`'s bit, and the bit.
+    fn bit(slot: u8) -> (usize, u64) {
+        (usize::from(slot / 64), 1 << (slot % 64))
+    }
+
+    fn is_filled(&self, slot: u8) -> bool {
+        let (word, bit) = Self::bit(slot);
+        self.filled.get(word).is_some_and(|w| w & bit != 0)
+    }
+
+    /// Puts `value` in `slot` unless it holds one already.
+    fn fill(&mut self, slot: u8, value: Picked<'a>) {
+        let (word, bit) = Self::bit(slot);
+        if let Some(w) = self.filled.get_mut(word)
+            && *w & bit == 0
+        {
+            *w |= bit;
+            self.found.push((slot, value));
+        }
+    }
+
+    /// The string in `slot`.
     #[must_use]
     pub(crate) fn text(&self, slot: u8) -> Option<&str> {
-        self.texts(slot).next()
-    }
-
-    /// Every string in `slot`, in document order.
-    pub(crate) fn texts(&self, slot: u8) -> impl Iterator<Item = &str> {
-        self.all(slot).filter_map(|v| match v {
-            Picked::Text(t) => Some(t.as_ref()),
+        match self.get(slot) {
+            Some(Picked::Text(t)) => Some(t.as_ref()),
             _ => None,
-        })
+        }
     }
 
     /// The integer in `slot`.
     #[must_use]
     pub(crate) fn uint(&self, slot: u8) -> Option<u64> {
-        self.all(slot).find_map(|v| match v {
-            Picked::Uint(n) => Some(*n),
+        match self.get(slot) {
+            Some(Picked::Uint(n)) => Some(*n),
             _ => None,
-        })
+        }
     }
 
     /// The boolean in `slot`.
     #[must_use]
     pub(crate) fn boolean(&self, slot: u8) -> Option<bool> {
-        self.all(slot).find_map(|v| match v {
-            Picked::Bool(b) => Some(*b),
+        match self.get(slot) {
+            Some(Picked::Bool(b)) => Some(*b),
             _ => None,
-        })
+        }
     }
 
     /// Whether `slot` holds anything (an object or array: present and not `null`).
     #[must_use]
     pub(crate) fn has(&self, slot: u8) -> bool {
-        self.all(slot).next().is_some()
+        self.get(slot).is_some()
     }
 
-    /// How many elements the array in `slot` had.
+    /// How many elements the array in `slot` had (0 when absent or `null`).
     #[must_use]
     pub(crate) fn count(&self, slot: u8) -> usize {
-        self.all(slot).count()
+        match self.get(slot) {
+            Some(Picked::Count(n)) => *n,
+            _ => 0,
+        }
     }
 }
 
@@ -255,12 +285,26 @@ impl<'a> Reader<'a> {
                 field.name
             ))
         };
+        // A slot filled already (by an earlier array element) only has the value checked.
+        let keep = !self.values.is_filled(field.slot);
         let picked = match &field.expect {
             Expect::Text => {
                 if self.peek() != Some(b'"') {
                     return Err(wrong(self, "a string"));
                 }
-                Picked::Text(self.string(true)?.unwrap_or_default())
+                match self.string(keep)? {
+                    Some(text) => Picked::Text(text),
+                    None => return Ok(()),
+                }
+            }
+            Expect::TextIf(test) => {
+                if self.peek() != Some(b'"') {
+                    return Err(wrong(self, "a string"));
+                }
+                match self.string(keep)? {
+                    Some(text) if test(&text) => Picked::Text(text),
+                    _ => return Ok(()),
+                }
             }
             Expect::Uint => {
                 if !matches!(self.peek(), Some(b'-' | b'0'..=b'9')) {
@@ -292,7 +336,7 @@ impl<'a> Reader<'a> {
                 if self.peek() != Some(b'{') {
                     return Err(wrong(self, "an object"));
                 }
-                self.values.found.push((field.slot, Picked::Present));
+                self.values.fill(field.slot, Picked::Present);
                 let inner = format!("{path}{}.", field.name);
                 return self.object(fields, &inner, depth + 1);
             }
@@ -305,31 +349,33 @@ impl<'a> Reader<'a> {
                 }
                 self.at += 1;
                 let inner = format!("{path}{}[].", field.name);
+                let mut count = 0;
                 self.skip_space();
                 if self.peek() == Some(b']') {
                     self.at += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.skip_space();
-                    if self.peek() != Some(b'{') {
-                        return Err(wrong(self, "an array of objects"));
-                    }
-                    self.values.found.push((field.slot, Picked::Present));
-                    self.object(fields, &inner, depth + 2)?;
-                    self.skip_space();
-                    match self.peek() {
-                        Some(b',') => self.at += 1,
-                        Some(b']') => {
-                            self.at += 1;
-                            return Ok(());
+                } else {
+                    loop {
+                        self.skip_space();
+                        if self.peek() != Some(b'{') {
+                            return Err(wrong(self, "an array of objects"));
                         }
-                        _ => return Err(self.error("expected `,` or `]` in an array")),
+                        self.object(fields, &inner, depth + 2)?;
+                        count += 1;
+                        self.skip_space();
+                        match self.peek() {
+                            Some(b',') => self.at += 1,
+                            Some(b']') => {
+                                self.at += 1;
+                                break;
+                            }
+                            _ => return Err(self.error("expected `,` or `]` in an array")),
+                        }
                     }
                 }
+                Picked::Count(count)
             }
         };
-        self.values.found.push((field.slot, picked));
+        self.values.fill(field.slot, picked);
         Ok(())
     }
 
@@ -566,6 +612,28 @@ mod tests {
         expect: Expect::Text,
     }];
 
+    fn says_keep(text: &str) -> bool {
+        text.starts_with("keep")
+    }
+
+    const ELEMENT: &[Field] = &[
+        Field {
+            name: "message",
+            slot: 6,
+            expect: Expect::TextIf(says_keep),
+        },
+        Field {
+            name: "id",
+            slot: 7,
+            expect: Expect::Uint,
+        },
+        Field {
+            name: "author",
+            slot: 8,
+            expect: Expect::Object(INNER),
+        },
+    ];
+
     const SCHEMA: &[Field] = &[
         Field {
             name: "title",
@@ -590,7 +658,7 @@ mod tests {
         Field {
             name: "commits",
             slot: 5,
-            expect: Expect::Objects(INNER),
+            expect: Expect::Objects(ELEMENT),
         },
     ];
 
@@ -613,14 +681,78 @@ mod tests {
         let doc = r#" {"skip": {"a": [1, -2.5e+3, true, null, "x\"y", {"title": 9}]},
             "title": "DEV-CICDL-0031 fix", "number": 42, "merged": false,
             "head": {"message": "m0", "other": []},
-            "commits": [{"message": "m1"}, {"id": 1}, {"message": "m2"}] } "#;
+            "commits": [{"message": "m1"}, {"id": 1}, {"message": "keep m2"}] } "#;
         let v = ok(doc);
         assert_eq!(v.text(0), Some("DEV-CICDL-0031 fix"));
         assert_eq!(v.uint(1), Some(42));
         assert_eq!(v.boolean(2), Some(false));
         assert!(v.has(4));
+        assert_eq!(v.text(3), Some("m0"));
         assert_eq!(v.count(5), 3);
-        assert_eq!(v.texts(3).collect::<Vec<_>>(), ["m0", "m1", "m2"]);
+        assert_eq!(v.text(6), Some("keep m2"));
+        assert_eq!(v.uint(7), Some(1));
+    }
+
+    #[test]
+    fn an_array_keeps_its_count_and_each_slot_the_first_value_offered() {
+        let v = ok(r#"{"commits": [{"id": 7, "author": {"message": "a1"}},
+            {"id": 8, "author": {"message": "a2"}}, {}]}"#);
+        assert_eq!(v.count(5), 3);
+        assert_eq!(v.uint(7), Some(7));
+        assert_eq!(v.text(3), Some("a1"));
+        assert!(v.has(8));
+        let v = ok(r#"{"commits": []}"#);
+        assert_eq!(v.count(5), 0);
+        assert!(v.has(5));
+    }
+
+    #[test]
+    fn text_if_keeps_the_first_string_that_passes_the_test() {
+        let v = ok(
+            r#"{"commits": [{"message": "skip"}, {"message": "ke\u0065p 1"},
+            {"message": "keep 2"}]}"#,
+        );
+        assert_eq!(
+            v.text(6),
+            Some("keep 1"),
+            "escapes are decoded for the test"
+        );
+        assert_eq!(ok(r#"{"commits": [{"message": "no"}]}"#).text(6), None);
+    }
+
+    #[test]
+    fn elements_after_the_kept_values_are_still_checked() {
+        let first = r#"{"message": "keep", "id": 1, "author": {"message": "a"}}"#;
+        for (later, why) in [
+            (r#"{"message": 2}"#, "`commits[].message`"),
+            (r#"{"message": "\q"}"#, "invalid escape"),
+            (r#"{"message": "\ud800"}"#, "surrogate"),
+            (r#"{"id": -1}"#, "`commits[].id`"),
+            (
+                r#"{"author": {"message": null, "message": "x"}}"#,
+                "duplicate",
+            ),
+            (
+                r#"{"message": "a", "message": "b"}"#,
+                "duplicate key `commits[].message`",
+            ),
+            (r#"{"author": []}"#, "`commits[].author`"),
+            ("[]", "an array of objects"),
+        ] {
+            let doc = format!(r#"{{"commits": [{first}, {later}]}}"#);
+            let message = refused(&doc);
+            assert!(message.contains(why), "{later}: {message}");
+        }
+    }
+
+    #[test]
+    fn what_is_kept_does_not_grow_with_an_array() {
+        let element = r#"{"message": "keep\n", "id": 1, "author": {"message": "a\n"}}"#;
+        let doc = format!(r#"{{"commits": [{}]}}"#, vec![element; 10_000].join(","));
+        let v = ok(&doc);
+        assert_eq!(v.count(5), 10_000);
+        // The count, and one value each for message, id and author (present) and its message.
+        assert_eq!(v.found.len(), 5);
     }
 
     #[test]
