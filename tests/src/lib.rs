@@ -253,6 +253,55 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -
     try_request(method, url, headers, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
 }
 
+/// POSTs `total` bytes of `x` to `url` with `transfer-encoding: chunked` (no
+/// `content-length`), in chunks of 64 KiB, and reads the answer. A server that stops
+/// reading at its limit and answers is fine: write errors after that are ignored.
+pub fn post_chunked(url: &str, headers: &[(&str, &str)], total: usize) -> Exchange {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let stream = TcpStream::connect(authority).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\ntransfer-encoding: chunked\r\n"
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut writer = stream.try_clone().expect("clone");
+    let _ = writer.write_all(head.as_bytes());
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    while sent < total {
+        let len = chunk.len().min(total - sent);
+        let framed = [format!("{len:x}\r\n").as_bytes(), &chunk[..len], b"\r\n"].concat();
+        if writer.write_all(&framed).is_err() {
+            break;
+        }
+        sent += len;
+    }
+    let _ = writer.write_all(b"0\r\n\r\n");
+    let mut reader = BufReader::new(stream);
+    let (status_line, headers) = read_head(&mut reader).expect("a response head");
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status code");
+    let body = read_body(&mut reader, &headers, true);
+    Exchange {
+        method: "POST".into(),
+        path,
+        status,
+        headers,
+        body,
+    }
+}
+
 /// Like [`request`], returning an error instead of panicking.
 ///
 /// # Errors

@@ -116,6 +116,31 @@ fn wasi_probe_refuses_bodies_over_the_limit_with_413() {
     assert_eq!(response.status, 413);
     assert_eq!(response.json()["error"], "payload_too_large");
     assert!(upstream.recorded().is_empty(), "the handler must not run");
+    assert_early_refusals_carry_a_correlation_id(&service.url("/"));
+    assert!(upstream.recorded().is_empty(), "the handler must not run");
+}
+
+/// The adapter's own 413, for a declared and for a chunked body, carries `x-correlation-id`
+/// (the caller's when acceptable, else a fresh one) and the common error body.
+fn assert_early_refusals_carry_a_correlation_id(url: &str) {
+    let over = 1024 * 1024 + 1;
+    let declared = request(
+        "POST",
+        url,
+        &[("x-correlation-id", "caller-7")],
+        &vec![b'x'; over],
+    );
+    assert_eq!(declared.status, 413);
+    assert_eq!(declared.header("x-correlation-id"), Some("caller-7"));
+    let chunked = pulser_tests::post_chunked(url, &[], over);
+    assert_eq!(
+        (chunked.status, chunked.json()["error"].as_str()),
+        (413, Some("payload_too_large")),
+        "{}",
+        String::from_utf8_lossy(&chunked.body)
+    );
+    let id = chunked.header("x-correlation-id").unwrap_or_default();
+    assert_eq!(id.len(), 36, "a fresh UUID: {id:?}");
 }
 
 #[test]
@@ -149,6 +174,8 @@ fn workers_probe_refuses_bodies_over_the_limit_with_413() {
         "{}",
         String::from_utf8_lossy(&response.body)
     );
+    assert_early_refusals_carry_a_correlation_id(&service.url("/"));
+    assert!(upstream.recorded().is_empty(), "the handler must not run");
 }
 
 fn wit_imports(artifact: &str) -> Vec<String> {

@@ -25,7 +25,8 @@ usage: cargo xtask <command>
 commands:
   build [wasi|spin|workers]... [<function>]...
           build every crate under functions/ as wasi, spin and workers flavours (or only
-          the flavours and functions named) into dist/ and print a size table
+          the flavours and functions named) into dist/ and print a size table;
+          `build probe` builds the conformance probe (a test fixture) into target/probe-dist/
   test    fmt + clippy + every test in the workspace, including the wasm runtime tests
   up      run the whole local stack until Ctrl-C: PostgreSQL 15 + migrations, PostgREST 12,
           Odoo and GitHub stand-ins, and the edge host serving every function of spin.toml
@@ -39,13 +40,18 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("build") => {
             let root = workspace_root();
-            build::Selection::parse(&root, args.get(1..).unwrap_or_default()).and_then(
-                |selection| {
+            let args = args.get(1..).unwrap_or_default();
+            if args == ["probe"] {
+                tools::Tools::ensure(&root, Scope::All)
+                    .and_then(|t| build::build_probe(&root, &t))
+                    .map(|dir| println!("xtask: the conformance probe is in {}", dir.display()))
+            } else {
+                build::Selection::parse(&root, args).and_then(|selection| {
                     tools::Tools::ensure(&root, Scope::All)
                         .and_then(|t| build::build_selection(&root, &t, &selection))
                         .map(|_| ())
-                },
-            )
+                })
+            }
         }
         Some("test") => test(&workspace_root()),
         Some("up") => {

@@ -24,6 +24,20 @@ pub fn too_large(limit: usize) -> crate::Response {
     )
 }
 
+/// An answer an adapter gives before the function runs (413, 400), with the
+/// `x-correlation-id` the pipeline would have given it: the caller's when acceptable, else a
+/// fresh UUIDv4, so every answer of every runtime carries one.
+#[must_use]
+pub fn refused_early(
+    response: crate::Response,
+    caller_id: Option<&str>,
+    platform: &impl crate::Platform,
+) -> crate::Response {
+    let id = crate::reply::accepted_correlation_id(caller_id)
+        .map_or_else(|| crate::reply::uuid_v4(platform), str::to_owned);
+    crate::reply::with_correlation_id(response, &id)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -36,5 +50,16 @@ mod tests {
         assert_eq!(ours.status(), pipeline.status());
         assert_eq!(ours.headers(), pipeline.headers());
         assert_eq!(ours.body(), pipeline.body());
+    }
+
+    #[test]
+    fn an_early_refusal_carries_the_callers_correlation_id_or_a_fresh_one() {
+        let platform = crate::testing::FakePlatform::new(0);
+        let kept = refused_early(too_large(1), Some("odoo-42"), &platform);
+        assert_eq!(kept.headers()["x-correlation-id"], "odoo-42");
+        let fresh = refused_early(too_large(1), Some("not ok!"), &platform);
+        assert!(crate::reply::is_uuid(
+            fresh.headers()["x-correlation-id"].to_str().unwrap()
+        ));
     }
 }

@@ -37,7 +37,7 @@ pub mod spin;
 pub mod workers;
 
 mod body;
-pub use body::{DEFAULT_MAX_BODY_BYTES, error_response, too_large};
+pub use body::{DEFAULT_MAX_BODY_BYTES, error_response, refused_early, too_large};
 
 pub mod pipeline;
 pub mod reply;

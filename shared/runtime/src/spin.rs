@@ -121,6 +121,66 @@ impl Future for Sleep {
     }
 }
 
+/// Reads Spin's incoming request into a [`Request`], refusing bodies over `max_body` (by
+/// `content-length` before reading, and chunk by chunk while reading, so a chunked body stops
+/// at the limit instead of being buffered whole first).
+///
+/// # Errors
+/// The response to send instead: 413 over the limit, 400 for an unreadable request.
+pub async fn read_request(
+    incoming: spin_sdk::http::IncomingRequest,
+    max_body: usize,
+) -> Result<Request, crate::Response> {
+    use futures::StreamExt as _;
+    let bad = |message: &str| crate::error_response(400, "bad_request", message);
+    let method = match incoming.method() {
+        spin_sdk::http::Method::Other(other) => {
+            http::Method::from_bytes(other.as_bytes()).map_err(|_| bad("unsupported method"))?
+        }
+        known => http::Method::from(known),
+    };
+    let mut builder = http::Request::builder().method(method).uri(incoming.uri());
+    let mut declared_len = None;
+    if let Some(headers) = builder.headers_mut() {
+        for (name, value) in incoming.headers().entries() {
+            let name = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| bad("bad header name"))?;
+            let value =
+                http::HeaderValue::from_bytes(&value).map_err(|_| bad("bad header value"))?;
+            if name == http::header::CONTENT_LENGTH {
+                declared_len = value.to_str().ok().and_then(|v| v.parse::<u64>().ok());
+            }
+            headers.append(name, value);
+        }
+    }
+    if declared_len.is_some_and(|len| len > max_body as u64) {
+        return Err(crate::too_large(max_body));
+    }
+    let mut body = Vec::new();
+    let mut stream = incoming.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| bad("unreadable body"))?;
+        if body.len().saturating_add(chunk.len()) > max_body {
+            return Err(crate::too_large(max_body));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    builder
+        .body(body)
+        .map_err(|e| bad(&format!("bad request: {e}")))
+}
+
+/// The caller's `x-correlation-id`, for an answer given before the function runs.
+#[must_use]
+pub fn caller_correlation_id(incoming: &spin_sdk::http::IncomingRequest) -> Option<String> {
+    incoming
+        .headers()
+        .get(crate::reply::CORRELATION_ID)
+        .into_iter()
+        .next()
+        .and_then(|value| String::from_utf8(value).ok())
+}
+
 /// Exports a handler as a Spin HTTP component.
 ///
 /// spin-sdk's `#[http_component]` names `::spin_sdk` absolutely, so a function crate lists
@@ -132,11 +192,15 @@ macro_rules! export {
     };
     ($handler:path, max_body = $max:expr) => {
         #[::spin_sdk::http_component]
-        async fn __pulser_spin_entry(request: $crate::Request) -> $crate::Response {
-            if request.body().len() > $max {
-                return $crate::too_large($max);
+        async fn __pulser_spin_entry(
+            request: ::spin_sdk::http::IncomingRequest,
+        ) -> $crate::Response {
+            let platform = $crate::spin::SpinPlatform;
+            let caller_id = $crate::spin::caller_correlation_id(&request);
+            match $crate::spin::read_request(request, $max).await {
+                Ok(request) => $handler(request, &platform).await,
+                Err(response) => $crate::refused_early(response, caller_id.as_deref(), &platform),
             }
-            $handler(request, &$crate::spin::SpinPlatform).await
         }
     };
 }

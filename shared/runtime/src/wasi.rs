@@ -472,9 +472,15 @@ pub fn serve<Fut>(
 ) where
     Fut: Future<Output = Response>,
 {
+    let caller_id = request
+        .headers()
+        .get(crate::reply::CORRELATION_ID)
+        .into_iter()
+        .next()
+        .and_then(|value| String::from_utf8(value).ok());
     let response = match read_request(&request, max_body) {
         Ok(request) => block_on(handler(request, &WasiPlatform)),
-        Err(response) => response,
+        Err(response) => crate::refused_early(response, caller_id.as_deref(), &WasiPlatform),
     };
     respond(outparam, response);
 }

@@ -183,12 +183,20 @@ pub async fn read_request(
     if declared.is_some_and(|len| len > max_body) {
         return Err(crate::too_large(max_body));
     }
-    let body = request
-        .bytes()
-        .await
-        .map_err(|e| crate::error_response(400, "bad_request", &format!("unreadable body: {e}")))?;
-    if body.len() > max_body {
-        return Err(crate::too_large(max_body));
+    // Read chunk by chunk, so a chunked body stops at the limit instead of being buffered
+    // whole first. A request without a body has no stream.
+    let mut body = Vec::new();
+    if let Ok(mut stream) = request.stream() {
+        use futures::StreamExt as _;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                crate::error_response(400, "bad_request", &format!("unreadable body: {e}"))
+            })?;
+            if body.len().saturating_add(chunk.len()) > max_body {
+                return Err(crate::too_large(max_body));
+            }
+            body.extend_from_slice(&chunk);
+        }
     }
     let mut builder = http::Request::builder()
         .method(request.method().as_ref())
@@ -239,9 +247,14 @@ macro_rules! export {
             _ctx: ::worker::Context,
         ) -> ::worker::Result<::worker::Response> {
             let platform = $crate::workers::WorkersPlatform::new(env);
+            let caller_id = request
+                .headers()
+                .get($crate::reply::CORRELATION_ID)
+                .ok()
+                .flatten();
             let response = match $crate::workers::read_request(request, $max).await {
                 Ok(request) => $handler(request, &platform).await,
-                Err(response) => response,
+                Err(response) => $crate::refused_early(response, caller_id.as_deref(), &platform),
             };
             $crate::workers::write_response(response)
         }
