@@ -15,8 +15,9 @@
 //!    with `retry-after`; no answer to the insert: 503 `store_outcome_unknown` (GitHub's
 //!    redelivery of the same body then stores it at most once).
 //!
-//! Every setting of [`settings::TABLE`] is read before the request is looked at, so a
-//! missing or unusable one is a 500 naming it whatever the request.
+//! The secrets are read first, to authenticate the delivery; every other setting of
+//! [`settings::TABLE`] after, so a missing or unusable one is a 500 naming it to an
+//! authenticated caller only (an unauthenticated one gets 401).
 //!
 //! Refusals follow the shared contract ([`pulser_runtime::pipeline`]); the webhook's own are
 //! in [`error::HookError`].
@@ -84,8 +85,14 @@ async fn receive(
     platform: &impl Platform,
     correlation_id: &str,
 ) -> Result<Response, Error<HookError>> {
+    // Only the secrets are read before the delivery is authenticated: what else is
+    // configured (or missing) is nobody else's business.
+    auth::verify(
+        request.headers(),
+        request.body(),
+        &settings::secrets(platform)?,
+    )?;
     let settings = Settings::from_platform(platform)?;
-    auth::verify(request.headers(), request.body(), &settings.secrets)?;
 
     let event = header(request, X_GITHUB_EVENT)?;
     let delivery = header(request, X_GITHUB_DELIVERY)?;

@@ -1,5 +1,5 @@
-//! Everything `github_webhook` reads from its configuration, checked once per delivery
-//! before the delivery is looked at.
+//! Everything `github_webhook` reads from its configuration, checked once per delivery: the
+//! secrets first, to authenticate it, then the rest.
 
 use pulser_runtime::Platform;
 use pulser_runtime::pipeline::Refusal;
@@ -18,11 +18,18 @@ pub const TABLE: &[Setting] = &[
     config::SUPABASE_SERVICE_ROLE_KEY,
 ];
 
-/// The checked configuration.
+/// The secrets that verify `X-Hub-Signature-256` ([`GITHUB_WEBHOOK_SECRET`]), the only
+/// setting read before the delivery is authenticated.
+///
+/// # Errors
+/// [`Refusal`] naming it when it is missing or unusable.
+pub(crate) fn secrets(platform: &impl Platform) -> Result<SecretSet, Refusal> {
+    GITHUB_WEBHOOK_SECRET.parse(platform, SecretSet::parse)
+}
+
+/// The checked configuration, read once the delivery is authenticated.
 #[derive(Debug)]
 pub(crate) struct Settings {
-    /// The secrets that verify `X-Hub-Signature-256`.
-    pub(crate) secrets: SecretSet,
     /// PostgREST.
     pub(crate) db: Postgrest,
 }
@@ -34,7 +41,6 @@ impl Settings {
     /// [`Refusal`] naming the first setting that is missing or unusable.
     pub(crate) fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
         Ok(Self {
-            secrets: GITHUB_WEBHOOK_SECRET.parse(platform, SecretSet::parse)?,
             db: Postgrest::from_platform(platform)?,
         })
     }

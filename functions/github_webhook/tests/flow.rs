@@ -458,5 +458,6 @@ pulser_runtime::conformance! {
     platform: platform,
     request: |body: &[u8]| signed("push", body),
     credentials: &["x-hub-signature-256"],
+    authenticated_by: &["GITHUB_WEBHOOK_SECRET"],
     body: b"{}",
 }
