@@ -445,28 +445,47 @@ fn postgrest_down_is_503_with_retry_after_and_stores_nothing() {
 #[test]
 fn a_rotated_out_secret_is_401_and_the_new_one_succeeds() {
     let stack = Stack::builder()
-        .variable("GITHUB_WEBHOOK_SECRET", "new-secret,old-secret")
+        .variable(
+            "GITHUB_WEBHOOK_SECRET",
+            "new-secret-0123456,old-secret-0123456",
+        )
         .start();
     let url = stack.edge_url(ROUTE);
     let body = fixture("push.json");
     assert_eq!(
-        deliver(&stack, &url, "old-secret", "push", &unique("e2e"), &body).status,
+        deliver(
+            &stack,
+            &url,
+            "old-secret-0123456",
+            "push",
+            &unique("e2e"),
+            &body
+        )
+        .status,
         201,
         "the old secret still verifies during rotation"
     );
     drop(stack);
     let stack = Stack::builder()
-        .variable("GITHUB_WEBHOOK_SECRET", "new-secret")
+        .variable("GITHUB_WEBHOOK_SECRET", "new-secret-0123456")
         .start();
     let url = stack.edge_url(ROUTE);
     let rotated = unique("e2e");
     assert_eq!(
-        deliver(&stack, &url, "old-secret", "push", &rotated, &body).status,
+        deliver(&stack, &url, "old-secret-0123456", "push", &rotated, &body).status,
         401
     );
     assert_eq!(rows(&stack, &rotated), "0");
     assert_eq!(
-        deliver(&stack, &url, "new-secret", "push", &unique("e2e"), &body).status,
+        deliver(
+            &stack,
+            &url,
+            "new-secret-0123456",
+            "push",
+            &unique("e2e"),
+            &body
+        )
+        .status,
         201
     );
 }

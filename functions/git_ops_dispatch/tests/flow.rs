@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 const NOW: u64 = 1_795_000_000;
 /// `NOW` in RFC 3339.
 const NOW_TEXT: &str = "2026-11-18T11:06:40Z";
-const SECRET: &str = "pulser-secret";
+const SECRET: &str = "pulser-secret-0123456";
 const SERVICE_KEY: &str = "service-role-key";
 /// The caller's `x-correlation-id`, a UUID, so the dispatch carries it.
 const CORRELATION: &str = "6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11";
@@ -1240,10 +1240,12 @@ fn an_empty_shared_secret_header_is_unauthorized() {
 }
 #[test]
 fn a_shared_secret_header_equal_to_the_secret_list_is_unauthorized() {
-    let p = platform("shared-list")
-        .with_config("PULSER_WEBHOOK_SECRET", &format!("old-secret,{SECRET}"));
+    let p = platform("shared-list").with_config(
+        "PULSER_WEBHOOK_SECRET",
+        &format!("old-secret-0123456,{SECRET}"),
+    );
     let response = block_on(handle(
-        with_shared_secret(&format!("old-secret,{SECRET}")),
+        with_shared_secret(&format!("old-secret-0123456,{SECRET}")),
         &p,
     ));
     let answer = assert_refusal(&response, 401, "unauthorized");
@@ -1252,8 +1254,10 @@ fn a_shared_secret_header_equal_to_the_secret_list_is_unauthorized() {
 }
 #[test]
 fn the_second_of_two_rotation_secrets_is_accepted_as_the_shared_secret() {
-    let p = dispatched_fresh(platform("shared-rotation"))
-        .with_config("PULSER_WEBHOOK_SECRET", &format!("old-secret, {SECRET}"));
+    let p = dispatched_fresh(platform("shared-rotation")).with_config(
+        "PULSER_WEBHOOK_SECRET",
+        &format!("old-secret-0123456, {SECRET}"),
+    );
     assert_eq!(
         block_on(handle(with_shared_secret(SECRET), &p)).status(),
         202

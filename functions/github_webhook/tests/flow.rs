@@ -350,12 +350,12 @@ fn tampered_body_is_401() {
 #[test]
 fn rotated_out_secret_is_401_and_the_new_one_works() {
     let p = platform()
-        .with_config("GITHUB_WEBHOOK_SECRET", "new-secret")
+        .with_config("GITHUB_WEBHOOK_SECRET", "new-secret-0123456")
         .reply(201, r#"[{"id":1}]"#);
     let body = fixture("push.json");
     let old = delivery("push", &body, Some(&sign(SECRET, &body)));
     assert_eq!(block_on(handle(old, &p)).status(), 401);
-    let new = delivery("push", &body, Some(&sign("new-secret", &body)));
+    let new = delivery("push", &body, Some(&sign("new-secret-0123456", &body)));
     assert_eq!(block_on(handle(new, &p)).status(), 201);
 }
 

@@ -69,8 +69,8 @@ mod tests {
 
     #[test]
     fn hex_signature_from_any_secret_of_the_set() {
-        let set = SecretSet::parse("new, old").unwrap();
-        let sig = Secret::parse("old").unwrap().sign_hex(b"{}");
+        let set = SecretSet::parse("new-secret-0123456, old-secret-0123456").unwrap();
+        let sig = Secret::parse("old-secret-0123456").unwrap().sign_hex(b"{}");
         let h = map(&[("x-signature", sig.as_str())]);
         assert_eq!(
             verify(&h, b"{}", &set, 0),
@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn unsigned_request_names_x_signature() {
-        let set = SecretSet::parse("s").unwrap();
+        let set = SecretSet::parse("test-secret-012345").unwrap();
         assert_eq!(
             verify(&http::HeaderMap::new(), b"{}", &set, 0),
             Err(SignatureError::MissingHeader {
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn wrong_secret_is_a_mismatch() {
-        let set = SecretSet::parse("right").unwrap();
+        let set = SecretSet::parse("right-secret-01234").unwrap();
         let sig = Secret::parse("wrong").unwrap().sign_hex(b"{}");
         let h = map(&[("x-signature", sig.as_str())]);
         assert_eq!(
@@ -119,8 +119,8 @@ mod tests {
     #[test]
     fn any_standard_header_selects_that_scheme() {
         // A valid hex signature does not rescue a half-present Standard Webhooks set.
-        let set = SecretSet::parse("s").unwrap();
-        let sig = Secret::parse("s").unwrap().sign_hex(b"{}");
+        let set = SecretSet::parse("test-secret-012345").unwrap();
+        let sig = Secret::parse("test-secret-012345").unwrap().sign_hex(b"{}");
         let h = map(&[("x-signature", sig.as_str()), ("webhook-id", "msg_1")]);
         assert_eq!(
             verify(&h, b"{}", &set, 0),

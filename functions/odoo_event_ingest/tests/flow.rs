@@ -9,8 +9,8 @@ use pulser_signing::Secret;
 use serde_json::{Value, json};
 
 const NOW: u64 = 1_795_428_000;
-const SECRET: &str = "current-secret";
-const OLD_SECRET: &str = "previous-secret";
+const SECRET: &str = "current-secret-0123";
+const OLD_SECRET: &str = "previous-secret-0123";
 const SERVICE_KEY: &str = "service-role-key";
 const REALTIME_KEY_CHANNEL: &str = "odoo-events";
 const INSERT_URL: &str =

@@ -225,7 +225,7 @@ mod tests {
         Odoo::new(
             "https://odoo.test/",
             "odoo-token",
-            SecretSet::parse("first-secret,second-secret").unwrap(),
+            SecretSet::parse("first-secret-01234,second-secret-0123").unwrap(),
             Duration::from_secs(10),
         )
         .unwrap()
@@ -263,10 +263,10 @@ mod tests {
             "6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11"
         );
         // Independent of the signing crate (Python's hmac): the hex HMAC of the body, and the
-        // Standard Webhooks signature of `{id}.{timestamp}.{body}`, both with first-secret.
+        // Standard Webhooks signature of `{id}.{timestamp}.{body}`, both with first-secret-01234.
         assert_eq!(
             request.headers()["x-signature"],
-            "5f7cbfedd9d7e2a4aec094d3c68d01d4917900b625bcead65db221e43a1f35d7"
+            "0be9f2c5afb0ec47beafb57f94f23e3219323d00f2da9f3fac3df25fac3505aa"
         );
         let key = "0e3b2a4c-5d6e-4f70-8a9b-0c1d2e3f4a5b";
         assert_eq!(request.headers()["idempotency-key"], key);
@@ -274,13 +274,13 @@ mod tests {
         assert_eq!(request.headers()["webhook-timestamp"], "1795428000");
         assert_eq!(
             request.headers()["webhook-signature"],
-            "v1,hA6qIZjoBp4Iok0TcOm+EwzCfkCUpLHrMKnZ7e0y/1I="
+            "v1,iR5jaueLD20HxI/LtmVUBIXTBnuEf2vaxkLbe6xSLYs="
         );
     }
 
     #[test]
     fn base_url_must_be_absolute_http() {
-        let set = || SecretSet::parse("s").unwrap();
+        let set = || SecretSet::parse("test-secret-012345").unwrap();
         let t = Duration::from_secs(1);
         assert!(Odoo::new("odoo.test", "k", set(), t).is_err());
         assert!(Odoo::new("ftp://odoo.test", "k", set(), t).is_err());

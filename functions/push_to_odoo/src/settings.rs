@@ -220,8 +220,11 @@ mod tests {
 
     fn complete() -> FakePlatform {
         FakePlatform::new(0)
-            .with_config(EDGE_HMAC_SECRET.name, "s1,s2")
-            .with_config(ODOO_SIGNING_SECRET.name, "o1")
+            .with_config(
+                EDGE_HMAC_SECRET.name,
+                "inbound-secret-one,inbound-secret-two",
+            )
+            .with_config(ODOO_SIGNING_SECRET.name, "outbound-secret-one")
             .with_config(ODOO_BASE_URL.name, "http://odoo.test")
             .with_config(ODOO_API_TOKEN.name, "tok")
             .with_config("SUPABASE_URL", "http://db.test")
@@ -338,10 +341,13 @@ mod tests {
 
     #[test]
     fn a_signing_secret_that_also_verifies_inbound_is_invalid() {
-        let p = complete().with_config(ODOO_SIGNING_SECRET.name, "o1,s2");
+        let p = complete().with_config(
+            ODOO_SIGNING_SECRET.name,
+            "outbound-secret-one,inbound-secret-two",
+        );
         let err = Settings::from_platform(&p).unwrap_err();
         assert_eq!(invalid_name(&p), "ODOO_SIGNING_SECRET");
-        assert!(!err.to_string().contains("s2"), "{err}");
+        assert!(!err.to_string().contains("inbound-secret-two"), "{err}");
     }
 
     #[test]

@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 
 const NOW: u64 = 1_795_428_000; // 2026-11-23T10:00:00Z
 /// Signs requests to Odoo (`ODOO_SIGNING_SECRET`).
-const SIGN_SECRET: &str = "sign-secret";
+const SIGN_SECRET: &str = "sign-secret-012345";
 /// Verifies direct calls (`EDGE_HMAC_SECRET`, with [`OLD_SECRET`]).
-const INBOUND_SECRET: &str = "inbound-secret";
-const OLD_SECRET: &str = "old-secret";
+const INBOUND_SECRET: &str = "inbound-secret-0123";
+const OLD_SECRET: &str = "old-secret-0123456";
 const ODOO_TOKEN: &str = "odoo-token";
 const SERVICE_KEY: &str = "service-role-key";
 const WEBHOOK_TOKEN: &str = "webhook-token";
@@ -30,10 +30,10 @@ const CLAIM_BODY: &str = r#"{"sent_at":"2026-11-23T10:00:00Z","status":"sent"}"#
 const ROW_KEY: &str = "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d";
 /// The Odoo body for [`row`] and its signatures, computed independently with Python's hmac:
 /// hex HMAC-SHA256 of the body, and Standard Webhooks over `{ROW_KEY}.{NOW}.{body}`, both
-/// with sign-secret.
+/// with sign-secret-012345.
 const ODOO_BODY: &str = r#"{"action":"account.move.post","args":{"id":42},"correlation_id":"6f1c1f64-0c5b-4d8e-9a57-0a5b7d1d1a11","idempotency_key":"9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"}"#;
-const ODOO_SIGNATURE: &str = "8fdcf01807b31bfa929f0b9a31a41104f96e69e3fc5917070980d513a2b8d267";
-const ODOO_STANDARD_SIGNATURE: &str = "v1,9uOdrguVv0QG2p8pmmuiNbtm0VKs4gIsqwGYXMBiVPo=";
+const ODOO_SIGNATURE: &str = "445de6d2fed85bf253f0aeda7c372faa732a6e39f4c70d4bf3b283eaff499b33";
+const ODOO_STANDARD_SIGNATURE: &str = "v1,YmCf5bIajsywOEptxTHfyN8gNPJAXs/KEldydy2wN64=";
 
 fn platform() -> FakePlatform {
     FakePlatform::new(NOW)

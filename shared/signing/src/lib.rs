@@ -23,7 +23,7 @@ pub mod github_app;
 pub use error::SignatureError;
 pub use secret::{HexSignature, Secret, sha256_hex};
 #[cfg(feature = "alloc")]
-pub use set::{SecretSet, Signed};
+pub use set::{MIN_SECRET_BYTES, SecretSet, Signed};
 pub use standard::{StandardSignature, StandardWebhook, TOLERANCE_SECS};
 pub use token::{BearerError, token_eq, verify_bearer};
 

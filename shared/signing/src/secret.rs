@@ -62,13 +62,18 @@ impl Secret {
     /// [`SignatureError::InvalidSecret`] for an empty secret or a `whsec_` secret that is not
     /// valid base64 (or decodes to more than 256 bytes).
     pub fn parse(text: &str) -> Result<Self, SignatureError> {
+        Self::parse_measured(text).map(|(secret, _)| secret)
+    }
+
+    /// [`Secret::parse`], also returning the key's length in bytes.
+    pub(crate) fn parse_measured(text: &str) -> Result<(Self, usize), SignatureError> {
         if text.is_empty() {
             return Err(SignatureError::InvalidSecret {
                 reason: "empty secret",
             });
         }
         let Some(encoded) = text.strip_prefix(WHSEC_PREFIX) else {
-            return Ok(Self::from_bytes(text.as_bytes()));
+            return Ok((Self::from_bytes(text.as_bytes()), text.len()));
         };
         let mut buf = [0u8; MAX_WHSEC_BYTES];
         let len = crate::b64::decode_into(encoded.as_bytes(), &mut buf).ok_or(
@@ -77,7 +82,7 @@ impl Secret {
             },
         )?;
         match buf.get(..len) {
-            Some(key) if !key.is_empty() => Ok(Self::from_bytes(key)),
+            Some(key) if !key.is_empty() => Ok((Self::from_bytes(key), key.len())),
             _ => Err(SignatureError::InvalidSecret {
                 reason: "whsec_ secret is empty",
             }),

@@ -5,9 +5,15 @@ use crate::secret::parse_hex_header;
 use crate::standard::verify_with;
 use crate::{Secret, SignatureError, StandardWebhook};
 
+/// The shortest key a configured secret may have, in bytes.
+pub const MIN_SECRET_BYTES: usize = 16;
+
 /// The secrets configured for one leg, for rotation: the first signs, any verifies.
 ///
-/// Parsed from a comma-separated list (`new,old`); blanks around entries are ignored.
+/// Parsed from a comma-separated list (`new,old`); blanks around entries are ignored. Every
+/// key must be at least [`MIN_SECRET_BYTES`] long: that refuses a guessable secret, and a
+/// secret that contains a comma, which the list would otherwise split silently into pieces
+/// (such a secret is given as `whsec_<base64>`).
 #[derive(Clone)]
 pub struct SecretSet {
     signer: Secret,
@@ -21,7 +27,8 @@ impl fmt::Debug for SecretSet {
 }
 
 impl SecretSet {
-    /// Parses `secret[,secret...]`; each entry as [`Secret::parse`].
+    /// Parses `secret[,secret...]`; each entry as [`Secret::parse`], at least
+    /// [`MIN_SECRET_BYTES`] long.
     ///
     /// # Errors
     /// [`SignatureError::NoSecrets`] when the list has no non-blank entry, or
@@ -31,7 +38,12 @@ impl SecretSet {
             .split(',')
             .map(str::trim)
             .filter(|entry| !entry.is_empty())
-            .map(Secret::parse);
+            .map(|entry| match Secret::parse_measured(entry)? {
+                (secret, len) if len >= MIN_SECRET_BYTES => Ok(secret),
+                _ => Err(SignatureError::InvalidSecret {
+                    reason: "an entry is shorter than 16 bytes (a secret that contains a comma is split there: give it as whsec_<base64>)",
+                }),
+            });
         let signer = secrets.next().ok_or(SignatureError::NoSecrets)??;
         let others = secrets.collect::<Result<Vec<_>, _>>()?;
         Ok(Self { signer, others })

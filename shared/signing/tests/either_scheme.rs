@@ -36,8 +36,8 @@ fn standard_headers_yield_the_webhook_id() {
 
 #[test]
 fn hex_header_from_a_rotated_secret() {
-    let set = SecretSet::parse("new,old").unwrap();
-    let sig = Secret::parse("old").unwrap().sign_hex(BODY);
+    let set = SecretSet::parse("new-secret-0123456,old-secret-0123456").unwrap();
+    let sig = Secret::parse("old-secret-0123456").unwrap().sign_hex(BODY);
     let headers = [("x-signature", sig.as_str())];
     assert_eq!(
         set.verify_hex_or_standard("x-signature", lookup(&headers), BODY, 0),
@@ -47,7 +47,7 @@ fn hex_header_from_a_rotated_secret() {
 
 #[test]
 fn neither_scheme_names_the_hex_header() {
-    let set = SecretSet::parse("s").unwrap();
+    let set = SecretSet::parse("test-secret-012345").unwrap();
     assert_eq!(
         set.verify_hex_or_standard("x-signature", lookup(&[]), BODY, 0),
         Err(SignatureError::MissingHeader {
@@ -58,8 +58,8 @@ fn neither_scheme_names_the_hex_header() {
 
 #[test]
 fn half_present_standard_set_is_not_rescued_by_hex() {
-    let set = SecretSet::parse("s").unwrap();
-    let sig = Secret::parse("s").unwrap().sign_hex(BODY);
+    let set = SecretSet::parse("test-secret-012345").unwrap();
+    let sig = Secret::parse("test-secret-012345").unwrap().sign_hex(BODY);
     let headers = [("x-signature", sig.as_str()), ("webhook-id", "msg_1")];
     assert_eq!(
         set.verify_hex_or_standard("x-signature", lookup(&headers), BODY, 0),

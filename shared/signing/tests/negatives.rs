@@ -151,8 +151,8 @@ fn hex_non_utf8_body_signs_and_verifies() {
 
 #[test]
 fn hex_rotated_out_secret_is_rejected() {
-    let set = SecretSet::parse("new").unwrap();
-    let old = Secret::parse("old").unwrap().sign_hex(BODY);
+    let set = SecretSet::parse("new-secret-0123456").unwrap();
+    let old = Secret::parse("old-secret-0123456").unwrap().sign_hex(BODY);
     let err = set
         .verify_hex(X_SIGNATURE, Some(old.as_str().as_bytes()), BODY)
         .unwrap_err();
@@ -404,9 +404,33 @@ fn error_messages_name_the_header() {
 /// whatever its position or spelling (`whsec_` base64 of the same bytes is the same key).
 #[test]
 fn secret_sets_overlap_only_when_they_share_a_key() {
-    let inbound = SecretSet::parse("in-new,in-old").unwrap();
-    assert!(!inbound.overlaps(&SecretSet::parse("out-new,out-old").unwrap()));
-    assert!(inbound.overlaps(&SecretSet::parse("out-new,in-old").unwrap()));
-    // "in-new" is aW4tbmV3 in base64.
-    assert!(inbound.overlaps(&SecretSet::parse("whsec_aW4tbmV3").unwrap()));
+    let inbound = SecretSet::parse("inbound-new-012345,inbound-old-012345").unwrap();
+    assert!(!inbound.overlaps(&SecretSet::parse("outbound-new-01234,outbound-old-01234").unwrap()));
+    assert!(inbound.overlaps(&SecretSet::parse("outbound-new-01234,inbound-old-012345").unwrap()));
+    // "inbound-new-012345" in base64.
+    assert!(inbound.overlaps(&SecretSet::parse("whsec_aW5ib3VuZC1uZXctMDEyMzQ1").unwrap()));
+}
+
+/// A configured secret shorter than 16 bytes is refused: a guessable one, and the pieces of a
+/// secret that contains a comma, which the list splits. `whsec_` gives such a secret whole.
+#[test]
+fn a_secret_list_entry_shorter_than_16_bytes_is_refused() {
+    for list in [
+        "s",
+        "long-enough-secret,x",
+        "0123456789abcde",
+        "whsec_MDEyMzQ1Njc4OWFiY2Rl",
+    ] {
+        assert!(
+            matches!(
+                SecretSet::parse(list),
+                Err(SignatureError::InvalidSecret { .. })
+            ),
+            "{list}"
+        );
+    }
+    assert!(SecretSet::parse("0123456789abcdef").is_ok());
+    // "key,with,commas!" (16 bytes) survives only as base64.
+    assert!(SecretSet::parse("key,with,commas!").is_err());
+    assert!(SecretSet::parse("whsec_a2V5LHdpdGgsY29tbWFzIQ==").is_ok());
 }
