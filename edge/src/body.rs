@@ -1,6 +1,8 @@
 //! Request bodies: the limit is checked on `content-length` before anything is read and again
-//! while reading, since a chunked body announces no length. A refused body is read a little
-//! further and dropped, so that a client still sending sees the 413 instead of a reset.
+//! while reading, since a chunked body announces no length; the buffer grows as bytes arrive,
+//! within the room the byte budget gives ([`Buffered`]). A body over its limit is read a
+//! little further and dropped (never kept), so that a client still sending sees the 413
+//! instead of a reset.
 
 use std::time::Duration;
 
@@ -8,6 +10,8 @@ use bytes::Bytes;
 use http::header;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
+
+use crate::admission::Buffered;
 
 /// How much of a refused body is read and dropped, and for how long; beyond that the
 /// connection is simply closed.
@@ -35,25 +39,51 @@ pub enum BodyRead {
     Complete(Bytes),
     /// It grew past the limit; the rest is unread.
     TooLarge,
+    /// It grew past the room the byte budget could give; the rest is unread.
+    OverBudget,
     /// The connection failed mid-body.
     Unreadable,
 }
 
-/// Reads a whole body, stopping as soon as it grows past `limit`; `expected` (the
-/// content-length, at most `limit`) sizes the buffer.
-pub async fn read_capped(body: &mut Incoming, limit: u64, expected: u64) -> BodyRead {
-    let mut bytes = Vec::with_capacity(usize::try_from(expected.min(limit)).unwrap_or(0));
+/// The smallest buffer a body with data gets.
+const FIRST_BUFFER: usize = 8 * 1024;
+
+/// Reads a whole body, stopping as soon as it grows past `limit` or past the room `buffered`
+/// holds or can grow to. The buffer grows with the bytes that arrive (doubling, at most to
+/// `ceiling`: the content-length if one was given, else `limit`), and `buffered` always
+/// covers its whole capacity, so the budget counts what is allocated, not what was announced.
+pub async fn read_within(
+    body: &mut Incoming,
+    limit: u64,
+    ceiling: u64,
+    buffered: &mut Buffered,
+) -> BodyRead {
+    let mut bytes: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
             return BodyRead::Unreadable;
         };
-        if let Ok(data) = frame.into_data() {
-            let total = u64::try_from(bytes.len().saturating_add(data.len())).unwrap_or(u64::MAX);
-            if total > limit {
-                return BodyRead::TooLarge;
-            }
-            bytes.extend_from_slice(&data);
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let needed = bytes.len().saturating_add(data.len());
+        if u64::try_from(needed).unwrap_or(u64::MAX) > limit {
+            return BodyRead::TooLarge;
         }
+        if needed > bytes.capacity() {
+            let ceiling = usize::try_from(ceiling.min(limit)).unwrap_or(usize::MAX);
+            let capacity = bytes
+                .capacity()
+                .saturating_mul(2)
+                .max(FIRST_BUFFER)
+                .min(ceiling)
+                .max(needed);
+            if !buffered.cover(u64::try_from(capacity).unwrap_or(u64::MAX)) {
+                return BodyRead::OverBudget;
+            }
+            bytes.reserve_exact(capacity - bytes.len());
+        }
+        bytes.extend_from_slice(&data);
     }
     BodyRead::Complete(Bytes::from(bytes))
 }

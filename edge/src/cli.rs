@@ -49,9 +49,27 @@ pub struct Args {
     pub max_body_bytes: u64,
 
     /// Instances that may run at once (the pooling allocator's size); requests beyond it wait
-    /// for a free slot until their deadline, then get 503.
+    /// for a free slot until their deadline, then get 503. Each routed component keeps one
+    /// slot for itself, so a flood to one route cannot take them all; the rest are shared.
+    /// Must be at least the number of routed components.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_instances: u32,
+
+    /// Request-body bytes the host may hold at once, over all requests, in MiB. A body takes
+    /// its content-length from this budget before it is read (a chunked body takes room as
+    /// it arrives) and gives it back when its instance is done; one that finds no room gets
+    /// 503 `overloaded` with retry-after, unread, and its connection is closed. Each routed
+    /// component keeps room for one body of its own limit (max_body_bytes), so this must be
+    /// at least the sum of those; the rest is shared.
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub max_buffered_mb: u32,
+
+    /// Connections open at once. Beyond it the host stops accepting: new connections wait in
+    /// the listen backlog (the kernel refuses more once that is full) until one closes. An
+    /// idle connection is closed after 30 s without a complete request head. Keep it below
+    /// the open-file limit (ulimit -n).
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
 
     /// Largest linear memory one instance may grow to, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -79,6 +97,12 @@ impl Args {
                 .join("dist")
                 .join("wasi")
         })
+    }
+
+    /// `--max-buffered-mb` in bytes.
+    #[must_use]
+    pub fn max_buffered_bytes(&self) -> u64 {
+        u64::from(self.max_buffered_mb).saturating_mul(1024 * 1024)
     }
 }
 
@@ -114,6 +138,9 @@ mod tests {
         assert_eq!(args.request_timeout, Duration::from_secs(30));
         assert_eq!(args.max_body_bytes, 1024 * 1024);
         assert_eq!(args.max_instances, 64);
+        assert_eq!(args.max_buffered_mb, 64);
+        assert_eq!(args.max_connections, 512);
+        assert_eq!(args.max_buffered_bytes(), 64 * 1024 * 1024);
     }
 
     #[test]
@@ -139,6 +166,8 @@ mod tests {
         assert!(Args::try_parse_from(["edge", "--request-timeout", "0"]).is_err());
         assert!(Args::try_parse_from(["edge", "--request-timeout", "soon"]).is_err());
         assert!(Args::try_parse_from(["edge", "--max-instances", "0"]).is_err());
+        assert!(Args::try_parse_from(["edge", "--max-connections", "0"]).is_err());
+        assert!(Args::try_parse_from(["edge", "--max-buffered-mb", "0"]).is_err());
     }
 
     #[test]
@@ -152,11 +181,16 @@ mod tests {
             "--request-timeout",
             "--max-body-bytes",
             "--max-instances",
+            "--max-buffered-mb",
+            "--max-connections",
             "--max-memory-mb",
             "--shutdown-grace",
             "--cache-dir",
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");
+        }
+        for default in ["[default: 64]", "[default: 512]", "[default: 1048576]"] {
+            assert!(help.contains(default), "{default} missing from --help");
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView as _;
@@ -88,8 +88,8 @@ enum Failure {
     Guest(wasmtime::Error),
 }
 
-/// Runs `request` through a fresh instance of `served`, holding `permit` (an instance slot)
-/// until the instance is gone.
+/// Runs `request` through a fresh instance of `served`, holding `held` (its instance slot and
+/// the budget room of its body) until the instance is gone.
 ///
 /// # Errors
 /// The [`Refusal`] to answer with when the component gave no response.
@@ -98,7 +98,7 @@ pub async fn invoke(
     served: &Served,
     request: hyper::Request<Full<Bytes>>,
     deadline: Instant,
-    permit: OwnedSemaphorePermit,
+    held: impl Send + 'static,
 ) -> Result<hyper::Response<HyperOutgoingBody>, Refusal> {
     let mut store = served.new_store(engine, deadline);
     let (sender, receiver) = oneshot::channel();
@@ -135,10 +135,11 @@ pub async fn invoke(
             Ok(Err(error)) => Err(Failure::Guest(error)),
             Err(_elapsed) => Err(Failure::Timeout),
         };
-        // Dropping the store drops the response sender (if unused) and returns the instance
-        // to the pool; only then may another request take the slot.
+        // Dropping the store drops the response sender (if unused), the request body and
+        // returns the instance to the pool; only then may another request take the slot and
+        // the body's room.
         drop(store);
-        drop(permit);
+        drop(held);
         outcome
     });
 

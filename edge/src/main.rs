@@ -2,6 +2,7 @@
 //! application on one address, with routes, variables and outbound allow-lists from
 //! spin.toml. See `edge --help` and the README section "The edge host".
 
+mod admission;
 mod app;
 mod body;
 mod cli;
@@ -66,7 +67,10 @@ async fn run(args: cli::Args) -> ExitCode {
     serve::serve(
         Arc::new(edge),
         listener,
-        args.shutdown_grace,
+        serve::Limits {
+            max_connections: args.max_connections,
+            grace: args.shutdown_grace,
+        },
         serve::shutdown_signal(),
     )
     .await;

@@ -1,19 +1,22 @@
-//! One request's way through the host, in order: route -> body limit -> read the body ->
-//! an instance slot -> invoke the component, then its access-log line. Any step may end the
-//! request with a [`Refusal`] instead; reading the body, waiting for a slot and running the
-//! component share the component's deadline.
+//! One request's way through the host, in order: route -> body limit -> room in the byte
+//! budget -> read the body -> an instance slot -> invoke the component, then its access-log
+//! line. Any step may end the request with a [`Refusal`] instead; reading the body, waiting
+//! for a slot and running the component share the component's deadline.
+//!
+//! The body is read before a slot is taken, so a client sending slowly holds budget bytes,
+//! which [`Admission`] bounds, and never an instance; the room it holds and its slot are
+//! released together once its instance is gone.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use http::{HeaderValue, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use wasmtime::Engine;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::admission::Admission;
 use crate::body::{self, BodyRead};
 use crate::invoke::{self, Served};
 use crate::log;
@@ -25,24 +28,24 @@ pub struct Edge {
     engine: Engine,
     components: Vec<Served>,
     router: Router<usize>,
-    slots: Arc<Semaphore>,
+    admission: Admission,
 }
 
 impl Edge {
-    /// An edge over compiled components; `max_instances` bounds concurrent instances.
+    /// An edge over compiled components; `admission` holds the byte budget and the instance
+    /// slots, with the components in the same order.
     #[must_use]
     pub fn new(
         engine: Engine,
         components: Vec<Served>,
         router: Router<usize>,
-        max_instances: u32,
+        admission: Admission,
     ) -> Self {
-        let slots = usize::try_from(max_instances).unwrap_or(usize::MAX);
         Self {
             engine,
             components,
             router,
-            slots: Arc::new(Semaphore::new(slots)),
+            admission,
         }
     }
 
@@ -58,16 +61,17 @@ impl Edge {
         let request_correlation = request.headers().get(CORRELATION_ID).cloned();
 
         let matched = self.router.route(&path).and_then(|m| {
+            let index = *m.target;
             self.components
-                .get(*m.target)
-                .map(|served| (m.pattern, served))
+                .get(index)
+                .map(|served| (m.pattern, index, served))
         });
         let (route, component, result) = match matched {
             None => (None, None, Err(Refusal::NotFound)),
-            Some((route, served)) => (
+            Some((route, index, served)) => (
                 Some(route),
                 Some(&*served.id),
-                self.run(served, request, started, local).await,
+                self.run(index, served, request, started, local).await,
             ),
         };
         let (response, outcome) = match result {
@@ -98,9 +102,11 @@ impl Edge {
         response
     }
 
-    /// Body limit, body read, instance slot, component: all within the request's deadline.
+    /// Body limit, byte budget, body read, instance slot, component: all within the request's
+    /// deadline. `index` is `served`'s place in the component list.
     async fn run(
         &self,
+        index: usize,
         served: &Served,
         request: hyper::Request<Incoming>,
         started: Instant,
@@ -110,7 +116,8 @@ impl Edge {
         let limit = served.max_body_bytes;
         let too_large = Refusal::PayloadTooLarge { limit };
         let (mut parts, mut body) = request.into_parts();
-        if body::content_length(&parts.headers).is_some_and(|length| length > limit) {
+        let declared = body::content_length(&parts.headers);
+        if declared.is_some_and(|length| length > limit) {
             // Refused before reading; reading the rest lets the client see the 413.
             if !body::expects_continue(&parts.headers) {
                 body::discard(body).await;
@@ -118,8 +125,14 @@ impl Edge {
             return Err(too_large);
         }
 
-        let expected = body::content_length(&parts.headers).unwrap_or(0);
-        let reading = body::read_capped(&mut body, limit, expected);
+        // A declared length is taken from the budget whole, before a byte is read; a body
+        // without one takes room as it arrives. Either way a body that finds no room is left
+        // unread: the refusal closes the connection.
+        let Some(mut buffered) = self.admission.buffer(index, declared.unwrap_or(0)) else {
+            return Err(Refusal::BuffersFull);
+        };
+        let ceiling = declared.unwrap_or(limit);
+        let reading = body::read_within(&mut body, limit, ceiling, &mut buffered);
         let bytes = match tokio::time::timeout_at(deadline, reading).await {
             Err(_elapsed) => {
                 return Err(Refusal::BodyTimeout {
@@ -128,20 +141,17 @@ impl Edge {
             }
             Ok(BodyRead::Complete(bytes)) => bytes,
             Ok(BodyRead::TooLarge) => {
+                drop(buffered);
                 body::discard(body).await;
                 return Err(too_large);
             }
+            Ok(BodyRead::OverBudget) => return Err(Refusal::BuffersFull),
             Ok(BodyRead::Unreadable) => return Err(Refusal::BadRequest),
         };
 
-        let permit = match tokio::time::timeout_at(
-            deadline,
-            Arc::clone(&self.slots).acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) | Err(_) => return Err(Refusal::Overloaded),
+        let slot = match tokio::time::timeout_at(deadline, self.admission.slot(index)).await {
+            Ok(Some(slot)) => slot,
+            Ok(None) | Err(_) => return Err(Refusal::Overloaded),
         };
 
         // wasi:http needs an authority; HTTP/1.0 clients may send no Host header.
@@ -152,6 +162,6 @@ impl Edge {
             parts.headers.insert(header::HOST, host);
         }
         let request = hyper::Request::from_parts(parts, Full::new(bytes));
-        invoke::invoke(&self.engine, served, request, deadline, permit).await
+        invoke::invoke(&self.engine, served, request, deadline, (slot, buffered)).await
     }
 }

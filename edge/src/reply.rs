@@ -51,6 +51,9 @@ pub enum Refusal {
     /// Every instance slot is busy.
     #[error("every instance is busy; retry shortly")]
     Overloaded,
+    /// The budget of buffered request bytes has no room for this body; it was not read.
+    #[error("the host is holding as many request bodies as it may; retry shortly")]
+    BuffersFull,
 }
 
 impl Refusal {
@@ -64,7 +67,7 @@ impl Refusal {
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::ComponentFailed | Self::NoResponse => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded | Self::BuffersFull => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -79,7 +82,7 @@ impl Refusal {
             Self::Timeout { .. } => "timeout",
             Self::ComponentFailed => "component_failed",
             Self::NoResponse => "no_response",
-            Self::Overloaded => "overloaded",
+            Self::Overloaded | Self::BuffersFull => "overloaded",
         }
     }
 
@@ -106,8 +109,12 @@ impl Refusal {
         if let Some(value) = correlation_id {
             headers.insert(CORRELATION_ID, value);
         }
-        if matches!(self, Self::Overloaded) {
+        if matches!(self, Self::Overloaded | Self::BuffersFull) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if matches!(self, Self::BuffersFull) {
+            // The body stays unread, so the connection cannot carry another request.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }
@@ -175,6 +182,7 @@ mod tests {
             (Refusal::ComponentFailed, 500, "component_failed"),
             (Refusal::NoResponse, 500, "no_response"),
             (Refusal::Overloaded, 503, "overloaded"),
+            (Refusal::BuffersFull, 503, "overloaded"),
         ];
         for (refusal, status, code) in cases {
             let message = refusal.to_string();
@@ -230,5 +238,13 @@ mod tests {
     fn overloaded_asks_to_retry() {
         let response = Refusal::Overloaded.into_response(None);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert!(response.headers().get(header::CONNECTION).is_none());
+    }
+
+    #[test]
+    fn full_buffers_ask_to_retry_and_close_the_connection() {
+        let response = Refusal::BuffersFull.into_response(None);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()[header::CONNECTION], "close");
     }
 }

@@ -1,6 +1,12 @@
-//! How connections come and go: accept them, serve each over HTTP/1.1 (requests go to
-//! [`Edge::handle`]), and on Ctrl-C or SIGTERM shut down gracefully: stop accepting, let
-//! in-flight requests finish within the grace period, then close what is left.
+//! How connections come and go: accept them, at most `--max-connections` at once, serve each
+//! over HTTP/1.1 (requests go to [`Edge::handle`]), and on Ctrl-C or SIGTERM shut down
+//! gracefully: stop accepting, let in-flight requests finish within the grace period, then
+//! close what is left.
+//!
+//! At the limit the host does not accept at all (the permit is taken before `accept`, as in
+//! tokio's mini-redis): further connections wait in the kernel's listen backlog, costing the
+//! host nothing, and are served in order as open ones close. Accepting and closing them
+//! instead would turn a burst into errors that clients retry at once.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,7 +17,7 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use wasmtime_wasi_http::io::TokioIo;
@@ -19,27 +25,47 @@ use wasmtime_wasi_http::io::TokioIo;
 use crate::log;
 use crate::pipeline::Edge;
 
+/// How connections are served.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections open at once; more wait in the listen backlog.
+    pub max_connections: u32,
+    /// After Ctrl-C or SIGTERM, how long open connections get to finish their requests.
+    pub grace: Duration,
+}
+
 /// Serves `edge` on `listener` until `shutdown` resolves, then stops accepting and gives open
-/// connections `grace` to finish their requests.
+/// connections `limits.grace` to finish their requests.
 pub async fn serve(
     edge: Arc<Edge>,
     listener: TcpListener,
-    grace: Duration,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
+    let grace = limits.grace;
+    let open = Arc::new(Semaphore::new(
+        usize::try_from(limits.max_connections).unwrap_or(usize::MAX),
+    ));
+    // A permit for the next connection, taken before accepting it.
+    let mut permit: Option<OwnedSemaphorePermit> = None;
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            acquired = Arc::clone(&open).acquire_owned(), if permit.is_none() => match acquired {
+                Ok(acquired) => permit = Some(acquired),
+                Err(_closed) => break, // never closed; if it were, nothing more could be served
+            },
+            accepted = listener.accept(), if permit.is_some() => match accepted {
                 Ok((stream, _peer)) => {
                     // Responses go out as head + streamed body; don't let Nagle hold them back.
                     let _ = stream.set_nodelay(true);
                     let local = stream.local_addr().unwrap_or_else(|_| {
                         listener.local_addr().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
                     });
-                    connections.spawn(connection(Arc::clone(&edge), stream, local, stopped.clone()));
+                    let held = permit.take();
+                    connections.spawn(connection(Arc::clone(&edge), stream, local, stopped.clone(), held));
                 }
                 Err(error) => {
                     // Typically out of file descriptors: back off instead of spinning.
@@ -113,6 +139,8 @@ async fn connection(
     stream: tokio::net::TcpStream,
     local: SocketAddr,
     mut stopped: watch::Receiver<bool>,
+    // Held while the connection is open: its place under --max-connections.
+    _open: Option<OwnedSemaphorePermit>,
 ) {
     let service = hyper::service::service_fn(move |request| {
         let edge = Arc::clone(&edge);
@@ -121,6 +149,7 @@ async fn connection(
     let conn = http1::Builder::new()
         .timer(TokioTimer)
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(CONNECTION_BUFFER)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
@@ -138,8 +167,14 @@ async fn connection(
     }
 }
 
-/// A client gets this long to send a request head (slow-loris protection).
+/// A client gets this long to send a request head (slow-loris protection); an idle
+/// keep-alive connection is closed after as long.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most one connection buffers for reading and for writing (hyper's default is about
+/// 400 KiB): with `--max-connections` it bounds what connections cost. It is also the
+/// largest request head accepted; a larger one gets 431.
+const CONNECTION_BUFFER: usize = 64 * 1024;
 
 /// hyper's timer on tokio's clock (hyper needs one for `header_read_timeout`).
 #[derive(Clone, Copy)]

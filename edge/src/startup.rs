@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::admission::{Admission, AdmissionError, Claim};
 use crate::app::{self, Defaults, PlanError};
 use crate::cli::Args;
 use crate::engine::{self, EngineError, EngineSettings};
@@ -69,6 +70,9 @@ pub enum StartupError {
         /// Wasmtime's reason.
         reason: String,
     },
+    /// The byte budget or the instance slots cannot hold every component's reserve.
+    #[error(transparent)]
+    Admission(AdmissionError),
     /// A component could not be linked.
     #[error("component `{component}` ({}): {error}", .path.display())]
     Link {
@@ -120,6 +124,18 @@ pub fn load(args: &Args, runtime: &tokio::runtime::Handle) -> Result<Edge, Start
             &[("route", &duplicate.route)],
         );
     }
+    // Before compiling anything: limits that cannot hold every reserve fail fast. The
+    // components keep the plan's order, which is the order `admission` knows them by.
+    let claims: Vec<Claim<'_>> = plan
+        .components
+        .iter()
+        .map(|c| Claim {
+            id: &c.id,
+            max_body_bytes: c.max_body_bytes,
+        })
+        .collect();
+    let admission = Admission::new(args.max_buffered_bytes(), args.max_instances, &claims)
+        .map_err(StartupError::Admission)?;
 
     let engine = engine::new(&EngineSettings {
         max_instances: args.max_instances,
@@ -177,7 +193,7 @@ pub fn load(args: &Args, runtime: &tokio::runtime::Handle) -> Result<Edge, Start
             &[("route", route), ("component", component)],
         );
     }
-    Ok(Edge::new(engine, served, plan.router, args.max_instances))
+    Ok(Edge::new(engine, served, plan.router, admission))
 }
 
 /// `SPIN_VARIABLE_*` from the process environment.

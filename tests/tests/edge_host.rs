@@ -6,7 +6,8 @@
 )]
 //! The edge host (`edge`, crate edge/) driven over HTTP with the conformance probe as its
 //! component: routing, 404, body limits, deadlines, the outbound allow-list, trap isolation,
-//! variables, the access log, start-up failures and graceful shutdown.
+//! variables, the access log, start-up failures, graceful shutdown, and the perimeter: the
+//! byte budget, instance slots kept per component, and the connection limit.
 //!
 //! Each test writes its own spin.toml into a temporary directory, copies the probe's WASI
 //! build under the file names the manifest's `source` paths use, and starts `edge` on a free
@@ -16,7 +17,8 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -386,22 +388,30 @@ fn the_request_timeout_flag_applies_to_components_without_their_own() {
     assert_eq!(get(&edge, "/alpha").status, 200);
 }
 
-/// Accepts connections and never answers.
+/// Accepts connections and never answers; counts them.
 struct SilentServer {
     port: u16,
+    arrived: Arc<AtomicUsize>,
 }
 
 impl SilentServer {
     fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&arrived);
         thread::spawn(move || {
             let mut held = Vec::new();
             for stream in listener.incoming().flatten() {
                 held.push(stream);
+                counter.fetch_add(1, Ordering::SeqCst);
             }
         });
-        Self { port }
+        Self { port, arrived }
+    }
+
+    fn arrived(&self) -> usize {
+        self.arrived.load(Ordering::SeqCst)
     }
 }
 
@@ -690,6 +700,19 @@ fn startup_failures_are_one_clear_line() {
     }));
     assert!(stderr.contains("alpha.wasm"), "{stderr}");
     assert!(stderr.contains("pooling allocator"), "{stderr}");
+
+    // Every component keeps an instance slot and room for one body of its own.
+    let few_slots = App::new(TWO_ROUTES, &["alpha", "beta"]);
+    let stderr = one_line(&few_slots.fail_to_start(|cmd| {
+        cmd.args(["--max-instances", "1"]);
+    }));
+    assert!(stderr.contains("--max-instances 1"), "{stderr}");
+    let small_budget = App::new(TWO_ROUTES, &["alpha", "beta"]);
+    let stderr = one_line(&small_budget.fail_to_start(|cmd| {
+        cmd.args(["--max-buffered-mb", "1"]);
+    }));
+    assert!(stderr.contains("--max-buffered-mb"), "{stderr}");
+    assert!(stderr.contains("2097152 bytes"), "{stderr}");
 }
 
 #[test]
@@ -780,11 +803,15 @@ fn concurrent_requests_all_succeed() {
 }
 
 #[test]
-fn requests_beyond_max_instances_wait_for_a_slot_then_get_503() {
-    let manifest = r#"
+fn a_route_holding_every_slot_it_may_leaves_the_others_one_and_its_next_request_gets_503() {
+    // Fails before per-component slots: the third hog takes the last slot and /quick waits
+    // out its deadline for 503.
+    let silent = SilentServer::start();
+    let manifest = format!(
+        r#"
 spin_manifest_version = 2
 [[trigger.http]]
-route = "/hog/..."
+route = "/hog"
 component = "hog"
 [[trigger.http]]
 route = "/quick"
@@ -792,38 +819,428 @@ component = "quick"
 
 [component.hog]
 source = "dist/spin/hog.wasm"
+allowed_outbound_hosts = ["http://127.0.0.1:{port}"]
+variables = {{ probe_upstream = "http://127.0.0.1:{port}/hang" }}
 [component.hog.tool.edge]
-timeout_ms = 5000
+timeout_ms = 4000
 
 [component.quick]
 source = "dist/spin/quick.wasm"
 [component.quick.tool.edge]
-timeout_ms = 300
-"#;
-    let app = App::new(manifest, &["hog", "quick"]);
+timeout_ms = 2000
+"#,
+        port = silent.port
+    );
+    let app = App::new(&manifest, &["hog", "quick"]);
+    // Two components, three slots: each keeps one, one is shared.
     let edge = app.start(|cmd| {
-        cmd.args(["--max-instances", "1"]);
+        cmd.args(["--max-instances", "3"]);
     });
-    let hog_url = edge.url("/hog/busy");
-    let hog = thread::spawn(move || request("GET", &hog_url, &[], b""));
 
-    // Until the hog holds the only slot a quick request may still get in; after that it
-    // waits out its own 300 ms deadline and is turned away.
-    let mut refused = None;
-    for _ in 0..100 {
+    // The third hog request starts first (its deadline runs while its body is unsent), so it
+    // is still waiting for a slot at its deadline while the first two hold theirs.
+    let mut late = TcpStream::connect(("127.0.0.1", edge.port)).unwrap();
+    late.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        late,
+        "POST /hog HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-length: 4\r\n\r\n"
+    )
+    .unwrap();
+    thread::sleep(Duration::from_millis(500));
+    let hogs: Vec<_> = (0..2)
+        .map(|_| {
+            let url = edge.url("/hog");
+            thread::spawn(move || request("GET", &url, &[], b""))
+        })
+        .collect();
+    assert!(
+        wait_for(|| silent.arrived() == 2),
+        "the two hogs did not reach their upstream"
+    );
+    late.write_all(b"ping").unwrap();
+
+    for _ in 0..5 {
+        let started = Instant::now();
         let quick = get(&edge, "/quick");
-        if quick.status == 503 {
-            refused = Some(quick);
-            break;
-        }
         assert_eq!(quick.status, 200, "{}", body_text(&quick));
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "/quick waited {:?} for its slot",
+            started.elapsed()
+        );
     }
-    let refused = refused.expect("no request was turned away while the only slot was busy");
+    assert_eq!(silent.arrived(), 2, "a third hog got an instance");
+
+    let refused = read_exchange(late).expect("no answer to the third hog");
     assert_json_error(&refused, 503, "overloaded");
     assert_eq!(refused.header("retry-after"), Some("1"));
+    for hog in hogs {
+        assert_json_error(&hog.join().unwrap(), 504, "timeout");
+    }
+    assert_eq!(get(&edge, "/quick").status, 200);
+}
 
-    assert_json_error(&hog.join().unwrap(), 504, "timeout");
-    assert_eq!(get(&edge, "/quick").status, 200, "the slot is free again");
+/// Reads a whole `connection: close` response from `stream`; `None` when the connection ends
+/// (or times out) without a complete head.
+fn read_exchange(mut stream: TcpStream) -> Option<Exchange> {
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if let Some(length) = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+    {
+        body.truncate(length);
+    }
+    Some(Exchange {
+        method: String::new(),
+        path: String::new(),
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Opens a connection and sends a request head with `headers`, no body.
+fn send_head(service: &Service, path: &str, headers: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", service.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n{headers}\r\n"
+    )
+    .unwrap();
+    stream
+}
+
+/// The resident set of process `pid`, in KiB (`VmRSS` in /proc/<pid>/status).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
+}
+
+const HOLD: &str = r#"
+spin_manifest_version = 2
+[[trigger.http]]
+route = "/hold/..."
+component = "hold"
+[component.hold]
+source = "dist/spin/hold.wasm"
+"#;
+
+#[test]
+fn a_body_that_finds_no_room_in_the_byte_budget_is_refused_unread() {
+    // Fails before the budget: the host waits for the body it was never sent.
+    let app = App::new(HOLD, &["hold"]);
+    // 2 MiB: the component's own 1 MiB (its body limit) and 1 MiB shared.
+    let edge = app.start(|cmd| {
+        cmd.args(["--max-buffered-mb", "2"]);
+    });
+    let declared = format!("content-length: {MIB}\r\n");
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut holder = send_head(&edge, "/hold/held", &declared);
+        holder.write_all(b"sixteen bytes...").unwrap();
+        holders.push(holder);
+    }
+
+    // The holders' heads may still be on their way to the host: ask until it answers. A
+    // request the host admitted instead waits for its body; closing it gives its room back.
+    let mut refused = None;
+    for attempt in 0..20 {
+        let path = format!("/hold/ask-{attempt}");
+        let asking = send_head(
+            &edge,
+            &path,
+            "content-length: 1000\r\nx-correlation-id: no-room-1\r\n",
+        );
+        asking
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let mut first = [0u8; 1];
+        if asking.peek(&mut first).is_ok_and(|n| n > 0) {
+            asking
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            refused = read_exchange(asking).map(|exchange| (path, exchange));
+            break;
+        }
+    }
+    let (path, refused) =
+        refused.expect("no answer without the body: the host waited for a body it had no room for");
+    let body = assert_json_error(&refused, 503, "overloaded");
+    assert!(
+        body["message"].as_str().unwrap().contains("request bodies"),
+        "{body}"
+    );
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert_eq!(refused.header("connection"), Some("close"));
+    assert_eq!(refused.header("x-correlation-id"), Some("no-room-1"));
+    let line = access_line(&edge, &path);
+    assert_eq!(line["outcome"], "overloaded", "{line}");
+    assert_eq!(line["component"], "hold");
+
+    // A chunked body announces nothing: it is refused at its first bytes.
+    let mut chunked = send_head(&edge, "/hold/chunked", "transfer-encoding: chunked\r\n");
+    let _ = chunked.write_all(b"a\r\n0123456789\r\n");
+    let refused = read_exchange(chunked).expect("no answer to the chunked body");
+    assert_json_error(&refused, 503, "overloaded");
+
+    // Room comes back when the holders go.
+    drop(holders);
+    let mut answered = None;
+    for _ in 0..100 {
+        let retry = request("POST", &edge.url("/hold/again"), &[], &[b'x'; 1000]);
+        if retry.status == 200 {
+            answered = Some(retry);
+            break;
+        }
+        assert_json_error(&retry, 503, "overloaded");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let answered = answered.expect("the room held by closed connections never came back");
+    assert_eq!(answered.json()["body_len"], 1000);
+}
+
+/// How one flood connection ended: the status it got, if any.
+fn flood_one(port: u16, chunked: bool, ready: &mpsc::Sender<()>, go: &AtomicBool) -> Option<u16> {
+    const PIECE: usize = 64 * 1024;
+    const BEFORE_HOLD: usize = 12; // pieces sent before holding: 768 KiB of the 1 MiB body
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
+    let framing = if chunked {
+        "transfer-encoding: chunked".to_owned()
+    } else {
+        format!("content-length: {MIB}")
+    };
+    let piece = vec![b'f'; PIECE];
+    let send = |stream: &mut TcpStream| -> std::io::Result<()> {
+        if chunked {
+            write!(stream, "{PIECE:x}\r\n")?;
+            stream.write_all(&piece)?;
+            stream.write_all(b"\r\n")
+        } else {
+            stream.write_all(&piece)
+        }
+    };
+    let mut open = write!(
+        stream,
+        "POST /flood HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n{framing}\r\n\r\n"
+    )
+    .is_ok();
+    for _ in 0..BEFORE_HOLD {
+        open = open && send(&mut stream).is_ok();
+        thread::sleep(Duration::from_millis(40));
+    }
+    let _ = ready.send(());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !go.load(Ordering::SeqCst) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    for _ in BEFORE_HOLD..MIB / PIECE {
+        open = open && send(&mut stream).is_ok();
+    }
+    if open && chunked {
+        let _ = stream.write_all(b"0\r\n\r\n");
+    }
+    read_exchange(stream).map(|exchange| exchange.status)
+}
+
+#[test]
+fn a_flood_of_slow_large_bodies_to_one_route_keeps_memory_bounded_and_other_routes_answering() {
+    // Fails before the budget: every flood body is read (96 x 768 KiB held at once; the RSS
+    // grew by about 100 MiB). With a budget but no reserve per component, /quick's bodies
+    // would find no room.
+    const FLOODERS: usize = 96;
+    const BUDGET_MIB: u64 = 8;
+    let manifest = r#"
+spin_manifest_version = 2
+[[trigger.http]]
+route = "/flood"
+component = "flood"
+[[trigger.http]]
+route = "/quick"
+component = "quick"
+
+[component.flood]
+source = "dist/spin/flood.wasm"
+
+[component.quick]
+source = "dist/spin/quick.wasm"
+[component.quick.tool.edge]
+max_body_bytes = 65536
+"#;
+    let app = App::new(manifest, &["flood", "quick"]);
+    let edge = app.start(|cmd| {
+        cmd.args(["--max-buffered-mb", &BUDGET_MIB.to_string()])
+            .args(["--max-instances", "4"]);
+    });
+    // Warm up both routes (one full-size body included) before the baseline.
+    assert_eq!(
+        request("POST", &edge.url("/flood"), &[], &vec![b'w'; MIB]).status,
+        200
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            request("POST", &edge.url("/quick"), &[], &[b'q'; 1024]).status,
+            200
+        );
+    }
+    thread::sleep(Duration::from_millis(200));
+    let before = rss_kib(edge.pid());
+
+    let go = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready) = mpsc::channel();
+    let flooders: Vec<_> = (0..FLOODERS)
+        .map(|n| {
+            let (port, ready, go) = (edge.port, ready_tx.clone(), Arc::clone(&go));
+            thread::spawn(move || flood_one(port, n % 2 == 1, &ready, &go))
+        })
+        .collect();
+    for _ in 0..FLOODERS {
+        ready
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a flood connection never got its first 768 KiB out");
+    }
+
+    // Every flood connection is open and has sent what it will before holding: what the
+    // host holds now is as much as it ever will.
+    let mut during = rss_kib(edge.pid());
+    let mut slowest = Duration::ZERO;
+    for n in 0..20 {
+        let started = Instant::now();
+        let quick = request(
+            "POST",
+            &edge.url(&format!("/quick?n={n}")),
+            &[],
+            &[b'q'; 1024],
+        );
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(quick.status, 200, "{}", body_text(&quick));
+        assert_eq!(quick.json()["body_len"], 1024);
+        during = during.max(rss_kib(edge.pid()));
+    }
+    go.store(true, Ordering::SeqCst);
+    let statuses: Vec<Option<u16>> = flooders.into_iter().map(|f| f.join().unwrap()).collect();
+    let count = |status| statuses.iter().filter(|s| **s == Some(status)).count();
+    let (served, refused) = (count(200), count(503));
+    eprintln!(
+        "edge RSS before the flood {before} KiB, during {during} KiB (+{} KiB); budget {BUDGET_MIB} MiB; \
+         {FLOODERS} flood connections: {served} served, {refused} refused with 503, {} other; \
+         slowest /quick {slowest:?}",
+        during.saturating_sub(before),
+        FLOODERS - served - refused,
+    );
+
+    // The host may hold the budget, hyper's buffer for every flood connection (64 KiB each)
+    // and the instances /quick runs meanwhile; 8 MiB covers the latter and the allocator.
+    let flood_buffers_kib = u64::try_from(FLOODERS).unwrap() * 64;
+    let bound_kib = BUDGET_MIB * 1024 + flood_buffers_kib + 8 * 1024;
+    assert!(
+        during.saturating_sub(before) <= bound_kib,
+        "RSS grew by {} KiB during the flood, more than the {bound_kib} KiB the budget allows \
+         (before {before} KiB, during {during} KiB)",
+        during.saturating_sub(before)
+    );
+    assert!(
+        slowest < Duration::from_secs(2),
+        "/quick took {slowest:?} during the flood"
+    );
+    assert!(refused > 0, "no flood request was refused: {statuses:?}");
+    assert!(
+        served > 0,
+        "no flood request was served after the hold: {statuses:?}"
+    );
+}
+
+#[test]
+fn connections_beyond_max_connections_wait_in_the_backlog() {
+    // Fails before the limit: the third connection is served at once.
+    let app = App::new(TWO_ROUTES, &["alpha", "beta"]);
+    let edge = app.start(|cmd| {
+        cmd.args(["--max-connections", "2"]);
+    });
+    // Two keep-alive connections, each shown to be accepted by one answered request.
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(("127.0.0.1", edge.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        assert_eq!(keep_alive_get(&mut stream, "/alpha"), 200);
+        open.push(stream);
+    }
+
+    let url = edge.url("/beta/third");
+    let (done_tx, done) = mpsc::channel();
+    let third = thread::spawn(move || {
+        let response = request("GET", &url, &[], b"");
+        let _ = done_tx.send(response.status);
+    });
+    assert!(
+        done.recv_timeout(Duration::from_secs(1)).is_err(),
+        "a third connection was served while two were open"
+    );
+    drop(open.pop());
+    assert_eq!(
+        done.recv_timeout(Duration::from_secs(10)),
+        Ok(200),
+        "the waiting connection was not served once one closed"
+    );
+    third.join().unwrap();
+}
+
+/// One `GET` on a kept-alive connection; returns the status after reading the whole response.
+fn keep_alive_get(stream: &mut TcpStream, path: &str) -> u16 {
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    status_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
