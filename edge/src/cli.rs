@@ -65,7 +65,7 @@ pub struct Args {
     pub max_buffered_mb: u32,
 
     /// Connections open at once. Beyond it the host stops accepting: new connections wait in
-    /// the listen backlog (the kernel refuses more once that is full) until one closes. An
+    /// the listen backlog (once that is full the kernel drops new attempts) until one closes. An
     /// idle connection is closed after 30 s without a complete request head. Keep it below
     /// the open-file limit (ulimit -n).
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
