@@ -24,6 +24,42 @@ pub fn too_large(limit: usize) -> crate::Response {
     )
 }
 
+/// The headers of an incoming request (as the `wasi:http` adapters, WASI and Spin, list
+/// them) added to `builder`, and a declared `content-length` over `max_body` refused before
+/// any of the body is read.
+///
+/// # Errors
+/// The answer to send instead: 400 for a header `http` cannot hold, 413 over the limit.
+#[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the answer itself, built once for a refused request"
+)]
+pub(crate) fn request_head(
+    mut builder: http::request::Builder,
+    entries: impl IntoIterator<Item = (String, Vec<u8>)>,
+    max_body: usize,
+) -> Result<http::request::Builder, crate::Response> {
+    let bad = |message: &str| error_response(400, "bad_request", message);
+    let mut declared_len = None;
+    if let Some(headers) = builder.headers_mut() {
+        for (name, value) in entries {
+            let name = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| bad("bad header name"))?;
+            let value =
+                http::HeaderValue::from_bytes(&value).map_err(|_| bad("bad header value"))?;
+            if name == http::header::CONTENT_LENGTH {
+                declared_len = value.to_str().ok().and_then(|v| v.parse::<u64>().ok());
+            }
+            headers.append(name, value);
+        }
+    }
+    if declared_len.is_some_and(|len| len > max_body as u64) {
+        return Err(too_large(max_body));
+    }
+    Ok(builder)
+}
+
 /// An answer an adapter gives before the function runs (413, 400), with the
 /// `x-correlation-id` the pipeline would have given it: the caller's when acceptable, else a
 /// fresh UUIDv4, so every answer of every runtime carries one.
@@ -50,6 +86,25 @@ mod tests {
         assert_eq!(ours.status(), pipeline.status());
         assert_eq!(ours.headers(), pipeline.headers());
         assert_eq!(ours.body(), pipeline.body());
+    }
+
+    #[test]
+    fn a_request_head_keeps_its_headers_and_refuses_a_declared_body_over_the_limit() {
+        let entries = |len: &str| {
+            vec![
+                ("content-length".to_owned(), len.as_bytes().to_vec()),
+                ("x-a".to_owned(), b"1".to_vec()),
+                ("x-a".to_owned(), b"2".to_vec()),
+            ]
+        };
+        let head = request_head(http::Request::builder(), entries("10"), 10).unwrap();
+        let request = head.body(Vec::<u8>::new()).unwrap();
+        assert_eq!(request.headers().get_all("x-a").iter().count(), 2);
+        let over = request_head(http::Request::builder(), entries("11"), 10).unwrap_err();
+        assert_eq!(over.status(), 413);
+        let bad = vec![("x-b".to_owned(), b"a\nb".to_vec())];
+        let refused = request_head(http::Request::builder(), bad, 10).unwrap_err();
+        assert_eq!(refused.status(), 400);
     }
 
     #[test]

@@ -373,23 +373,11 @@ pub fn read_request(incoming: &IncomingRequest, max_body: usize) -> Result<Reque
         }
         _ => path,
     };
-    let mut builder = http::Request::builder().method(method).uri(uri);
-    let mut declared_len = None;
-    if let Some(headers) = builder.headers_mut() {
-        for (name, value) in incoming.headers().entries() {
-            let name = http::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| bad("bad header name"))?;
-            let value =
-                http::HeaderValue::from_bytes(&value).map_err(|_| bad("bad header value"))?;
-            if name == http::header::CONTENT_LENGTH {
-                declared_len = value.to_str().ok().and_then(|v| v.parse::<u64>().ok());
-            }
-            headers.append(name, value);
-        }
-    }
-    if declared_len.is_some_and(|len| len > max_body as u64) {
-        return Err(crate::too_large(max_body));
-    }
+    let builder = crate::body::request_head(
+        http::Request::builder().method(method).uri(uri),
+        incoming.headers().entries(),
+        max_body,
+    )?;
     let body = incoming.consume().map_err(|()| bad("body already read"))?;
     let bytes = {
         let stream = body.stream().map_err(|()| bad("body unavailable"))?;
