@@ -620,12 +620,28 @@ fn push_odoo_refusing_the_caller_pauses_the_row_without_using_an_attempt() {
         "{state}"
     );
     assert!(stack.edge_logs().contains("the outbox is paused"));
+    let health = || {
+        send(
+            &stack,
+            "GET",
+            &stack.edge_url("/push_to_odoo/health"),
+            &[],
+            b"",
+        )
+        .json()
+    };
+    assert_eq!(
+        health()["destination"]["paused"],
+        true,
+        "the health answer says so too"
+    );
     // Once the operator fixes the token, the row goes through on its first counted attempt.
     stack.odoo.set_mode(OdooMode::Ok);
     make_due(&stack, id);
     assert_eq!(drain(&stack)["rows"][0]["status"], "applied");
     assert_eq!(outbox_state(&stack, id), "applied|1|false|false|");
     assert_eq!(odoo_calls(&stack, &correlation).len(), 2);
+    assert_eq!(health()["destination"], json!({"paused": false}));
     assert_logs_clean(&stack);
 }
 

@@ -104,6 +104,20 @@ async fn store(
     }?)
 }
 
+/// Whether any row waits on a paused destination (see [`outbox::paused`]).
+///
+/// # Errors
+/// [`Refusal`] when PostgREST fails.
+pub(crate) async fn destination_paused(
+    platform: &impl Platform,
+    db: &pulser_supabase::Postgrest,
+) -> Result<bool, Refusal> {
+    let answer = store(platform, outbox::paused(db)).await?;
+    Ok(!outbox::ids(answer.body())
+        .map_err(|e| Refusal::StoreRejected(e.to_string()))?
+        .is_empty())
+}
+
 fn jitter(platform: &impl Platform) -> u32 {
     let mut bytes = [0u8; 4];
     platform

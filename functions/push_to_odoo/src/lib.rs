@@ -50,6 +50,8 @@ pub const MAX_BODY_BYTES: usize = pulser_runtime::DEFAULT_MAX_BODY_BYTES;
 pub const DRAIN_PATH: &str = "/drain";
 /// The push route.
 pub const PUSH_PREFIX: &str = "/push_to_odoo";
+/// The health check's path below the push route.
+pub const HEALTH_PATH: &str = "/health";
 
 /// The routes, as a 404 names them.
 const ROUTES: &str = "POST /push_to_odoo or /push_to_odoo/drain";
@@ -61,6 +63,8 @@ pub enum Route {
     Push,
     /// `/push_to_odoo/drain` (or `/drain`).
     Drain,
+    /// `GET /push_to_odoo/health` (or `/health`).
+    Health,
 }
 
 impl Route {
@@ -73,6 +77,7 @@ impl Route {
         match path.strip_prefix(PUSH_PREFIX).unwrap_or(path) {
             "" => Some(Self::Push),
             DRAIN_PATH => Some(Self::Drain),
+            HEALTH_PATH => Some(Self::Health),
             _ => None,
         }
     }
@@ -89,6 +94,7 @@ fn accepts(request: &Request) -> Accept {
     match Route::of(request.uri().path()) {
         Some(Route::Push) => Accept::Json,
         Some(Route::Drain) => Accept::Any,
+        Some(Route::Health) => Accept::Health,
         None => Accept::NotFound(ROUTES),
     }
 }
@@ -104,6 +110,9 @@ async fn serve(
     let headers = request.headers();
     // Each caller is authenticated with only the setting its check needs; everything else
     // is read after, so an unauthenticated caller learns nothing of the configuration.
+    if route == Route::Health {
+        return health(platform).await;
+    }
     if route == Route::Drain {
         bearer(platform, headers)?;
         let settings = Settings::from_platform(platform)?;
@@ -146,6 +155,26 @@ async fn serve(
             Ok(reply::json(200, &report.to_json()))
         }
     }
+}
+
+/// `GET /push_to_odoo/health`, unauthenticated: whether the destination is paused (rows
+/// wait because Odoo refused the caller or the URL) and which settings to check then.
+/// Nothing else is said: no row, no reason text, no setting value.
+async fn health(platform: &impl Platform) -> Result<Response, Error<PushError>> {
+    let db = pulser_supabase::Postgrest::from_platform(platform)?;
+    let paused = delivery::destination_paused(platform, &db).await?;
+    let mut destination = serde_json::Map::new();
+    destination.insert("paused".into(), paused.into());
+    if paused {
+        destination.insert(
+            "check".into(),
+            "Odoo refused the caller or the URL (401, 403, 404 or a redirect): fix ODOO_API_TOKEN, ODOO_SIGNING_SECRET or ODOO_BASE_URL; the rows wait and are retried every 5 minutes".into(),
+        );
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("name".into(), SPEC.name.into());
+    body.insert("destination".into(), destination.into());
+    Ok(reply::json(200, &body.into()))
 }
 
 /// The bearer check shared by the webhook and the drain.

@@ -34,6 +34,8 @@ pub(crate) const BACKOFF_CAP_SECS: u64 = 3600;
 /// How long a row waits while Odoo refuses the caller (401/403/404), without an attempt
 /// counted: until an operator fixes the setting, every delivery would fail the same way.
 pub(crate) const PAUSED_RETRY_SECS: u64 = 300;
+/// How `last_error` starts for a row that waits on a paused destination.
+pub(crate) const PAUSED_PREFIX: &str = "destination paused: ";
 /// Longest `last_error` stored (characters).
 pub(crate) const MAX_LAST_ERROR_CHARS: usize = 500;
 
@@ -239,6 +241,21 @@ pub(crate) fn insert(
     )
 }
 
+/// One queued row whose last delivery found the destination paused, if any: what the health
+/// check reports.
+///
+/// # Errors
+/// [`InvalidRequest`] when the REST URL makes no valid URI.
+pub(crate) fn paused(db: &Postgrest) -> Result<http::Request<Vec<u8>>, InvalidRequest> {
+    let mut query = Query::default();
+    query
+        .push("status", "eq.queued")
+        .push("last_error", &format!("like.{PAUSED_PREFIX}*"))
+        .push("select", "id")
+        .push("limit", "1");
+    db.select(TABLE, &query)
+}
+
 /// Reads the row a direct call's `request_id` already keys, if it holds the same call
 /// (action and args, compared by PostgreSQL as jsonb): `[{id}]`, or `[]` when the key
 /// belongs to another call, which [`crate::trigger::InvalidBody::RequestIdReused`] refuses
@@ -374,7 +391,7 @@ impl Transition {
             Delivery::Paused(reason) => Self::Retry {
                 attempts: attempts_before,
                 next_attempt_at: now.saturating_add(PAUSED_RETRY_SECS),
-                last_error: clip(&format!("destination paused: {reason}")),
+                last_error: clip(&format!("{PAUSED_PREFIX}{reason}")),
             },
             Delivery::Transient(reason) if attempts >= max_attempts => Self::Failed {
                 attempts,

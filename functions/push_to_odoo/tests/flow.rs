@@ -810,6 +810,38 @@ fn unknown_sub_route_is_404() {
     assert_refused(&platform(), r, 404, "not_found");
 }
 
+/// The health check needs no credential, reads one row at most, and says only whether the
+/// destination is paused and what to check.
+#[test]
+fn health_says_whether_the_destination_is_paused() {
+    let get = || {
+        let mut r = request("/push_to_odoo/health", &[], "");
+        *r.method_mut() = http::Method::GET;
+        r
+    };
+    let p = platform().reply(200, r#"[{"id":7}]"#);
+    let (status, body, _) = run(&p, get());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "push_to_odoo");
+    assert_eq!(body["destination"]["paused"], true);
+    assert!(
+        body["destination"]["check"]
+            .as_str()
+            .unwrap()
+            .contains("ODOO_API_TOKEN")
+    );
+    let sent = p.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].request.method(), http::Method::GET);
+    assert_eq!(
+        sent[0].url(),
+        "http://supabase.test/rest/v1/odoo_action_outbox?status=eq.queued&last_error=like.destination%20paused%3A%20*&select=id&limit=1"
+    );
+    let p = platform().reply(200, "[]");
+    let (_, body, _) = run(&p, get());
+    assert_eq!(body["destination"], json!({"paused": false}));
+}
+
 /// Only the whole path names the drain: a nested one is 404 before any credential is read.
 #[test]
 fn a_nested_drain_path_is_404() {

@@ -40,6 +40,8 @@ pub enum Accept {
     Any,
     /// No such route: 404 naming the routes there are.
     NotFound(&'static str),
+    /// A health check: `GET` (no body); the POST-only and body checks do not apply.
+    Health,
 }
 
 /// For [`Spec::accepts`]: one route, with a JSON body.
@@ -362,6 +364,9 @@ pub fn preflight(spec: &Spec, request: &Request) -> Result<(), Refusal> {
     let accept = (spec.accepts)(request);
     if let Accept::NotFound(routes) = accept {
         return Err(Refusal::NotFound(routes));
+    }
+    if accept == Accept::Health {
+        return Ok(());
     }
     if request.method() != http::Method::POST {
         return Err(Refusal::MethodNotAllowed);
