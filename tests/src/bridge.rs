@@ -51,6 +51,13 @@ pub fn outbox_row(stack: &Stack, action: &str, args: &Value) -> (i64, String) {
     (id.parse().unwrap(), correlation.to_owned())
 }
 
+/// The idempotency key of outbox row `id`, as push_to_odoo sends it to Odoo.
+pub fn idempotency_key(stack: &Stack, id: i64) -> String {
+    stack.sql(&format!(
+        "select idempotency_key from odoo_action_outbox where id = {id}"
+    ))
+}
+
 /// A queued `account.move.post` row for a random move; returns (id, correlation_id).
 pub fn account_move(stack: &Stack) -> (i64, String) {
     let move_id = u32::from_str_radix(&stack::random_hex(3), 16).unwrap() + 1;

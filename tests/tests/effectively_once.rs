@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use pulser_tests::Exchange;
 use pulser_tests::bridge::{
-    DRAIN, PUSH, account_move, bearer, edge_secret, ingest_signed, push_webhook,
+    DRAIN, PUSH, account_move, bearer, edge_secret, idempotency_key, ingest_signed, push_webhook,
 };
 use pulser_tests::e2e::{Scheme, assert_logs_clean, post, post_signed, unique};
 use pulser_tests::fault::Fault;
@@ -54,12 +54,6 @@ fn assert_error(exchange: &Exchange, status: u16, code: &str) {
 fn outbox_state(stack: &Stack, id: i64) -> String {
     stack.sql(&format!(
         "select status || '|' || attempts from odoo_action_outbox where id = {id}"
-    ))
-}
-
-fn key_of(stack: &Stack, id: i64) -> String {
-    stack.sql(&format!(
-        "select idempotency_key from odoo_action_outbox where id = {id}"
     ))
 }
 
@@ -177,7 +171,7 @@ fn push_direct_call_whose_insert_answer_was_lost_takes_effect_once_on_retry() {
         "{json}"
     );
     let id = json["id"].as_i64().unwrap();
-    assert_eq!(effects_of(&stack, &key_of(&stack, id)), 1);
+    assert_eq!(effects_of(&stack, &idempotency_key(&stack, id)), 1);
     assert_eq!(
         stack.sql(&format!(
             "select count(*) from odoo_action_outbox where request_id = '{request_id}'"
@@ -201,7 +195,7 @@ fn push_outcome_written_but_its_answer_lost_is_unknown_and_final() {
     let auth = bearer(&stack);
     let drained = post(&stack, DRAIN, &[("authorization", &auth)], b"").json();
     assert_eq!(drained["count"], 0, "{drained}");
-    assert_eq!(effects_of(&stack, &key_of(&stack, id)), 1);
+    assert_eq!(effects_of(&stack, &idempotency_key(&stack, id)), 1);
 }
 
 /// Odoo applied the row but the outcome could not be written at all: the row stays `sent`
@@ -219,7 +213,7 @@ fn push_outcome_not_written_after_odoo_applied_is_recovered_with_one_effect() {
         .set(Fault::After(1, Box::new(Fault::Status(503))));
     assert_error(&push_webhook(&stack, id), 503, "store_unavailable");
     assert_eq!(outbox_state(&stack, id), "sent|0");
-    let key = key_of(&stack, id);
+    let key = idempotency_key(&stack, id);
     assert_eq!(effects_of(&stack, &key), 1);
     // The lease passes.
     stack.sql(&format!(
@@ -354,7 +348,7 @@ fn load_drain_with_odoo_faults_applies_every_row_exactly_once() {
         "select status || ':' || count(*) from odoo_action_outbox where id in ({list}) group by status"
     ));
     assert_eq!(states, format!("applied:{ROWS}"), "after {rounds} rounds");
-    let keys: Vec<String> = ids.iter().map(|id| key_of(&stack, *id)).collect();
+    let keys: Vec<String> = ids.iter().map(|id| idempotency_key(&stack, *id)).collect();
     let effects = stack.odoo.effects();
     for key in &keys {
         assert_eq!(effects.iter().filter(|k| *k == key).count(), 1, "{key}");

@@ -544,21 +544,17 @@ fn workers_flavour_refuses_a_bad_signature_on_workerd() {
     assert_eq!(rows(&stack, &delivery), "0");
 }
 
-/// The Workers adapter buffers the body in JS and copies it into wasm memory: a delivery at
-/// GitHub's cap must still fit (workerd's default 128 MB isolate, no CPU limit locally).
-#[test]
-fn workers_flavour_accepts_a_delivery_at_githubs_cap_on_workerd() {
-    let stack = Stack::builder().without_edge().start();
-    let worker = stack.workerd("github_webhook");
-    let (bytes, _) = push_of_length(25 * 1024 * 1024);
+/// Delivers the push `bytes` to the Workers build under a fresh delivery id and asserts it
+/// was stored (201); the delivery id.
+fn push_stored_on(stack: &Stack, worker: &pulser_tests::Service, bytes: &[u8]) -> String {
     let delivery = unique("e2e");
     let answer = deliver(
-        &stack,
+        stack,
         &worker.url(ROUTE),
-        &secret(&stack),
+        &secret(stack),
         "push",
         &delivery,
-        &bytes,
+        bytes,
     );
     assert_eq!(
         answer.status,
@@ -567,6 +563,17 @@ fn workers_flavour_accepts_a_delivery_at_githubs_cap_on_workerd() {
         String::from_utf8_lossy(&answer.body),
         worker.logs()
     );
+    delivery
+}
+
+/// The Workers adapter buffers the body in JS and copies it into wasm memory: a delivery at
+/// GitHub's cap must still fit (workerd's default 128 MB isolate, no CPU limit locally).
+#[test]
+fn workers_flavour_accepts_a_delivery_at_githubs_cap_on_workerd() {
+    let stack = Stack::builder().without_edge().start();
+    let worker = stack.workerd("github_webhook");
+    let (bytes, _) = push_of_length(25 * 1024 * 1024);
+    let delivery = push_stored_on(&stack, &worker, &bytes);
     assert_eq!(rows(&stack, &delivery), "1");
 }
 
@@ -578,22 +585,7 @@ fn workers_flavour_stores_a_push_listing_a_million_commits_on_workerd() {
     let stack = Stack::builder().without_edge().start();
     let worker = stack.workerd("github_webhook");
     let (bytes, count) = push_with_commits();
-    let delivery = unique("e2e");
-    let answer = deliver(
-        &stack,
-        &worker.url(ROUTE),
-        &secret(&stack),
-        "push",
-        &delivery,
-        &bytes,
-    );
-    assert_eq!(
-        answer.status,
-        201,
-        "{}\n{}",
-        String::from_utf8_lossy(&answer.body),
-        worker.logs()
-    );
+    let delivery = push_stored_on(&stack, &worker, &bytes);
     assert_eq!(
         commits_and_vtid(&stack, &delivery),
         format!("{count}|DEV-LIST-0042")

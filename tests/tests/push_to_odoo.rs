@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use pulser_tests::bridge::{
-    DRAIN, PUSH, account_move, bearer, edge_secret, outbox_row, push_webhook, webhook_body,
+    DRAIN, PUSH, account_move, bearer, edge_secret, idempotency_key, outbox_row, push_webhook,
+    webhook_body,
 };
 use pulser_tests::e2e::{
     JSON, Scheme, assert_logs_clean, assert_no_secret, post, post_signed, send, unique,
@@ -107,9 +108,7 @@ fn push_webhook_applies_the_row() {
     let args = stack.sql(&format!(
         "select args::text from odoo_action_outbox where id = {id}"
     ));
-    let key = stack.sql(&format!(
-        "select idempotency_key from odoo_action_outbox where id = {id}"
-    ));
+    let key = idempotency_key(&stack, id);
     assert_eq!(
         calls[0].json(),
         json!({"action": "account.move.post", "args": serde_json::from_str::<Value>(&args).unwrap(), "correlation_id": correlation, "idempotency_key": key})
@@ -723,9 +722,7 @@ fn push_applied_but_the_answer_lost_is_retried_and_takes_effect_once() {
     let stack = Stack::builder().start();
     stack.odoo.set_mode(OdooMode::ApplyThenDrop);
     let (id, correlation) = account_move(&stack);
-    let key = stack.sql(&format!(
-        "select idempotency_key from odoo_action_outbox where id = {id}"
-    ));
+    let key = idempotency_key(&stack, id);
     // Odoo applied it, but the answer never arrived: the row goes back to the queue.
     assert_eq!(push_webhook(&stack, id).json()["status"], "queued");
     assert_eq!(stack.odoo.effects(), std::slice::from_ref(&key));

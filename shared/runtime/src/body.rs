@@ -69,8 +69,7 @@ pub fn refused_early(
     caller_id: Option<&str>,
     platform: &impl crate::Platform,
 ) -> crate::Response {
-    let id = crate::reply::accepted_correlation_id(caller_id)
-        .map_or_else(|| crate::reply::uuid_v4(platform), str::to_owned);
+    let id = crate::reply::correlation_id_from(caller_id, platform);
     crate::reply::with_correlation_id(response, &id)
 }
 

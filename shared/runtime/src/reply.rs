@@ -43,12 +43,20 @@ pub fn is_json(request: &Request) -> bool {
 /// else a fresh UUIDv4.
 #[must_use]
 pub fn correlation_id(request: &Request, platform: &impl Platform) -> String {
-    request
-        .headers()
-        .get(CORRELATION_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| is_token(v))
-        .map_or_else(|| uuid_v4(platform), str::to_owned)
+    correlation_id_from(
+        request
+            .headers()
+            .get(CORRELATION_ID)
+            .and_then(|v| v.to_str().ok()),
+        platform,
+    )
+}
+
+/// [`correlation_id`] from the header's raw value, for the adapters' answers before a
+/// [`Request`] exists.
+#[must_use]
+pub fn correlation_id_from(value: Option<&str>, platform: &impl Platform) -> String {
+    accepted_correlation_id(value).map_or_else(|| uuid_v4(platform), str::to_owned)
 }
 
 /// `value` when it is acceptable as a correlation id (1-128 of `[A-Za-z0-9._:-]`): the one
