@@ -208,43 +208,86 @@ pub(crate) fn read_head(
     Some((first.trim_end().to_owned(), headers))
 }
 
-/// Reads a message body framed by content-length or chunked encoding; with neither, a
-/// response body runs to EOF while a request has none.
+/// Reads a message body framed by chunked encoding or content-length (chunked wins when a
+/// message carries both, RFC 9112 6.3); with neither, a response body runs to EOF while a
+/// request has none. A chunked body is read to its end: the last chunk, any trailer fields
+/// and the blank line after them, so the next request on a kept-alive connection starts at
+/// its own first line (Spin sends every outbound body chunked and reuses connections).
+///
+/// # Errors
+/// A framing error (bad chunk size, missing CRLF, early EOF), described.
 pub(crate) fn read_body(
     reader: &mut BufReader<TcpStream>,
     headers: &[(String, String)],
     until_eof: bool,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, String> {
     let find = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    if let Some(len) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        let mut body = vec![0; len];
-        let _ = reader.read_exact(&mut body);
-        return body;
+    let chunked = find("transfer-encoding").is_some_and(|v| {
+        v.rsplit(',')
+            .next()
+            .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
+    });
+    if chunked {
+        return read_chunked(reader);
     }
-    if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        let mut body = Vec::new();
-        loop {
-            let mut size = String::new();
-            if reader.read_line(&mut size).is_err() {
-                break;
-            }
-            let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-                break;
-            };
-            let mut chunk = vec![0; size + 2];
-            if size == 0 || reader.read_exact(&mut chunk).is_err() {
-                break;
-            }
-            chunk.truncate(size);
-            body.extend(chunk);
-        }
-        return body;
+    if let Some(len) = find("content-length") {
+        let len: usize = len
+            .parse()
+            .map_err(|_| format!("content-length {len:?} is not a number"))?;
+        let mut body = vec![0; len];
+        reader
+            .read_exact(&mut body)
+            .map_err(|e| format!("body shorter than content-length {len}: {e}"))?;
+        return Ok(body);
     }
     let mut body = Vec::new();
     if until_eof {
-        let _ = reader.read_to_end(&mut body);
+        reader
+            .read_to_end(&mut body)
+            .map_err(|e| format!("reading the body to EOF: {e}"))?;
     }
-    body
+    Ok(body)
+}
+
+/// One CRLF-terminated line, without the CRLF.
+fn read_crlf_line(reader: &mut BufReader<TcpStream>) -> Result<String, String> {
+    let mut line = String::new();
+    let n = reader
+        .read_line(&mut line)
+        .map_err(|e| format!("reading a chunked body: {e}"))?;
+    match line.strip_suffix("\r\n") {
+        Some(line) if n > 0 => Ok(line.to_owned()),
+        _ => Err(format!("chunked body: line {line:?} does not end in CRLF")),
+    }
+}
+
+fn read_chunked(reader: &mut BufReader<TcpStream>) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        let line = read_crlf_line(reader)?;
+        // chunk-size [ ";" chunk-ext ]
+        let size = line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size, 16)
+            .map_err(|_| format!("chunked body: bad chunk size line {line:?}"))?;
+        if size == 0 {
+            break;
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader
+            .read_exact(&mut body[start..])
+            .map_err(|e| format!("chunked body: chunk of {size} bytes cut short: {e}"))?;
+        let mut crlf = [0u8; 2];
+        reader
+            .read_exact(&mut crlf)
+            .map_err(|e| format!("chunked body: no CRLF after a chunk: {e}"))?;
+        if &crlf != b"\r\n" {
+            return Err(format!("chunked body: {crlf:?} after a chunk, not CRLF"));
+        }
+    }
+    // trailer-section, then the blank line that ends the message.
+    while !read_crlf_line(reader)?.is_empty() {}
+    Ok(body)
 }
 
 /// Sends one HTTP/1.1 request and reads the response (connection closed after); panics
@@ -257,61 +300,52 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -
 /// `content-length`), in chunks of 64 KiB, and reads the answer. A server that stops
 /// reading at its limit and answers is fine: write errors after that are ignored.
 pub fn post_chunked(url: &str, headers: &[(&str, &str)], total: usize) -> Exchange {
-    let rest = url.strip_prefix("http://").expect("an http:// URL");
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
-    let stream = TcpStream::connect(authority).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\ntransfer-encoding: chunked\r\n"
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut writer = stream.try_clone().expect("clone");
-    let _ = writer.write_all(head.as_bytes());
-    let chunk = vec![b'x'; 64 * 1024];
-    let mut sent = 0;
-    while sent < total {
-        let len = chunk.len().min(total - sent);
-        let framed = [format!("{len:x}\r\n").as_bytes(), &chunk[..len], b"\r\n"].concat();
-        if writer.write_all(&framed).is_err() {
-            break;
+    let attempt = || -> Result<Exchange, String> {
+        let (stream, authority, path) = connect(url)?;
+        let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
+        let _ = writer.write_all(
+            request_head("POST", &path, &authority, "transfer-encoding: chunked", headers)
+                .as_bytes(),
+        );
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut sent = 0;
+        while sent < total {
+            let len = chunk.len().min(total - sent);
+            let framed = [format!("{len:x}\r\n").as_bytes(), &chunk[..len], b"\r\n"].concat();
+            if writer.write_all(&framed).is_err() {
+                break;
+            }
+            sent += len;
         }
-        sent += len;
-    }
-    let _ = writer.write_all(b"0\r\n\r\n");
-    let mut reader = BufReader::new(stream);
-    let (status_line, headers) = read_head(&mut reader).expect("a response head");
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status code");
-    let body = read_body(&mut reader, &headers, true);
-    Exchange {
-        method: "POST".into(),
-        path,
-        status,
-        headers,
-        body,
-    }
+        let _ = writer.write_all(b"0\r\n\r\n");
+        read_response("POST", path, stream)
+    };
+    attempt().unwrap_or_else(|e| panic!("POST {url} (chunked): {e}"))
 }
 
 /// Like [`request`], returning an error instead of panicking.
 ///
 /// # Errors
-/// When the URL is not `http://`, the connection fails, or the response has no status line.
+/// When the URL is not `http://`, the connection fails, or the response is not HTTP/1.1.
 pub fn try_request(
     method: &str,
     url: &str,
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<Exchange, String> {
+    let (stream, authority, path) = connect(url)?;
+    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
+    let length = format!("content-length: {}", body.len());
+    writer
+        .write_all(request_head(method, &path, &authority, &length, headers).as_bytes())
+        .map_err(|e| format!("write request head: {e}"))?;
+    // The server may answer (413) before reading the whole body and close; read anyway.
+    let _ = writer.write_all(body);
+    read_response(method, path, stream)
+}
+
+/// Connects to an `http://` URL's authority: the stream, the authority and the path.
+fn connect(url: &str) -> Result<(TcpStream, String, String), String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("{url} is not an http:// URL"))?;
@@ -322,20 +356,30 @@ pub fn try_request(
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .map_err(|e| e.to_string())?;
+    Ok((stream, authority.to_owned(), path))
+}
+
+/// A request head for one request on a connection closed after it; `framing` is the
+/// content-length or transfer-encoding field.
+fn request_head(
+    method: &str,
+    path: &str,
+    authority: &str,
+    framing: &str,
+    headers: &[(&str, &str)],
+) -> String {
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
+        "{method} {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n{framing}\r\n"
     );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
-    writer
-        .write_all(head.as_bytes())
-        .map_err(|e| format!("write request head: {e}"))?;
-    // The server may answer (413) before reading the whole body and close; read anyway.
-    let _ = writer.write_all(body);
+    head
+}
+
+/// Reads the response to the request just sent on `stream`.
+fn read_response(method: &str, path: String, stream: TcpStream) -> Result<Exchange, String> {
     let mut reader = BufReader::new(stream);
     let (status_line, headers) =
         read_head(&mut reader).ok_or_else(|| "no response head".to_owned())?;
@@ -344,7 +388,7 @@ pub fn try_request(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("no status code in {status_line:?}"))?;
-    let body = read_body(&mut reader, &headers, true);
+    let body = read_body(&mut reader, &headers, true)?;
     Ok(Exchange {
         method: method.to_owned(),
         path,

@@ -140,7 +140,22 @@ fn serve_connection(stream: TcpStream, seen: &Mutex<Vec<Exchange>>, handler: &Ha
         if line.is_empty() {
             return;
         }
-        let body = read_body(&mut reader, &headers, false);
+        let body = match read_body(&mut reader, &headers, false) {
+            Ok(body) => body,
+            Err(error) => {
+                // A framing error leaves the connection unusable: say so and close it, as a
+                // real server does; the test that caused it sees the 400.
+                let message =
+                    serde_json::json!({"error": "bad_framing", "message": error}).to_string();
+                let mut writer = &stream;
+                let _ = write!(
+                    writer,
+                    "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{message}",
+                    message.len()
+                );
+                return;
+            }
+        };
         let mut parts = line.split_whitespace();
         let mut exchange = Exchange {
             method: parts.next().unwrap_or_default().to_owned(),
@@ -198,5 +213,149 @@ fn reason(status: u16) -> &'static str {
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         _ => "Status",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+    //! The stand-ins' HTTP/1.1 as a client that reuses connections (Spin, hyper) sees it.
+
+    use std::io::{BufReader, Write as _};
+    use std::net::TcpStream;
+
+    use super::{HttpServer, Reply};
+    use crate::{read_body, read_head};
+
+    /// Sends `raw` on one connection and reads `n` responses from it: (status, body).
+    fn exchange_on_one_connection(port: u16, raw: &[u8], n: usize) -> Vec<(u16, Vec<u8>)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        stream.write_all(raw).expect("write");
+        let mut reader = BufReader::new(stream);
+        (0..n)
+            .map(|i| {
+                let (line, headers) =
+                    read_head(&mut reader).unwrap_or_else(|| panic!("no response {i}"));
+                let status = line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("response {i}: {line:?}"));
+                (status, read_body(&mut reader, &headers, false).expect("body"))
+            })
+            .collect()
+    }
+
+    fn echo() -> HttpServer {
+        HttpServer::serve(None, |exchange| Reply::Respond {
+            status: 200,
+            headers: Vec::new(),
+            body: exchange.body.clone(),
+        })
+    }
+
+    #[test]
+    fn chunked_requests_on_a_kept_alive_connection_are_each_read_whole() {
+        let server = echo();
+        let raw = concat!(
+            // A body in two chunks, one with a chunk extension.
+            "POST /a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n",
+            "5;name=value\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            // A body-less request sent chunked, as Spin sends a token request.
+            "POST /b HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+            // Trailer fields after the last chunk.
+            "POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\ntrailer: x-checksum\r\n\r\n",
+            "3\r\nabc\r\n0\r\nx-checksum: 1234\r\nx-other: 5\r\n\r\n",
+            // And a content-length request after them all.
+            "POST /d HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\nlast",
+        );
+        let answers = exchange_on_one_connection(server.port, raw.as_bytes(), 4);
+        let bodies: Vec<&[u8]> = answers.iter().map(|(_, b)| b.as_slice()).collect();
+        assert_eq!(
+            bodies,
+            [&b"hello world"[..], b"", b"abc", b"last"],
+            "{answers:?}"
+        );
+        assert!(answers.iter().all(|(status, _)| *status == 200));
+        let paths: Vec<String> = server.recorded().into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, ["/a", "/b", "/c", "/d"]);
+    }
+
+    #[test]
+    fn chunked_wins_over_content_length() {
+        let server = echo();
+        let raw = concat!(
+            "POST /a HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n",
+            "3\r\nabc\r\n0\r\n\r\n",
+            "POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n",
+        );
+        let answers = exchange_on_one_connection(server.port, raw.as_bytes(), 2);
+        assert_eq!(answers[0], (200, b"abc".to_vec()));
+        assert_eq!(answers[1], (200, Vec::new()));
+    }
+
+    #[test]
+    fn a_malformed_chunk_is_400_and_the_connection_closes() {
+        let server = echo();
+        let raw = "POST /a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n";
+        let answers = exchange_on_one_connection(server.port, raw.as_bytes(), 1);
+        assert_eq!(answers[0].0, 400);
+        let body: serde_json::Value = serde_json::from_slice(&answers[0].1).expect("JSON");
+        assert_eq!(body["error"], "bad_framing", "{body}");
+        assert!(server.recorded().is_empty(), "nothing reached the handler");
+    }
+
+    #[test]
+    fn a_chunk_without_its_crlf_is_400() {
+        let server = echo();
+        let raw = "POST /a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n";
+        let answers = exchange_on_one_connection(server.port, raw.as_bytes(), 1);
+        assert_eq!(answers[0].0, 400);
+    }
+
+    #[test]
+    fn the_odoo_and_github_stand_ins_answer_every_chunked_request_on_a_reused_connection() {
+        let odoo = crate::standin::OdooStandIn::start("token", "a-secret-of-sixteen-bytes");
+        let odoo_port: u16 = odoo
+            .base_url()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        let unsigned = "POST /api/agent/apply HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-api-key: token\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+        let answers = exchange_on_one_connection(odoo_port, unsigned.repeat(3).as_bytes(), 3);
+        for (status, body) in &answers {
+            let body: serde_json::Value = serde_json::from_slice(body).expect("JSON");
+            assert_eq!((*status, body["message"].as_str()), (401, Some("x-signature missing")));
+        }
+        assert_eq!(odoo.calls().len(), 3);
+
+        let secrets = crate::stack::DevSecrets::for_tests();
+        let github = crate::standin::GithubStandIn::start(crate::standin::GithubApp {
+            app_id: "1".into(),
+            client_id: "Iv1".into(),
+            installation_id: "2".into(),
+            owner: "o".into(),
+            repo: "r".into(),
+            public_key_pem: secrets.github_public_key_pem,
+        });
+        let github_port: u16 = github
+            .api_url()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        // A body-less token request, chunked as Spin sends it, twice on one connection.
+        let token = "POST /app/installations/2/access_tokens HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n";
+        let answers = exchange_on_one_connection(github_port, token.repeat(2).as_bytes(), 2);
+        for (status, body) in &answers {
+            let body = String::from_utf8_lossy(body);
+            // GitHub's answer to a request without User-Agent, each time.
+            assert!(*status == 403 && body.contains("User-Agent"), "{status} {body}");
+        }
+        assert_eq!(github.calls().len(), 2);
     }
 }
