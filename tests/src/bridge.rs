@@ -8,9 +8,9 @@ use crate::e2e::{JSON, Scheme, first_secret, post, post_signed};
 use crate::stack::{self, Stack};
 use crate::{Exchange, hmac_hex};
 
-/// `odoo_event_ingest`'s route on the edge host (and workerd).
+/// `odoo_event_ingest`'s route (spin.toml).
 pub const INGEST: &str = "/odoo_event_ingest";
-/// `push_to_odoo`'s route on the edge host (and workerd).
+/// `push_to_odoo`'s route (spin.toml).
 pub const PUSH: &str = "/push_to_odoo";
 /// `push_to_odoo`'s drain, called by pg_cron.
 pub const DRAIN: &str = "/push_to_odoo/drain";
@@ -31,11 +31,11 @@ pub fn event(marker: &str) -> Value {
     json!({"event_type": "account.move.posted", "resource_id": marker, "payload": {"amount": 12.5, "currency": "EUR"}})
 }
 
-/// POSTs `body` to `odoo_event_ingest` on the edge host, signed as Odoo signs it.
+/// POSTs `body` to `odoo_event_ingest` on the cell, signed as Odoo signs it.
 pub fn ingest_signed(stack: &Stack, body: &str) -> Exchange {
     post_signed(
         stack,
-        &stack.edge_url(INGEST),
+        &stack.url(INGEST),
         &edge_secret(stack),
         Scheme::Hex,
         body.as_bytes(),

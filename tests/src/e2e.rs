@@ -1,4 +1,4 @@
-//! What every end-to-end suite does to a function behind the edge host or workerd: sign a
+//! What every end-to-end suite does to a function on its cell's runtime: sign a
 //! body by the scheme the function takes, send it through the checks every answer must pass
 //! (an `x-correlation-id`, no secret in the headers or body), and look for secrets in logs.
 //!
@@ -112,9 +112,9 @@ pub fn post_signed(
     send(stack, "POST", url, &pairs(&headers), body)
 }
 
-/// POSTs to `path` on the edge host, through [`send`]'s checks.
+/// POSTs to `path` on the cell's runtime, through [`send`]'s checks.
 pub fn post(stack: &Stack, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Exchange {
-    send(stack, "POST", &stack.edge_url(path), headers, body)
+    send(stack, "POST", &stack.url(path), headers, body)
 }
 
 /// Sends one request; every answer must carry `x-correlation-id` and no secret.
@@ -162,7 +162,7 @@ pub fn assert_response_clean(stack: &Stack, exchange: &Exchange) {
     assert_no_secret(stack, "a response", &text);
 }
 
-/// Fails when the edge host's log (the components' lines included) contains a secret.
+/// Fails when the runtime's log (the functions' lines included) contains a secret.
 pub fn assert_logs_clean(stack: &Stack) {
-    assert_no_secret(stack, "the edge host's log", &stack.edge_logs());
+    assert_no_secret(stack, "the runtime's log", &stack.logs());
 }

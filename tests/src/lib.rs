@@ -13,6 +13,7 @@
 )]
 
 pub mod bridge;
+pub mod cell;
 pub mod clock;
 pub mod e2e;
 pub mod fault;
@@ -304,8 +305,14 @@ pub fn post_chunked(url: &str, headers: &[(&str, &str)], total: usize) -> Exchan
         let (stream, authority, path) = connect(url)?;
         let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
         let _ = writer.write_all(
-            request_head("POST", &path, &authority, "transfer-encoding: chunked", headers)
-                .as_bytes(),
+            request_head(
+                "POST",
+                &path,
+                &authority,
+                "transfer-encoding: chunked",
+                headers,
+            )
+            .as_bytes(),
         );
         let chunk = vec![b'x'; 64 * 1024];
         let mut sent = 0;

@@ -1,13 +1,14 @@
 //! The whole local stack in one value: a throwaway PostgreSQL 15 cluster with the Supabase
 //! roles and every migration, real PostgREST 12 with a locally minted `service_role` key,
-//! the strict Odoo and GitHub stand-ins, and the edge host serving `dist/wasi/*.wasm` with
-//! the project's spin.toml. `cargo xtask up` runs it for people; the end-to-end suites run
-//! one per test (or share one, see [`shared`]). Dropping it stops everything it started.
+//! the strict Odoo and GitHub stand-ins, and the functions on the runtime of one [`Cell`]
+//! (the edge host with spin.toml, `wasmtime serve` or workerd). `cargo xtask up` runs it for
+//! people; the end-to-end suites run one per test (or share one, see [`shared`]). Dropping it
+//! stops everything it started.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::cell::{Cell, FunctionDecl, Manifest};
 use crate::fault::FaultProxy;
 use crate::postgres::Postgres;
 use crate::standin::{GithubApp, GithubStandIn, OdooStandIn};
@@ -190,7 +192,8 @@ pub fn mint_hs256(secret: &str, claims: &serde_json::Value) -> String {
 #[derive(Debug, Default)]
 pub struct StackBuilder {
     overrides: BTreeMap<String, String>,
-    without_edge: bool,
+    without_runtime: bool,
+    cell: Option<Cell>,
     data_dir: Option<PathBuf>,
     secrets: Option<DevSecrets>,
     ports: Ports,
@@ -234,17 +237,25 @@ impl StackBuilder {
         self
     }
 
-    /// The edge host's `--request-timeout` (for components spin.toml sets no timeout for).
+    /// The edge host's `--request-timeout` (for components spin.toml sets no timeout for);
+    /// other cells have no such deadline ([`Cell::has_request_deadline`]).
     #[must_use]
     pub fn request_timeout_secs(mut self, secs: u64) -> Self {
         self.request_timeout_secs = Some(secs);
         self
     }
 
-    /// Starts everything but the edge host.
+    /// Starts everything but the runtime serving the functions.
     #[must_use]
-    pub fn without_edge(mut self) -> Self {
-        self.without_edge = true;
+    pub fn without_runtime(mut self) -> Self {
+        self.without_runtime = true;
+        self
+    }
+
+    /// Runs the functions on `cell` instead of [`Cell::current`].
+    #[must_use]
+    pub fn cell(mut self, cell: Cell) -> Self {
+        self.cell = Some(cell);
         self
     }
 
@@ -283,9 +294,21 @@ impl StackBuilder {
     }
 }
 
-/// A running stack. Fields are dropped in declaration order: edge first, database last.
+/// What serves the functions.
+enum Runtime {
+    /// Nothing ([`StackBuilder::without_runtime`]).
+    None,
+    /// The edge host, every function behind spin.toml's routes.
+    Edge(Service),
+    /// One process per function, each started when a test first reaches its route.
+    PerFunction(Vec<(FunctionDecl, OnceLock<Service>)>),
+}
+
+/// A running stack. Fields are dropped in declaration order: runtime first, database last.
 pub struct Stack {
-    edge: Option<Service>,
+    runtime: Runtime,
+    cell: Cell,
+    defaults: BTreeMap<String, String>,
     faults: Option<FaultProxy>,
     postgrest: Option<Service>,
     /// The Odoo stand-in (`ODOO_BASE_URL`).
@@ -421,8 +444,12 @@ impl Stack {
         );
         vars.extend(options.overrides.clone());
 
+        let cell = options.cell.unwrap_or_else(Cell::current);
+        let manifest = Manifest::read(&root.join("spin.toml"));
         let mut stack = Self {
-            edge: None,
+            runtime: Runtime::None,
+            cell,
+            defaults: manifest.defaults.clone(),
             faults,
             postgrest: Some(postgrest),
             odoo,
@@ -436,25 +463,76 @@ impl Stack {
             tools: options.tools.clone(),
         };
 
-        // 5. The edge host.
-        if !options.without_edge {
-            let port = if options.ports.edge == 0 {
-                free_port()
+        // 5. The runtime serving the functions.
+        if !options.without_runtime {
+            stack.runtime = if cell.is_edge() {
+                let port = if options.ports.edge == 0 {
+                    free_port()
+                } else {
+                    options.ports.edge
+                };
+                Runtime::Edge(stack.start_edge(&root, port, options.request_timeout_secs))
             } else {
-                options.ports.edge
+                Runtime::PerFunction(
+                    manifest
+                        .functions
+                        .into_iter()
+                        .map(|decl| (decl, OnceLock::new()))
+                        .collect(),
+                )
             };
-            stack.edge = Some(stack.start_edge(&root, port, options.request_timeout_secs));
         }
         stack
     }
 
+    /// Starts one function's own process (the `wasmtime serve` and workerd cells) with the
+    /// settings spin.toml binds for it, and nothing else, as a deploy of that function has.
+    fn start_function(&self, decl: &FunctionDecl) -> Service {
+        let settings = decl.settings(&self.vars, &self.defaults);
+        let dist = dist_dir();
+        match self.cell {
+            Cell::WasmtimeServe => {
+                let port = free_port();
+                let mut cmd = Command::new(tool(&self.tools, "WASMTIME_BIN"));
+                cmd.args(["serve", "-S", "cli", "--addr", &format!("127.0.0.1:{port}")]);
+                // `--env NAME` passes the variable from wasmtime's own environment, so no
+                // secret appears on a command line.
+                for (name, value) in &settings {
+                    cmd.env(name, value).args(["--env", name]);
+                }
+                cmd.arg(dist.join("wasi").join(format!("{}.wasm", decl.function)));
+                Service::start_logging_to(
+                    cmd,
+                    port,
+                    &format!("wasmtime-{}", decl.function),
+                    self.dir
+                        .join(format!("logs/wasmtime-{}.log", decl.function)),
+                    !self.temporary,
+                )
+            }
+            Cell::Workerd => crate::workerd::serve(
+                &tool(&self.tools, "WORKERD_BIN"),
+                &dist.join("workers").join(&decl.function),
+                &decl.function,
+                &settings,
+            ),
+            Cell::EdgeWasi | Cell::EdgeSpin => {
+                unreachable!("the edge cells serve every function from one process")
+            }
+        }
+    }
+
     fn start_edge(&self, root: &Path, port: u16, request_timeout_secs: Option<u64>) -> Service {
-        let dist = std::env::var_os("PULSER_DIST").map_or_else(|| root.join("dist"), PathBuf::from);
+        let build = if self.cell == Cell::EdgeSpin {
+            "spin"
+        } else {
+            "wasi"
+        };
         let mut cmd = Command::new(tool(&self.tools, "PULSER_EDGE_BIN"));
         cmd.arg("--manifest")
             .arg(root.join("spin.toml"))
             .arg("--components")
-            .arg(dist.join("wasi"))
+            .arg(dist_dir().join(build))
             .args(["--listen", &format!("127.0.0.1:{port}")])
             // Compiled components are cached, so only the first stack pays for compiling.
             .arg("--cache-dir")
@@ -474,17 +552,57 @@ impl Stack {
         )
     }
 
-    /// `http://127.0.0.1:<edge port><path>`.
-    pub fn edge_url(&self, path: &str) -> String {
-        self.edge
-            .as_ref()
-            .expect("this stack was started without the edge host")
-            .url(path)
+    /// The cell the functions run on.
+    pub fn cell(&self) -> Cell {
+        self.cell
     }
 
-    /// What the edge host (and the components, whose log lines it passes through) logged.
-    pub fn edge_logs(&self) -> String {
-        self.edge.as_ref().map(Service::logs).unwrap_or_default()
+    /// The URL of `path` on the cell's runtime: the edge host's, or that of the process
+    /// serving the function whose spin.toml route takes `path` (started on first use).
+    ///
+    /// # Panics
+    /// Without a runtime, or, on a one-process-per-function cell, for a path no route takes.
+    pub fn url(&self, path: &str) -> String {
+        match &self.runtime {
+            Runtime::None => panic!("this stack was started without a runtime"),
+            Runtime::Edge(edge) => edge.url(path),
+            Runtime::PerFunction(functions) => {
+                let (decl, service) = functions
+                    .iter()
+                    .find(|(decl, _)| decl.serves(path))
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{}: no function's route takes {path}, and only the edge host answers for other paths",
+                            self.cell.name()
+                        )
+                    });
+                service.get_or_init(|| self.start_function(decl)).url(path)
+            }
+        }
+    }
+
+    /// The origin (`http://127.0.0.1:<port>`) serving `path`: where a client configured with
+    /// a base URL (the README's examples, `EDGE_URL`) points to reach that route.
+    pub fn origin(&self, path: &str) -> String {
+        let url = self.url(path);
+        url.strip_suffix(path).map_or(url.clone(), str::to_owned)
+    }
+
+    /// What the runtime (and the functions, whose log lines it passes through) logged: the
+    /// edge host's log, or every started function process's.
+    pub fn logs(&self) -> String {
+        match &self.runtime {
+            Runtime::None => String::new(),
+            Runtime::Edge(edge) => edge.logs(),
+            Runtime::PerFunction(functions) => functions
+                .iter()
+                .filter_map(|(decl, service)| {
+                    service
+                        .get()
+                        .map(|s| format!("--- {} ---\n{}", decl.function, s.logs()))
+                })
+                .collect(),
+        }
     }
 
     /// PostgREST's base URL.
@@ -528,21 +646,20 @@ impl Stack {
         self.postgrest = None;
     }
 
-    /// Runs the Workers flavour of `function` (`dist/workers/<function>/`) under workerd
-    /// with the same variables the edge host hands to the components.
+    /// Runs the Workers flavour of `function` (`dist/workers/<function>/`) under workerd, in
+    /// a process of its own whatever the cell, with the settings spin.toml binds for it.
     pub fn workerd(&self, function: &str) -> Service {
-        let dist = std::env::var_os("PULSER_DIST")
-            .map_or_else(|| project_root().join("dist"), PathBuf::from);
-        let bindings: Vec<(String, String)> = self
-            .vars
+        let manifest = Manifest::read(&project_root().join("spin.toml"));
+        let decl = manifest
+            .functions
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+            .find(|f| f.function == function)
+            .unwrap_or_else(|| panic!("spin.toml has no function {function}"));
         crate::workerd::serve(
             &tool(&self.tools, "WORKERD_BIN"),
-            &dist.join("workers").join(function),
+            &dist_dir().join("workers").join(function),
             function,
-            &bindings,
+            &decl.settings(&self.vars, &self.defaults),
         )
     }
 
@@ -550,16 +667,11 @@ impl Stack {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
 
-    /// The edge host's port, when it runs.
-    pub fn edge_port(&self) -> Option<u16> {
-        self.edge.as_ref().map(|e| e.port)
-    }
-
-    /// The edge host's process id, when it runs.
-    pub fn edge_pid(&self) -> Option<u32> {
-        self.edge.as_ref().map(Service::pid)
-    }
+/// `dist/` (or `PULSER_DIST`), where `cargo xtask build` puts every flavour.
+fn dist_dir() -> PathBuf {
+    std::env::var_os("PULSER_DIST").map_or_else(|| project_root().join("dist"), PathBuf::from)
 }
 
 /// Removes a temporary stack directory once everything that used it has stopped.

@@ -4,14 +4,14 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! `git_ops_dispatch` end to end: the built WASI component behind the edge host against real
-//! PostgreSQL + PostgREST (the `git_ops_dispatch` rows) and the strict GitHub stand-in (it
+//! `git_ops_dispatch` end to end on the cell's runtime (`PULSER_CELL`, see
+//! `pulser_tests::cell`) against real PostgreSQL + PostgREST (the `git_ops_dispatch` rows) and the strict GitHub stand-in (it
 //! verifies the app JWT with the public key, GitHub's iat/exp rules, the API headers, the
 //! token's scope and the token, and the dispatch limits, and counts the dispatches it
-//! accepted); then the Workers build on workerd. Each test starts its own stack: the
-//! stand-in's records and modes are per test.
+//! accepted). Each test starts its own stack: the stand-in's records and modes are per test.
 
 use pulser_tests::Exchange;
+use pulser_tests::cell::{Cell, TokenCache};
 use pulser_tests::clock::{rfc3339, unix_now};
 use pulser_tests::e2e::{JSON, Scheme, pairs, post_signed, send, signed_headers, unique};
 use pulser_tests::stack::{self, GithubMode, Stack};
@@ -63,7 +63,7 @@ fn git_ops_becomes_a_repository_dispatch() {
     let stack = Stack::builder().start();
     let answer = dispatch(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         &secret(&stack),
         &body(
             &json!({"branch": "gitops/push", "message": "from odoo", "kv_key": "version",
@@ -111,7 +111,7 @@ fn a_branch_prefix_admits_only_branches_under_it() {
         .start();
     let outside = dispatch(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         &secret(&stack),
         &body(&json!({"branch": "main", "message": "m"})),
     );
@@ -125,7 +125,7 @@ fn a_branch_prefix_admits_only_branches_under_it() {
     assert!(stack.github.calls().is_empty());
     let under = dispatch(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         &secret(&stack),
         &body(&json!({"branch": "gitops/release", "message": "m"})),
     );
@@ -147,7 +147,7 @@ fn deploy_pulse_hub_carries_the_callers_signed_timestamp() {
     let signed_at = unix_now() - 30;
     let answer = dispatch(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         &secret(&stack),
         &body(
             &json!({"event_type": "deploy_pulse_hub", "environment": "production",
@@ -176,7 +176,7 @@ fn deploy_pulse_hub_carries_the_callers_signed_timestamp() {
 fn a_signed_request_replayed_inside_the_window_dispatches_once() {
     let stack = Stack::builder().start();
     let signed = body(&json!({"message": "once", "request_id": "odoo-retry-1"}));
-    let first = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &signed);
+    let first = dispatch(&stack, &stack.url(ROUTE), &secret(&stack), &signed);
     assert_eq!(
         first.status,
         202,
@@ -184,7 +184,7 @@ fn a_signed_request_replayed_inside_the_window_dispatches_once() {
         String::from_utf8_lossy(&first.body)
     );
     for _ in 0..2 {
-        let again = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &signed);
+        let again = dispatch(&stack, &stack.url(ROUTE), &secret(&stack), &signed);
         assert_eq!(
             again.status,
             200,
@@ -209,7 +209,7 @@ fn a_request_signed_301_s_ago_is_401_stale_request_and_nothing_is_dispatched() {
     let stack = Stack::builder().start();
     let answer = dispatch(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         &secret(&stack),
         &body(&json!({"message": "captured", "request_id": "old-1",
             "timestamp": unix_now() - 301})),
@@ -238,7 +238,7 @@ fn the_row_records_the_dispatch_as_its_audit_trail() {
     let signed_at = unix_now() - 5;
     let answer = dispatch(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         &secret(&stack),
         &body(
             &json!({"event_type": "deploy_pulse_hub", "environment": "staging",
@@ -297,7 +297,7 @@ fn a_dispatch_github_refuses_is_recorded_failed_and_a_retry_with_the_same_id_dis
     let stack = Stack::builder().start();
     let signed = body(&json!({"message": "retry me", "request_id": "flaky-1"}));
     stack.github.set_mode(GithubMode::FailDispatch(500));
-    let refused = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &signed);
+    let refused = dispatch(&stack, &stack.url(ROUTE), &secret(&stack), &signed);
     assert_eq!(refused.status, 502);
     assert_eq!(refused.json()["error"], "dispatch_failed");
     assert_eq!(refused.json()["github_status"], 500);
@@ -312,14 +312,14 @@ fn a_dispatch_github_refuses_is_recorded_failed_and_a_retry_with_the_same_id_dis
     );
 
     stack.github.set_mode(GithubMode::Ok);
-    let retried = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &signed);
+    let retried = dispatch(&stack, &stack.url(ROUTE), &secret(&stack), &signed);
     assert_eq!(
         retried.status,
         202,
         "{}",
         String::from_utf8_lossy(&retried.body)
     );
-    let again = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &signed);
+    let again = dispatch(&stack, &stack.url(ROUTE), &secret(&stack), &signed);
     assert_eq!(again.status, 200);
     assert_eq!(stack.github.dispatches().len(), 1);
     let r = row(&stack, "flaky-1");
@@ -335,11 +335,11 @@ fn a_request_id_reused_for_another_request_is_422() {
     let stack = Stack::builder().start();
     let first = body(&json!({"message": "first", "request_id": "reused-1"}));
     assert_eq!(
-        dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &first).status,
+        dispatch(&stack, &stack.url(ROUTE), &secret(&stack), &first).status,
         202
     );
     let other = body(&json!({"message": "other", "request_id": "reused-1"}));
-    let answer = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &other);
+    let answer = dispatch(&stack, &stack.url(ROUTE), &secret(&stack), &other);
     assert_eq!(answer.status, 422);
     assert_eq!(answer.json()["field"], "request_id");
     assert_eq!(stack.github.dispatches().len(), 1);
@@ -351,12 +351,15 @@ fn postgrest_down_is_503_and_nothing_reaches_github() {
     stack.stop_postgrest();
     let answer = dispatch(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         &secret(&stack),
         &body(&message("m")),
     );
     assert_eq!(answer.status, 503);
-    assert_eq!(answer.json()["error"], "store_unavailable");
+    assert_eq!(
+        answer.json()["error"],
+        stack.cell().unreachable_write_error()
+    );
     assert_eq!(answer.header("retry-after"), Some("5"));
     assert!(stack.github.calls().is_empty());
 }
@@ -419,7 +422,7 @@ fn every_validation_failure_is_422_and_nothing_reaches_github() {
         } else {
             body(&fields)
         };
-        let answer = dispatch(&stack, &stack.edge_url(ROUTE), &secret(&stack), &bytes);
+        let answer = dispatch(&stack, &stack.url(ROUTE), &secret(&stack), &bytes);
         assert_eq!(
             answer.status,
             422,
@@ -441,21 +444,15 @@ fn bad_signatures_are_401_and_nothing_reaches_github() {
     let stack = Stack::builder().start();
     let body = body(&message("m"));
     assert_eq!(
-        dispatch(&stack, &stack.edge_url(ROUTE), "wrong", &body).status,
+        dispatch(&stack, &stack.url(ROUTE), "wrong", &body).status,
         401
     );
-    let unsigned = send(&stack, "POST", &stack.edge_url(ROUTE), &[JSON], &body);
+    let unsigned = send(&stack, "POST", &stack.url(ROUTE), &[JSON], &body);
     assert_eq!(unsigned.status, 401);
     assert_eq!(unsigned.json()["error"], "unauthorized");
     let mut headers = signed_headers(&secret(&stack), Scheme::Pulser, &body);
     headers.push(("x-pulser-secret".into(), "nope".into()));
-    let wrong_shared = send(
-        &stack,
-        "POST",
-        &stack.edge_url(ROUTE),
-        &pairs(&headers),
-        &body,
-    );
+    let wrong_shared = send(&stack, "POST", &stack.url(ROUTE), &pairs(&headers), &body);
     assert_eq!(wrong_shared.status, 401);
     assert!(stack.github.calls().is_empty());
     assert_eq!(rows(&stack), "0");
@@ -470,7 +467,7 @@ fn github_enterprise_server_with_its_api_path_dispatches() {
     assert!(stack.var("GITHUB_API_URL").ends_with("/api/v3"));
     let answer = dispatch(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         &secret(&stack),
         &body(&message("from odoo on GHES")),
     );
@@ -494,7 +491,7 @@ fn a_missing_setting_is_500_naming_it() {
     let stack = Stack::builder().variable("GITHUB_APP_ID", "").start();
     let answer = dispatch(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         &secret(&stack),
         &body(&message("m")),
     );
@@ -509,7 +506,7 @@ fn a_skewed_github_clock_is_recovered() {
     stack.github.set_mode(GithubMode::Skewed(-3600));
     let answer = dispatch(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         &secret(&stack),
         &body(&message("skew")),
     );
@@ -518,7 +515,7 @@ fn a_skewed_github_clock_is_recovered() {
         202,
         "{}\n{}",
         String::from_utf8_lossy(&answer.body),
-        stack.edge_logs()
+        stack.logs()
     );
     assert_eq!(stack.github.tokens_issued(), 1);
     assert_eq!(stack.github.dispatches().len(), 1);
@@ -530,7 +527,7 @@ fn github_5xx_on_the_token_is_502_token_exchange_failed() {
     stack.github.set_mode(GithubMode::FailTokens(503));
     let answer = dispatch(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         &secret(&stack),
         &body(&json!({"message": "m", "request_id": "tokens-down-1"})),
     );
@@ -546,7 +543,7 @@ fn github_5xx_on_the_dispatch_is_502_dispatch_failed() {
     stack.github.set_mode(GithubMode::FailDispatch(500));
     let answer = dispatch(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         &secret(&stack),
         &body(&message("m")),
     );
@@ -555,24 +552,48 @@ fn github_5xx_on_the_dispatch_is_502_dispatch_failed() {
     assert_eq!(answer.json()["github_status"], 500);
 }
 
-/// Under the edge host each request runs in a fresh instance, so the WASI flavour mints a
-/// token per request (documented); a Worker isolate keeps it (next test).
+/// Two dispatches and a replay: GitHub gets two dispatches, and as many installation tokens
+/// as the runtime's state allows ([`Cell::token_cache`]): one where the Spin build keeps it in
+/// key-value or a Worker isolate keeps it in memory, one per dispatch where every request gets
+/// a fresh WASI instance. The JWT is signed by Rust in wasm, or by WebCrypto on Workers.
 #[test]
-fn wasi_flavour_mints_a_token_per_request_under_the_edge_host() {
+fn the_installation_token_lives_as_long_as_the_runtime_keeps_state() {
     let stack = Stack::builder().start();
-    for _ in 0..2 {
-        assert_eq!(
-            dispatch(
-                &stack,
-                &stack.edge_url(ROUTE),
-                &secret(&stack),
-                &body(&message("m"))
-            )
-            .status,
-            202
+    let first = body(&json!({"message": "m", "request_id": "token-1"}));
+    let second = body(&json!({"message": "m", "request_id": "token-2"}));
+    for signed in [&first, &second, &first] {
+        let answer = dispatch(&stack, &stack.url(ROUTE), &secret(&stack), signed);
+        assert!(
+            answer.status == 202 || answer.json()["duplicate"] == true,
+            "{}\n{}",
+            String::from_utf8_lossy(&answer.body),
+            stack.logs()
         );
     }
-    assert_eq!(stack.github.tokens_issued(), 2);
+    assert_eq!(stack.github.dispatches().len(), 2);
+    let expected_tokens = match stack.cell().token_cache() {
+        TokenCache::AcrossRequests => 1,
+        TokenCache::PerRequest => 2,
+    };
+    assert_eq!(
+        stack.github.tokens_issued(),
+        expected_tokens,
+        "{}: {:?}",
+        stack.cell().name(),
+        stack.cell().token_cache()
+    );
+    assert_eq!(
+        stack.sql("select string_agg(status, ',') from git_ops_dispatch"),
+        "dispatched,dispatched"
+    );
+    let (signer, other) = if stack.cell() == Cell::Workerd {
+        ("host", "rust")
+    } else {
+        ("rust", "host")
+    };
+    let logs = stack.logs();
+    assert!(logs.contains(&format!(r#""signer":"{signer}""#)), "{logs}");
+    assert!(!logs.contains(&format!(r#""signer":"{other}""#)), "{logs}");
 }
 
 // ---- the README's signed curl ----------------------------------------------------------
@@ -600,7 +621,7 @@ fn readme_curl_example_is_dispatched() {
     let output = std::process::Command::new("sh")
         .arg("-c")
         .arg(readme_curl_example())
-        .env("EDGE_URL", stack.edge_url(""))
+        .env("EDGE_URL", stack.origin(ROUTE))
         .env("PULSER_WEBHOOK_SECRET", secret(&stack))
         .output()
         .unwrap_or_else(|e| panic!("sh, openssl and curl are needed for this test: {e}"));
@@ -615,73 +636,4 @@ fn readme_curl_example_is_dispatched() {
         stack.sql("select status from git_ops_dispatch"),
         "dispatched"
     );
-}
-
-// ---- the Workers build -----------------------------------------------------------------
-
-#[test]
-fn workers_flavour_dispatches_once_per_request_id_and_reuses_its_token_on_workerd() {
-    let stack = Stack::builder().without_edge().start();
-    let worker = stack.workerd("git_ops_dispatch");
-    let first = body(&json!({"message": "from workerd", "request_id": "workerd-1"}));
-    let second = body(&json!({"message": "from workerd", "request_id": "workerd-2"}));
-    for signed in [&first, &second] {
-        let answer = dispatch(&stack, &worker.url(ROUTE), &secret(&stack), signed);
-        assert_eq!(
-            answer.status,
-            202,
-            "{}\n{}",
-            String::from_utf8_lossy(&answer.body),
-            worker.logs()
-        );
-    }
-    let replay = dispatch(&stack, &worker.url(ROUTE), &secret(&stack), &first);
-    assert_eq!(
-        replay.status,
-        200,
-        "{}\n{}",
-        String::from_utf8_lossy(&replay.body),
-        worker.logs()
-    );
-    assert_eq!(replay.json()["duplicate"], true);
-    assert_eq!(stack.github.dispatches().len(), 2);
-    assert_eq!(
-        stack.github.tokens_issued(),
-        1,
-        "the isolate keeps the token"
-    );
-    assert_eq!(
-        stack.sql("select string_agg(status, ',') from git_ops_dispatch"),
-        "dispatched,dispatched"
-    );
-    // The JWT the strict stand-in verified was signed by WebCrypto, not by Rust in wasm.
-    let logs = worker.logs();
-    assert!(logs.contains(r#""signer":"host""#), "{logs}");
-    assert!(!logs.contains(r#""signer":"rust""#), "{logs}");
-}
-
-#[test]
-fn workers_flavour_refuses_a_bad_signature_on_workerd() {
-    let stack = Stack::builder().without_edge().start();
-    let worker = stack.workerd("git_ops_dispatch");
-    let answer = dispatch(&stack, &worker.url(ROUTE), "wrong", &body(&message("m")));
-    assert_eq!(answer.status, 401);
-    let body: Value = answer.json();
-    assert_eq!(body["error"], "unauthorized");
-    assert!(stack.github.calls().is_empty());
-}
-
-#[test]
-fn workers_flavour_refuses_a_stale_request_on_workerd() {
-    let stack = Stack::builder().without_edge().start();
-    let worker = stack.workerd("git_ops_dispatch");
-    let answer = dispatch(
-        &stack,
-        &worker.url(ROUTE),
-        &secret(&stack),
-        &body(&json!({"message": "m", "timestamp": unix_now() - 3600})),
-    );
-    assert_eq!(answer.status, 401);
-    assert_eq!(answer.json()["error"], "stale_request");
-    assert!(stack.github.calls().is_empty());
 }

@@ -4,9 +4,9 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! `github_webhook` end to end: the built WASI component behind the edge host against real
-//! PostgreSQL 15 + PostgREST 12, with real GitHub payloads (octokit/webhooks fixtures, MIT,
-//! in functions/github_webhook/tests/fixtures/github/); then the Workers build under workerd.
+//! `github_webhook` end to end on the cell's runtime (`PULSER_CELL`, see `pulser_tests::cell`)
+//! against real PostgreSQL 15 + PostgREST 12, with real GitHub payloads (octokit/webhooks
+//! fixtures, MIT, in functions/github_webhook/tests/fixtures/github/).
 //!
 //! Tests on the shared stack keep apart by unique delivery ids and unique bodies (a body is
 //! stored once whatever its GUID, so each fixture gets a nonce field); a test that changes
@@ -47,7 +47,7 @@ fn deliver(
     post_signed(stack, url, secret, Scheme::Github { event, delivery }, body)
 }
 
-/// A correctly signed delivery to the edge host with the header `missing` left out.
+/// A correctly signed delivery to the cell with the header `missing` left out.
 fn deliver_without(
     stack: &Stack,
     missing: &str,
@@ -57,20 +57,14 @@ fn deliver_without(
 ) -> Exchange {
     let mut headers = signed_headers(&secret(stack), Scheme::Github { event, delivery }, body);
     headers.retain(|(name, _)| name != missing);
-    send(
-        stack,
-        "POST",
-        &stack.edge_url(ROUTE),
-        &pairs(&headers),
-        body,
-    )
+    send(stack, "POST", &stack.url(ROUTE), &pairs(&headers), body)
 }
 
-/// [`deliver`] to the edge host, signed with the stack's first GitHub secret.
-fn deliver_to_edge(stack: &Stack, event: &str, delivery: &str, body: &[u8]) -> Exchange {
+/// [`deliver`] to the cell's runtime, signed with the stack's first GitHub secret.
+fn deliver_to_cell(stack: &Stack, event: &str, delivery: &str, body: &[u8]) -> Exchange {
     deliver(
         stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         &secret(stack),
         event,
         delivery,
@@ -127,7 +121,7 @@ fn every_stored_event_lands_once_with_its_normalized_row() {
         let delivery = unique("e2e");
         let answer = deliver(
             &stack,
-            &stack.edge_url(ROUTE),
+            &stack.url(ROUTE),
             &secret,
             event,
             &delivery,
@@ -162,7 +156,7 @@ fn a_vtid_in_the_pr_title_is_stored_with_its_layer() {
     body["pull_request"]["title"] = "DEV-CICDL-0031: merge the edge".into();
     let bytes = serde_json::to_vec(&body).unwrap();
     let delivery = unique("e2e");
-    let answer = deliver_to_edge(&stack, "pull_request", &delivery, &bytes);
+    let answer = deliver_to_cell(&stack, "pull_request", &delivery, &bytes);
     assert_eq!(answer.status, 201);
     let row = stack.sql(&format!(
         "select vtid || '|' || layer || '|' || status || '|' || title || '|' || (meta->>'merged') from oasis_events where delivery_id = '{delivery}'"
@@ -176,10 +170,10 @@ fn a_redelivery_is_deduplicated() {
     let delivery = unique("e2e");
     let body = fixture("push.json");
     assert_eq!(
-        deliver_to_edge(&stack, "push", &delivery, &body).status,
+        deliver_to_cell(&stack, "push", &delivery, &body).status,
         201
     );
-    let again = deliver_to_edge(&stack, "push", &delivery, &body);
+    let again = deliver_to_cell(&stack, "push", &delivery, &body);
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["duplicate"], true);
     assert_eq!(rows(&stack, &delivery), "1");
@@ -192,14 +186,14 @@ fn the_same_body_under_a_new_delivery_id_writes_nothing() {
     let stack = stack::shared();
     let (first, replayed) = (unique("e2e"), unique("e2e"));
     let body = fixture("workflow_run.completed.success.json");
-    let answer = deliver_to_edge(&stack, "workflow_run", &first, &body);
+    let answer = deliver_to_cell(&stack, "workflow_run", &first, &body);
     assert_eq!(
         answer.status,
         201,
         "{}",
         String::from_utf8_lossy(&answer.body)
     );
-    let again = deliver_to_edge(&stack, "workflow_run", &replayed, &body);
+    let again = deliver_to_cell(&stack, "workflow_run", &replayed, &body);
     assert_eq!(
         again.status,
         200,
@@ -214,7 +208,7 @@ fn the_same_body_under_a_new_delivery_id_writes_nothing() {
     changed.push(b' ');
     let third = unique("e2e");
     assert_eq!(
-        deliver_to_edge(&stack, "workflow_run", &third, &changed).status,
+        deliver_to_cell(&stack, "workflow_run", &third, &changed).status,
         201
     );
     assert_eq!(rows(&stack, &third), "1");
@@ -224,7 +218,7 @@ fn the_same_body_under_a_new_delivery_id_writes_nothing() {
 fn ping_answers_and_stores_nothing() {
     let stack = stack::shared();
     let delivery = unique("e2e");
-    let answer = deliver_to_edge(&stack, "ping", &delivery, &fixture("ping.json"));
+    let answer = deliver_to_cell(&stack, "ping", &delivery, &fixture("ping.json"));
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["pong"], true);
     assert_eq!(rows(&stack, &delivery), "0");
@@ -234,7 +228,7 @@ fn ping_answers_and_stores_nothing() {
 fn other_events_are_ignored_with_202() {
     let stack = stack::shared();
     let delivery = unique("e2e");
-    let answer = deliver_to_edge(&stack, "issues", &delivery, br#"{"action":"opened"}"#);
+    let answer = deliver_to_cell(&stack, "issues", &delivery, br#"{"action":"opened"}"#);
     assert_eq!(answer.status, 202);
     assert_eq!(answer.json()["ignored"], "issues");
     assert_eq!(rows(&stack, &delivery), "0");
@@ -246,7 +240,7 @@ fn a_wrong_signature_is_401_and_stores_nothing() {
     let delivery = unique("e2e");
     let answer = deliver(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         "not the secret",
         "push",
         &delivery,
@@ -309,7 +303,7 @@ fn a_delivery_of_several_megabytes_is_accepted() {
     body["padding"] = "x".repeat(5 * 1024 * 1024).into();
     let bytes = serde_json::to_vec(&body).unwrap();
     let delivery = unique("e2e");
-    let answer = deliver_to_edge(&stack, "push", &delivery, &bytes);
+    let answer = deliver_to_cell(&stack, "push", &delivery, &bytes);
     assert_eq!(
         answer.status,
         201,
@@ -339,7 +333,7 @@ fn a_delivery_at_githubs_25_mib_cap_is_accepted() {
     let stack = stack::shared();
     let (bytes, _) = push_of_length(25 * 1024 * 1024);
     let delivery = unique("e2e");
-    let answer = deliver_to_edge(&stack, "push", &delivery, &bytes);
+    let answer = deliver_to_cell(&stack, "push", &delivery, &bytes);
     assert_eq!(
         answer.status,
         201,
@@ -392,13 +386,13 @@ fn a_push_listing_a_million_commits_is_stored_with_its_count() {
     let (bytes, count) = push_with_commits();
     assert!(count > 1_000_000, "{count} commits");
     let delivery = unique("e2e");
-    let answer = deliver_to_edge(&stack, "push", &delivery, &bytes);
+    let answer = deliver_to_cell(&stack, "push", &delivery, &bytes);
     assert_eq!(
         answer.status,
         201,
         "{}\n{}",
         String::from_utf8_lossy(&answer.body),
-        stack.edge_logs()
+        stack.logs()
     );
     assert_eq!(answer.json()["vtid"], "DEV-LIST-0042");
     assert_eq!(
@@ -411,7 +405,7 @@ fn a_push_listing_a_million_commits_is_stored_with_its_count() {
 fn a_delivery_over_githubs_cap_is_413_and_stores_nothing() {
     let stack = stack::shared();
     let (bytes, marker) = push_of_length(25 * 1024 * 1024 + 1);
-    let answer = deliver_to_edge(&stack, "push", &unique("e2e"), &bytes);
+    let answer = deliver_to_cell(&stack, "push", &unique("e2e"), &bytes);
     assert_eq!(answer.status, 413);
     assert_eq!(answer.json()["error"], "payload_too_large");
     assert_eq!(
@@ -425,7 +419,7 @@ fn a_delivery_over_githubs_cap_is_413_and_stores_nothing() {
 #[test]
 fn postgrest_down_is_503_with_retry_after_and_stores_nothing() {
     let mut stack = Stack::builder().start();
-    let url = stack.edge_url(ROUTE);
+    let url = stack.url(ROUTE);
     let secret = secret(&stack);
     let delivery = unique("e2e");
     let body = fixture("workflow_run.requested.json");
@@ -437,7 +431,10 @@ fn postgrest_down_is_503_with_retry_after_and_stores_nothing() {
         "{}",
         String::from_utf8_lossy(&answer.body)
     );
-    assert_eq!(answer.json()["error"], "store_unavailable");
+    assert_eq!(
+        answer.json()["error"],
+        stack.cell().unreachable_write_error()
+    );
     assert!(answer.header("retry-after").is_some());
     assert_eq!(rows(&stack, &delivery), "0");
 }
@@ -450,7 +447,7 @@ fn a_rotated_out_secret_is_401_and_the_new_one_succeeds() {
             "new-secret-0123456,old-secret-0123456",
         )
         .start();
-    let url = stack.edge_url(ROUTE);
+    let url = stack.url(ROUTE);
     let body = fixture("push.json");
     assert_eq!(
         deliver(
@@ -469,7 +466,7 @@ fn a_rotated_out_secret_is_401_and_the_new_one_succeeds() {
     let stack = Stack::builder()
         .variable("GITHUB_WEBHOOK_SECRET", "new-secret-0123456")
         .start();
-    let url = stack.edge_url(ROUTE);
+    let url = stack.url(ROUTE);
     let rotated = unique("e2e");
     assert_eq!(
         deliver(&stack, &url, "old-secret-0123456", "push", &rotated, &body).status,
@@ -495,99 +492,11 @@ fn no_secret_reaches_the_logs() {
     let stack = stack::shared();
     let _ = deliver(
         &stack,
-        &stack.edge_url(ROUTE),
+        &stack.url(ROUTE),
         "wrong",
         "push",
         &unique("e2e"),
         &fixture("push.json"),
     );
     assert_logs_clean(&stack);
-}
-
-#[test]
-fn workers_flavour_stores_a_signed_delivery_on_workerd() {
-    let stack = Stack::builder().without_edge().start();
-    let worker = stack.workerd("github_webhook");
-    let delivery = unique("e2e");
-    let answer = deliver(
-        &stack,
-        &worker.url(ROUTE),
-        &secret(&stack),
-        "workflow_run",
-        &delivery,
-        &fixture("workflow_run.completed.success.json"),
-    );
-    assert_eq!(
-        answer.status,
-        201,
-        "{}\n{}",
-        String::from_utf8_lossy(&answer.body),
-        worker.logs()
-    );
-    assert_eq!(rows(&stack, &delivery), "1");
-}
-
-#[test]
-fn workers_flavour_refuses_a_bad_signature_on_workerd() {
-    let stack = Stack::builder().without_edge().start();
-    let worker = stack.workerd("github_webhook");
-    let delivery = unique("e2e");
-    let answer = deliver(
-        &stack,
-        &worker.url(ROUTE),
-        "wrong",
-        "push",
-        &delivery,
-        &fixture("push.json"),
-    );
-    assert_eq!(answer.status, 401);
-    assert_eq!(rows(&stack, &delivery), "0");
-}
-
-/// Delivers the push `bytes` to the Workers build under a fresh delivery id and asserts it
-/// was stored (201); the delivery id.
-fn push_stored_on(stack: &Stack, worker: &pulser_tests::Service, bytes: &[u8]) -> String {
-    let delivery = unique("e2e");
-    let answer = deliver(
-        stack,
-        &worker.url(ROUTE),
-        &secret(stack),
-        "push",
-        &delivery,
-        bytes,
-    );
-    assert_eq!(
-        answer.status,
-        201,
-        "{}\n{}",
-        String::from_utf8_lossy(&answer.body),
-        worker.logs()
-    );
-    delivery
-}
-
-/// The Workers adapter buffers the body in JS and copies it into wasm memory: a delivery at
-/// GitHub's cap must still fit (workerd's default 128 MB isolate, no CPU limit locally).
-#[test]
-fn workers_flavour_accepts_a_delivery_at_githubs_cap_on_workerd() {
-    let stack = Stack::builder().without_edge().start();
-    let worker = stack.workerd("github_webhook");
-    let (bytes, _) = push_of_length(25 * 1024 * 1024);
-    let delivery = push_stored_on(&stack, &worker, &bytes);
-    assert_eq!(rows(&stack, &delivery), "1");
-}
-
-/// The same million-commit push through the Workers build: the same count and VTID. (Local
-/// workerd stored it with the old picker too: it does not hold wasm memory to the edge host's
-/// limit, so the memory bound is proven on the edge host.)
-#[test]
-fn workers_flavour_stores_a_push_listing_a_million_commits_on_workerd() {
-    let stack = Stack::builder().without_edge().start();
-    let worker = stack.workerd("github_webhook");
-    let (bytes, count) = push_with_commits();
-    let delivery = push_stored_on(&stack, &worker, &bytes);
-    assert_eq!(
-        commits_and_vtid(&stack, &delivery),
-        format!("{count}|DEV-LIST-0042")
-    );
 }

@@ -191,3 +191,35 @@ fn the_edge_hosts_deadline_for_push_to_odoo_holds_its_planned_deadline() {
         "spin.toml's timeout_ms ({host_ms}) must exceed PUSH_DEADLINE_MS ({planned_ms})"
     );
 }
+
+/// `spin build` builds every component into its `source`: each component's build command is
+/// the xtask build of that function's Spin flavour, whose output is `dist/spin/<name>.wasm`.
+#[test]
+fn spin_build_builds_each_component_into_its_source() {
+    let (_, spin) = read("spin.toml");
+    for f in &FUNCTIONS {
+        let component = |key: &str| get(&spin, &["component", f.component, key]);
+        assert_eq!(
+            component("source").and_then(Value::as_str),
+            Some(format!("dist/spin/{}.wasm", f.name).as_str()),
+            "{}'s source",
+            f.component
+        );
+        assert_eq!(
+            get(&spin, &["component", f.component, "build", "command"]).and_then(Value::as_str),
+            Some(format!("cargo xtask build spin {}", f.name).as_str()),
+            "{}'s [build] command",
+            f.component
+        );
+        let watch = get(&spin, &["component", f.component, "build", "watch"])
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("{} has no build.watch", f.component));
+        assert!(
+            watch
+                .iter()
+                .any(|w| w.as_str() == Some(&format!("functions/{}/src/**/*.rs", f.name))),
+            "{}'s watch list misses its own sources",
+            f.component
+        );
+    }
+}

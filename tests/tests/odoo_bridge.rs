@@ -41,7 +41,7 @@ fn secrets_never_reach_the_logs() {
         b"{}",
     );
     post(&stack, DRAIN, &[("authorization", "Basic x")], b"");
-    let logs = stack.edge_logs();
+    let logs = stack.logs();
     assert!(logs.contains("realtime broadcast failed"), "{logs}");
     assert!(logs.contains("push_to_odoo refused a request"), "{logs}");
     assert_logs_clean(&stack);

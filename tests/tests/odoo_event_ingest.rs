@@ -4,9 +4,9 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! `odoo_event_ingest` end to end: the built WASI component behind the edge host against real
-//! PostgreSQL 15 + PostgREST 12, signed the ways Odoo signs (hex `x-signature`, Standard
-//! Webhooks), and the README's Python signing example; then the Workers build under workerd.
+//! `odoo_event_ingest` end to end on the cell's runtime (`PULSER_CELL`, see
+//! `pulser_tests::cell`) against real PostgreSQL 15 + PostgREST 12, signed the ways Odoo
+//! signs (hex `x-signature`, Standard Webhooks), and the README's Python signing example.
 //!
 //! Tests that never change the variables share one stack and keep apart by unique markers
 //! (resource ids, event ids). A test that stops PostgREST starts a stack of its own.
@@ -15,8 +15,7 @@
 
 use pulser_tests::bridge::{INGEST, edge_secret, event, hex_signature, ingest_signed};
 use pulser_tests::e2e::{
-    JSON, Scheme, assert_logs_clean, assert_no_secret, pairs, post, post_signed, send,
-    signed_headers, unique,
+    JSON, Scheme, assert_logs_clean, pairs, post, send, signed_headers, unique,
 };
 use pulser_tests::stack::{self, Stack};
 use pulser_tests::{Exchange, hmac_hex};
@@ -356,7 +355,7 @@ fn ingest_standard_webhook_too_old_is_401() {
 #[test]
 fn ingest_get_is_405() {
     let stack = stack::shared();
-    let r = send(&stack, "GET", &stack.edge_url(INGEST), &[], b"");
+    let r = send(&stack, "GET", &stack.url(INGEST), &[], b"");
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("POST"));
     assert_eq!(r.json()["error"], "method_not_allowed");
@@ -545,57 +544,13 @@ fn ingest_with_postgrest_down_is_503_and_stores_nothing() {
     let body = r.json();
     assert_eq!(
         (r.status, body["error"].as_str()),
-        (503, Some("store_unavailable")),
+        (503, Some(stack.cell().unreachable_write_error())),
         "{body}"
     );
     assert!(r.header("retry-after").is_some());
     assert!(body.get("id").is_none());
     assert_eq!(audit_rows(&stack, &marker), 0);
     assert_logs_clean(&stack);
-}
-
-// ---- the Workers build under workerd --------------------------------------------------
-
-#[test]
-fn workers_ingest_stores_a_signed_event() {
-    let stack = stack::shared();
-    let worker = stack.workerd("odoo_event_ingest");
-    let marker = unique("wk");
-    let body = event(&marker).to_string();
-    let r = post_signed(
-        &stack,
-        &worker.url(INGEST),
-        &edge_secret(&stack),
-        Scheme::Hex,
-        body.as_bytes(),
-    );
-    assert_eq!(
-        r.status,
-        201,
-        "{}\n{}",
-        String::from_utf8_lossy(&r.body),
-        worker.logs()
-    );
-    assert_eq!(audit_rows(&stack, &marker), 1);
-    assert_no_secret(&stack, "workerd's log", &worker.logs());
-}
-
-#[test]
-fn workers_ingest_refuses_a_bad_signature() {
-    let stack = stack::shared();
-    let worker = stack.workerd("odoo_event_ingest");
-    let marker = unique("wkbad");
-    let body = event(&marker).to_string();
-    let signature = hmac_hex(b"not-the-secret", body.as_bytes());
-    let r = send(
-        &stack,
-        "POST",
-        &worker.url(INGEST),
-        &[JSON, ("x-signature", &signature)],
-        body.as_bytes(),
-    );
-    assert_ingest_refused(&stack, &marker, &r, 401, "unauthorized");
-    assert_no_secret(&stack, "workerd's log", &worker.logs());
 }
 
 // ---- the README's signing example -------------------------------------------------------
@@ -624,7 +579,7 @@ fn readme_signing_example_is_accepted() {
     let output = std::process::Command::new("python3")
         .arg("-c")
         .arg(readme_signing_example())
-        .env("EDGE_URL", stack.edge_url(""))
+        .env("EDGE_URL", stack.origin(INGEST))
         .env("EDGE_HMAC_SECRET", stack.var("EDGE_HMAC_SECRET"))
         .env("EVENT_ID", &event_id)
         .output()

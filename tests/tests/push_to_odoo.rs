@@ -4,9 +4,9 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! `push_to_odoo` end to end: the built WASI component behind the edge host against real
-//! PostgreSQL 15 + PostgREST 12 and the strict Odoo stand-in, fed by the Database Webhook,
-//! direct signed calls and the pg_cron drain; then the Workers build under workerd.
+//! `push_to_odoo` end to end on the cell's runtime (`PULSER_CELL`, see `pulser_tests::cell`)
+//! against real PostgreSQL 15 + PostgREST 12 and the strict Odoo stand-in, fed by the
+//! Database Webhook, direct signed calls and the pg_cron drain.
 //!
 //! Tests that never change the stand-in's mode or the variables share one stack and keep
 //! apart by unique markers (outbox rows, action args). Anything that fails Odoo, stops
@@ -22,9 +22,7 @@ use pulser_tests::bridge::{
     DRAIN, PUSH, account_move, bearer, edge_secret, idempotency_key, outbox_row, push_webhook,
     webhook_body,
 };
-use pulser_tests::e2e::{
-    JSON, Scheme, assert_logs_clean, assert_no_secret, post, post_signed, send, unique,
-};
+use pulser_tests::e2e::{JSON, Scheme, assert_logs_clean, post, post_signed, send, unique};
 use pulser_tests::stack::{self, OdooMode, Stack};
 use pulser_tests::{Exchange, hmac_hex};
 use serde_json::{Value, json};
@@ -152,7 +150,7 @@ fn push_direct_call_inserts_the_row_and_applies_it() {
     let body = json!({"action": "account.move.post", "args": {"id": move_id}, "request_id": unique("odoo-call")}).to_string();
     let r = post_signed(
         &stack,
-        &stack.edge_url(PUSH),
+        &stack.url(PUSH),
         &edge_secret(&stack),
         Scheme::Hex,
         body.as_bytes(),
@@ -193,7 +191,7 @@ fn push_direct_call_replayed_later_takes_effect_once() {
     let send_it = || {
         post_signed(
             &stack,
-            &stack.edge_url(PUSH),
+            &stack.url(PUSH),
             &edge_secret(&stack),
             Scheme::Hex,
             body.as_bytes(),
@@ -231,7 +229,7 @@ fn push_standard_webhooks_redelivery_takes_effect_once() {
     for timestamp in [now - 60, now] {
         let r = post_signed(
             &stack,
-            &stack.edge_url(PUSH),
+            &stack.url(PUSH),
             &edge_secret(&stack),
             Scheme::StandardWebhooks {
                 id: &webhook_id,
@@ -427,7 +425,7 @@ fn push_direct_call_without_action_is_422_and_inserts_nothing() {
     let body = json!({"args": {"id": move_id}, "request_id": unique("odoo-call")}).to_string();
     let r = post_signed(
         &stack,
-        &stack.edge_url(PUSH),
+        &stack.url(PUSH),
         &edge_secret(&stack),
         Scheme::Hex,
         body.as_bytes(),
@@ -516,7 +514,7 @@ fn push_text_plain_is_415() {
 #[test]
 fn push_get_is_405() {
     let stack = stack::shared();
-    let r = send(&stack, "GET", &stack.edge_url(PUSH), &[], b"");
+    let r = send(&stack, "GET", &stack.url(PUSH), &[], b"");
     assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
 }
 
@@ -618,17 +616,8 @@ fn push_odoo_refusing_the_caller_pauses_the_row_without_using_an_attempt() {
         state.starts_with("queued|0|false|true|destination paused: odoo answered 401"),
         "{state}"
     );
-    assert!(stack.edge_logs().contains("the outbox is paused"));
-    let health = || {
-        send(
-            &stack,
-            "GET",
-            &stack.edge_url("/push_to_odoo/health"),
-            &[],
-            b"",
-        )
-        .json()
-    };
+    assert!(stack.logs().contains("the outbox is paused"));
+    let health = || send(&stack, "GET", &stack.url("/push_to_odoo/health"), &[], b"").json();
     assert_eq!(
         health()["destination"]["paused"],
         true,
@@ -678,19 +667,12 @@ fn assert_odoo_redirect_is_not_followed(stack: &Stack, push_url: &str, logs: imp
     assert_eq!(odoo_calls(stack, &correlation).len(), 1);
 }
 
+/// (workerd's fetch follows redirects unless told not to: the Workers build says `manual`.)
 #[test]
 fn push_odoo_redirect_is_an_answer_not_followed() {
     let stack = Stack::builder().start();
-    let url = stack.edge_url(PUSH);
-    assert_odoo_redirect_is_not_followed(&stack, &url, || stack.edge_logs());
-}
-
-/// workerd's fetch follows redirects unless told not to: the Workers build says `manual`.
-#[test]
-fn workers_push_does_not_follow_an_odoo_redirect() {
-    let stack = Stack::builder().without_edge().start();
-    let worker = stack.workerd("push_to_odoo");
-    assert_odoo_redirect_is_not_followed(&stack, &worker.url(PUSH), || worker.logs());
+    let url = stack.url(PUSH);
+    assert_odoo_redirect_is_not_followed(&stack, &url, || stack.logs());
 }
 
 #[test]
@@ -908,7 +890,7 @@ fn push_with_postgrest_down_is_503_and_odoo_is_not_called() {
     let json = r.json();
     assert_eq!(
         (r.status, json["error"].as_str()),
-        (503, Some("store_unavailable")),
+        (503, Some(stack.cell().unreachable_write_error())),
         "{json}"
     );
     assert!(r.header("retry-after").is_some());
@@ -920,47 +902,4 @@ fn push_with_postgrest_down_is_503_and_odoo_is_not_called() {
         503
     );
     assert_logs_clean(&stack);
-}
-
-// ---- the Workers build under workerd --------------------------------------------------
-
-#[test]
-fn workers_push_applies_a_row() {
-    let stack = stack::shared();
-    let worker = stack.workerd("push_to_odoo");
-    let (id, correlation) = account_move(&stack);
-    let auth = bearer(&stack);
-    let r = send(
-        &stack,
-        "POST",
-        &worker.url(PUSH),
-        &[JSON, ("authorization", &auth)],
-        &webhook_body("INSERT", "odoo_action_outbox", id),
-    );
-    assert_eq!(
-        r.status,
-        200,
-        "{}\n{}",
-        String::from_utf8_lossy(&r.body),
-        worker.logs()
-    );
-    assert_eq!(r.json()["status"], "applied");
-    assert_eq!(outbox_state(&stack, id), "applied|1|false|false|");
-    assert_eq!(odoo_calls(&stack, &correlation).len(), 1);
-    assert_no_secret(&stack, "workerd's log", &worker.logs());
-}
-
-#[test]
-fn workers_push_refuses_a_wrong_bearer() {
-    let stack = stack::shared();
-    let worker = stack.workerd("push_to_odoo");
-    let row = account_move(&stack);
-    let r = send(
-        &stack,
-        "POST",
-        &worker.url(PUSH),
-        &[JSON, ("authorization", "Bearer wrong")],
-        &webhook_body("INSERT", "odoo_action_outbox", row.0),
-    );
-    assert_push_refused(&stack, &row, &r, 401, "unauthorized");
 }

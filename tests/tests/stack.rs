@@ -19,7 +19,7 @@ use pulser_tests::{hmac_hex, request, try_request};
 use sha2::Sha256;
 
 fn db_stack() -> Stack {
-    Stack::builder().without_edge().start()
+    Stack::builder().without_runtime().start()
 }
 
 #[test]

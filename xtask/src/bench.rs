@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use pulser_tests::cell::Cell;
 use pulser_tests::stack::Stack;
 
 use crate::tools::Tools;
@@ -38,7 +39,9 @@ pub fn bench(root: &Path, tools: &Tools) -> Result {
         .map(|(k, v)| (k, PathBuf::from(v)))
         .collect();
     let stack = std::panic::catch_unwind(|| {
-        let mut builder = Stack::builder().tool("PULSER_EDGE_BIN", &edge);
+        let mut builder = Stack::builder()
+            .cell(Cell::EdgeWasi)
+            .tool("PULSER_EDGE_BIN", &edge);
         for var in ["POSTGREST_BIN", "WORKERD_BIN"] {
             if let Some(path) = env.get(var) {
                 builder = builder.tool(var, path);
@@ -217,7 +220,7 @@ fn workers_mint(stack: &Stack) {
 
 /// (milliseconds, answered 2xx) per request; `None` when there is no example for the function.
 fn measure(stack: &Stack, route: &up::Route) -> Option<Vec<(f64, bool)>> {
-    let url = stack.edge_url(&route.route);
+    let url = stack.url(&route.route);
     let mut samples = Vec::new();
     // Unique ids per request; the first few are warm-up (compile caches, connection pools).
     for n in 0..REQUESTS + 5 {

@@ -3,7 +3,10 @@
 //! `cargo test --workspace` would run the same binaries one after another with no time per
 //! binary; listing them (`cargo test --no-run`) and running each here gives every binary its
 //! own row in the phase table, and lets independent binaries share the cores
-//! (`PULSER_TEST_JOBS`, default 1).
+//! (`PULSER_TEST_JOBS`, default: the machine's cores).
+//!
+//! The black-box suites ([`CELL_SUITES`]) run once per runtime cell (`PULSER_CELL`, see
+//! `pulser_tests::cell`), and the run ends with the matrix of suite x cell.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -11,7 +14,24 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use pulser_tests::cell::Cell;
+
 use crate::{Result, cargo, describe, phases};
+
+/// The suites in `tests/tests/` that speak HTTP to the functions, each with the functions it
+/// drives: every one runs on every [`Cell`]. The other test binaries (the edge host's own
+/// tests, the stack's, the manifests', the runtime probe's) run once.
+pub const CELL_SUITES: [(&str, &str); 6] = [
+    ("push_to_odoo", "push_to_odoo"),
+    ("git_ops_dispatch", "git_ops_dispatch"),
+    ("github_webhook", "github_webhook"),
+    (
+        "effectively_once",
+        "odoo_event_ingest, push_to_odoo, github_webhook, git_ops_dispatch",
+    ),
+    ("odoo_event_ingest", "odoo_event_ingest"),
+    ("odoo_bridge", "odoo_event_ingest + push_to_odoo"),
+];
 
 /// One test binary: the name cargo gives it and where its package lives (the working
 /// directory `cargo test` runs it in).
@@ -20,16 +40,23 @@ struct TestBinary {
     label: String,
     executable: PathBuf,
     package_dir: PathBuf,
+    /// The suite and cell, for a run of a [`CELL_SUITES`] suite.
+    cell: Option<(&'static str, Cell)>,
 }
+
+/// What one suite did on one cell.
+type Outcome = ((&'static str, Cell), bool);
 
 pub fn run_all(root: &Path, env: &[(String, OsString)]) -> Result {
     let binaries = phases::time("list test binaries", || list(root, env))?;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let jobs = std::env::var("PULSER_TEST_JOBS")
         .ok()
         .and_then(|j| j.parse::<usize>().ok())
-        .unwrap_or(1)
+        .unwrap_or(cores)
         .clamp(1, binaries.len().max(1));
     let failed = Mutex::new(Vec::new());
+    let outcomes: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
     let next = Mutex::new(binaries.iter());
     std::thread::scope(|s| {
         for _ in 0..jobs {
@@ -42,7 +69,14 @@ pub fn run_all(root: &Path, env: &[(String, OsString)]) -> Result {
                     else {
                         break;
                     };
-                    if let Err(e) = run_one(binary, env, jobs > 1) {
+                    let result = run_one(binary, env, jobs > 1);
+                    if let Some(cell) = binary.cell {
+                        outcomes
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push((cell, result.is_ok()));
+                    }
+                    if let Err(e) = result {
                         failed
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -60,6 +94,14 @@ pub fn run_all(root: &Path, env: &[(String, OsString)]) -> Result {
                 .envs(env.iter().map(|(k, v)| (k, v))),
         )
     });
+    eprintln!(
+        "{}",
+        matrix(
+            &outcomes
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        )
+    );
     let mut failed = failed
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -71,6 +113,30 @@ pub fn run_all(root: &Path, env: &[(String, OsString)]) -> Result {
     } else {
         Err(format!("tests failed:\n  {}", failed.join("\n  ")))
     }
+}
+
+/// The suite x cell table: `passed`, `FAILED`, or `not run` (a run cut short by a failure
+/// elsewhere never leaves a cell looking passed).
+fn matrix(outcomes: &[Outcome]) -> String {
+    let mut out = String::from("\nruntime matrix (suite: functions it drives)\n\n| suite |");
+    for cell in Cell::ALL {
+        out.push_str(&format!(" {} |", cell.name()));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(Cell::ALL.len()));
+    out.push('\n');
+    for (suite, functions) in CELL_SUITES {
+        out.push_str(&format!("| {suite}: {functions} |"));
+        for cell in Cell::ALL {
+            let result = outcomes
+                .iter()
+                .find(|((s, c), _)| *s == suite && *c == cell)
+                .map_or("not run", |(_, ok)| if *ok { "passed" } else { "FAILED" });
+            out.push_str(&format!(" {result} |"));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The test binaries `cargo test --workspace` would run, as cargo reports them.
@@ -119,15 +185,40 @@ fn list(root: &Path, env: &[(String, OsString)]) -> Result<Vec<TestBinary>> {
         } else {
             format!("test {package} ({kind})")
         };
-        binaries.push(TestBinary {
-            label,
-            executable: PathBuf::from(executable),
-            package_dir,
-        });
+        let suite = CELL_SUITES
+            .iter()
+            .map(|(suite, _)| *suite)
+            .find(|suite| package == "tests" && kind == "test" && name == *suite);
+        match suite {
+            Some(suite) => binaries.extend(Cell::ALL.map(|cell| TestBinary {
+                label: format!("{label} [{}]", cell.name()),
+                executable: PathBuf::from(executable),
+                package_dir: package_dir.clone(),
+                cell: Some((suite, cell)),
+            })),
+            None => binaries.push(TestBinary {
+                label,
+                executable: PathBuf::from(executable),
+                package_dir,
+                cell: None,
+            }),
+        }
     }
     if binaries.is_empty() {
         return Err("cargo test --no-run listed no test binaries".into());
     }
+    for (suite, _) in CELL_SUITES {
+        if !binaries
+            .iter()
+            .any(|b| b.cell.is_some_and(|(s, _)| s == suite))
+        {
+            return Err(format!(
+                "the cell suite tests/tests/{suite}.rs is not a test binary"
+            ));
+        }
+    }
+    // The longest runs first, so the last job to finish is a short one.
+    binaries.sort_by_key(|b| std::cmp::Reverse(b.cell.is_some()));
     Ok(binaries)
 }
 
@@ -137,6 +228,9 @@ fn run_one(binary: &TestBinary, env: &[(String, OsString)], capture: bool) -> Re
     let mut cmd = Command::new(&binary.executable);
     cmd.current_dir(&binary.package_dir)
         .envs(env.iter().map(|(k, v)| (k, v)));
+    if let Some((_, cell)) = binary.cell {
+        cmd.env(pulser_tests::cell::CELL_VAR, cell.name());
+    }
     eprintln!("+ {}", describe(&cmd));
     let start = Instant::now();
     let status = if capture {

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
+use pulser_tests::cell::Cell;
 use pulser_tests::stack::{DevSecrets, Ports, Stack, write_private};
 
 use crate::tools::Tools;
@@ -52,6 +53,7 @@ pub fn up(root: &Path, tools: &Tools) -> Result {
         .collect();
     let started = std::panic::catch_unwind(|| {
         let mut builder = Stack::builder()
+            .cell(Cell::EdgeWasi)
             .data_dir(&dev)
             .secrets(secrets.clone())
             .ports(Ports {
@@ -93,7 +95,7 @@ pub fn up(root: &Path, tools: &Tools) -> Result {
 /// components (dev secrets included; the file is private to its owner).
 fn facts(stack: &Stack) -> BTreeMap<String, String> {
     let mut facts = stack.vars().clone();
-    facts.insert("EDGE_URL".into(), stack.edge_url(""));
+    facts.insert("EDGE_URL".into(), stack.url(""));
     facts.insert("POSTGRES_URL".into(), stack.postgres_url());
     facts.insert("POSTGREST_URL".into(), stack.postgrest_url());
     facts.insert("ODOO_STAND_IN_URL".into(), stack.odoo.base_url());
@@ -215,7 +217,7 @@ pub(crate) fn signed_example(
 
 /// A ready-to-paste signed curl for `route`, or `None` for a function this file does not know.
 fn curl(stack: &Stack, route: &Route) -> Option<String> {
-    let url = stack.edge_url(&route.route);
+    let url = stack.url(&route.route);
     let (body, headers) = signed_example(stack, &route.function, 1)?;
     let mut out = format!("curl -sS -i -X POST '{url}' \\\n  -H 'content-type: application/json'");
     for (name, value) in headers {
@@ -227,18 +229,14 @@ fn curl(stack: &Stack, route: &Route) -> Option<String> {
 
 fn print_summary(stack: &Stack, routes: &[Route], dev: &Path) {
     println!("\npulser-edge local stack is up\n");
-    println!("  edge host   {}", stack.edge_url(""));
+    println!("  edge host   {}", stack.url(""));
     println!("  PostgREST   {}", stack.postgrest_url());
     println!("  PostgreSQL  {}", stack.postgres_url());
     println!("  Odoo        {} (stand-in)", stack.odoo.base_url());
     println!("  GitHub API  {} (stand-in)", stack.github.api_url());
     println!("\nendpoints:");
     for route in routes {
-        println!(
-            "  POST {}  ({})",
-            stack.edge_url(&route.route),
-            route.function
-        );
+        println!("  POST {}  ({})", stack.url(&route.route), route.function);
     }
     println!("\nsigned requests (dev secrets; rerun `cargo xtask up` keeps them):\n");
     for route in routes {
@@ -297,7 +295,7 @@ mod tests {
     #[test]
     fn every_printed_example_is_accepted_by_the_stack() {
         let root = pulser_tests::stack::project_root();
-        let stack = Stack::builder().start();
+        let stack = Stack::builder().cell(Cell::EdgeWasi).start();
         let routes = routes(&root).unwrap();
         assert_eq!(routes.len(), 4, "{routes:?}");
         for route in &routes {
@@ -306,12 +304,8 @@ mod tests {
             let mut all = vec![("content-type", "application/json")];
             all.extend(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             for attempt in ["first", "repeated"] {
-                let answer = pulser_tests::request(
-                    "POST",
-                    &stack.edge_url(&route.route),
-                    &all,
-                    body.as_bytes(),
-                );
+                let answer =
+                    pulser_tests::request("POST", &stack.url(&route.route), &all, body.as_bytes());
                 assert!(
                     (200..300).contains(&answer.status),
                     "{} ({attempt}): {} {}",
