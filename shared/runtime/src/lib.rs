@@ -249,8 +249,9 @@ pub fn env_config(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// Wall-clock unix seconds from `std::time` (WASI and native; never on Workers).
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+/// Wall-clock unix seconds from `std::time` (native; the wasm32-wasip2 flavours read
+/// `wasi:clocks/wall-clock` directly, Workers `Date.now()`).
+#[cfg(not(target_arch = "wasm32"))]
 #[must_use]
 pub fn system_now() -> u64 {
     std::time::SystemTime::now()

@@ -26,7 +26,7 @@ impl Platform for SpinPlatform {
     }
 
     fn now(&self) -> u64 {
-        crate::system_now()
+        crate::wasi_http::now()
     }
 
     fn fill_random(&self, buf: &mut [u8]) -> Result<(), RandomError> {
@@ -38,7 +38,7 @@ impl Platform for SpinPlatform {
     }
 
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
-        eprintln!("{}", crate::log_line(level, message, fields));
+        crate::wasi_http::log(level, message, fields);
     }
 
     fn cache_get(&self, key: &str) -> Option<Vec<u8>> {

@@ -23,7 +23,7 @@ impl Platform for WasiPlatform {
     }
 
     fn now(&self) -> u64 {
-        wasip2::clocks::wall_clock::now().seconds
+        crate::wasi_http::now()
     }
 
     fn fill_random(&self, buf: &mut [u8]) -> Result<(), RandomError> {
@@ -35,6 +35,6 @@ impl Platform for WasiPlatform {
     }
 
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
-        eprintln!("{}", crate::log_line(level, message, fields));
+        crate::wasi_http::log(level, message, fields);
     }
 }

@@ -46,6 +46,22 @@ const READ_CHUNK: u64 = 64 * 1024;
 /// `blocking-write-and-flush` accepts at most this many bytes per call.
 const WRITE_CHUNK: usize = 4096;
 
+/// Wall-clock unix seconds from `wasi:clocks/wall-clock`: what `SystemTime::now()` reads,
+/// without std's timespec arithmetic and its panics.
+#[must_use]
+pub fn now() -> u64 {
+    crate::bindings::clocks::wall_clock::now().seconds
+}
+
+/// Writes one log line and its newline to `wasi:cli/stderr`: the bytes `eprintln!` writes, in
+/// one write, but a failed write is dropped instead of panicking, which also keeps std's
+/// stderr lock and `io::Error` formatting (a few KB) out of the component.
+pub fn log(level: Level, message: &str, fields: &[(&str, &str)]) {
+    let mut line = crate::log_line(level, message, fields);
+    line.push('\n');
+    let _ = write_all(&crate::bindings::cli::stderr::get_stderr(), line.as_bytes());
+}
+
 /// Nanoseconds for a wasi `duration`, saturating.
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
