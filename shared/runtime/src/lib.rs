@@ -15,7 +15,7 @@
 //! | build | adapter | config from | outbound |
 //! |---|---|---|---|
 //! | `wasm32-wasip2` + feature `wasi` | wasi:http 0.2 proxy via the `wasip2` bindings | environment variables | `wasi:http/outgoing-handler` |
-//! | `wasm32-wasip2` + feature `spin` | spin-sdk 5.2 `#[http_component]` | Spin variables (lower-case names) | `spin_sdk::http::send` |
+//! | `wasm32-wasip2` + feature `spin` | wasi:http 0.2 proxy via the `wasi` 0.13 bindings spin-sdk 5.2 builds on | Spin variables (lower-case names) | `wasi:http/outgoing-handler` |
 //! | `wasm32-unknown-unknown` | workers-rs `#[event(fetch)]` | Worker secrets, then vars | `fetch` |
 //!
 //! On native targets `export!` expands to nothing: native builds exist for tests.
@@ -32,6 +32,12 @@ pub mod wasi;
 
 #[cfg(all(target_os = "wasi", feature = "spin"))]
 pub mod spin;
+
+/// The wasi:http request, response and outbound HTTP of both wasm32-wasip2 flavours.
+#[cfg(all(target_os = "wasi", any(feature = "wasi", feature = "spin")))]
+pub mod wasi_http;
+#[cfg(all(target_os = "wasi", any(feature = "wasi", feature = "spin")))]
+use __private::bindings;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod workers;
@@ -51,10 +57,13 @@ pub mod testing;
 #[doc(hidden)]
 pub mod __private {
     pub use http;
+    // The wasi:http 0.2 bindings `wasi_http` is written against: `wasip2` for WASI; for Spin
+    // the `wasi` 0.13 crate (WASI 0.2.0) whose resources spin-sdk's own bindings use, and whose
+    // incoming-handler export is the `@0.2.0` one Spin looks for.
     #[cfg(all(target_os = "wasi", feature = "spin"))]
-    pub use spin_sdk;
+    pub use wasi_p2_spin as bindings;
     #[cfg(all(target_os = "wasi", feature = "wasi"))]
-    pub use wasip2;
+    pub use wasip2 as bindings;
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
     pub use worker;
 }
@@ -240,8 +249,9 @@ pub fn env_config(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// Wall-clock unix seconds from `std::time` (WASI and native; never on Workers).
-#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+/// Wall-clock unix seconds from `std::time` (native; the wasm32-wasip2 flavours read
+/// `wasi:clocks/wall-clock` directly, Workers `Date.now()`).
+#[cfg(not(target_arch = "wasm32"))]
 #[must_use]
 pub fn system_now() -> u64 {
     std::time::SystemTime::now()
