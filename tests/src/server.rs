@@ -244,7 +244,10 @@ mod tests {
                     .nth(1)
                     .and_then(|s| s.parse().ok())
                     .unwrap_or_else(|| panic!("response {i}: {line:?}"));
-                (status, read_body(&mut reader, &headers, false).expect("body"))
+                (
+                    status,
+                    read_body(&mut reader, &headers, false).expect("body"),
+                )
             })
             .collect()
     }
@@ -329,7 +332,10 @@ mod tests {
         let answers = exchange_on_one_connection(odoo_port, unsigned.repeat(3).as_bytes(), 3);
         for (status, body) in &answers {
             let body: serde_json::Value = serde_json::from_slice(body).expect("JSON");
-            assert_eq!((*status, body["message"].as_str()), (401, Some("x-signature missing")));
+            assert_eq!(
+                (*status, body["message"].as_str()),
+                (401, Some("x-signature missing"))
+            );
         }
         assert_eq!(odoo.calls().len(), 3);
 
@@ -354,7 +360,10 @@ mod tests {
         for (status, body) in &answers {
             let body = String::from_utf8_lossy(body);
             // GitHub's answer to a request without User-Agent, each time.
-            assert!(*status == 403 && body.contains("User-Agent"), "{status} {body}");
+            assert!(
+                *status == 403 && body.contains("User-Agent"),
+                "{status} {body}"
+            );
         }
         assert_eq!(github.calls().len(), 2);
     }

@@ -594,6 +594,17 @@ fn the_installation_token_lives_as_long_as_the_runtime_keeps_state() {
     let logs = stack.logs();
     assert!(logs.contains(&format!(r#""signer":"{signer}""#)), "{logs}");
     assert!(!logs.contains(&format!(r#""signer":"{other}""#)), "{logs}");
+    // Every call is framed by its length (the body-less token POST says 0), never chunked.
+    for call in stack.github.calls() {
+        let length = call.body.len().to_string();
+        assert_eq!(
+            (call.header("content-length"), call.header("transfer-encoding")),
+            (Some(length.as_str()), None),
+            "{} {}",
+            call.method,
+            call.path
+        );
+    }
 }
 
 // ---- the README's signed curl ----------------------------------------------------------

@@ -113,6 +113,10 @@ fn push_webhook_applies_the_row() {
     );
     assert_eq!(calls[0].header("idempotency-key"), Some(key.as_str()));
     assert_eq!(calls[0].header("webhook-id"), Some(key.as_str()));
+    // Framed by its length, never chunked: some proxies in front of Odoo refuse chunked bodies.
+    let length = calls[0].body.len().to_string();
+    assert_eq!(calls[0].header("content-length"), Some(length.as_str()));
+    assert_eq!(calls[0].header("transfer-encoding"), None);
 }
 
 #[test]

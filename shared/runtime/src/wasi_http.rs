@@ -73,7 +73,18 @@ fn nanos(duration: Duration) -> u64 {
 /// Why no response came: see [`OutboundError`].
 pub fn send(request: Request, timeout: Duration) -> Result<Response, OutboundError> {
     let deadline = monotonic_clock::subscribe_duration(nanos(timeout));
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    // The body is whole before it is sent, so say its length: without it the host frames it
+    // chunked, which some proxies in front of Odoo or GitHub refuse (411) and Spin sends
+    // even for a body-less POST. A GET or HEAD without a body carries none, as curl sends it.
+    let bodyless_read =
+        body.is_empty() && matches!(parts.method, http::Method::GET | http::Method::HEAD);
+    if !bodyless_read && !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+        parts.headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(body.len()),
+        );
+    }
     let outgoing =
         OutgoingRequest::new(fields(&parts.headers).map_err(OutboundError::InvalidRequest)?);
     let invalid = |what: &str| OutboundError::InvalidRequest(format!("{what} not accepted"));
