@@ -1,14 +1,16 @@
 //! What to serve, worked out from the manifest and the variable values before anything is
-//! compiled: per routed component its wasm file, environment, outbound allow-list and limits,
-//! and the route table.
+//! compiled: per routed component its wasm file, variables, environment, key-value stores,
+//! outbound allow-list and limits, and the route table. How the variables reach the component
+//! depends on its flavour, known once it is compiled (see `guest`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::manifest::Manifest;
 use crate::outbound::{AllowedHosts, HostPatternError};
 use crate::routes::{Duplicate, RouteError, Router};
-use crate::variables::{AppValues, ComponentEnvironment, VariableError};
+use crate::variables::{AppValues, ComponentVariables, VariableError};
 
 /// Host-wide defaults a component's `tool.edge` table may override.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,10 +26,14 @@ pub struct Defaults {
 pub struct ComponentPlan {
     /// The id in spin.toml.
     pub id: String,
-    /// The WASI-flavour file to load.
+    /// The file to load (either flavour).
     pub wasm: PathBuf,
-    /// Environment variables (its variables, upper-cased, and its `environment`).
-    pub environment: ComponentEnvironment,
+    /// Its variables, rendered once here.
+    pub variables: ComponentVariables,
+    /// Its `environment` entries.
+    pub environment: BTreeMap<String, String>,
+    /// Its `key_value_stores` labels.
+    pub key_value_stores: Vec<String>,
     /// Where it may send requests.
     pub allowed_hosts: AllowedHosts,
     /// Request bodies above this are refused with 413.
@@ -80,8 +86,8 @@ pub enum PlanError {
     },
 }
 
-/// Plans every component that a routed trigger serves; `components_dir` holds the WASI builds
-/// under the same file names as the manifest's `source` paths.
+/// Plans every component that a routed trigger serves; `components_dir` holds the builds under
+/// the same file names as the manifest's `source` paths.
 ///
 /// # Errors
 /// [`PlanError`] naming the component, variable or route at fault.
@@ -138,7 +144,7 @@ fn plan_component(
             component: id.to_owned(),
             path: component.source.clone(),
         })?;
-    let environment = values.component_environment(id, component)?;
+    let variables = values.component_variables(id, component)?;
     let mut hosts = Vec::new();
     for (position, entry) in component.allowed_outbound_hosts.iter().enumerate() {
         let location = format!("[component.{id}] allowed_outbound_hosts[{position}]");
@@ -153,7 +159,9 @@ fn plan_component(
     Ok(ComponentPlan {
         id: id.to_owned(),
         wasm: components_dir.join(file_name),
-        environment,
+        variables,
+        environment: component.environment.clone(),
+        key_value_stores: component.key_value_stores.clone(),
         allowed_hosts,
         max_body_bytes: component
             .edge
@@ -203,6 +211,7 @@ component = "hidden"
 source = "dist/spin/probe.wasm"
 allowed_outbound_hosts = ["{{ supabase_url }}", "http://127.0.0.1:*"]
 variables = { probe_message = "{{ message }} from one" }
+key_value_stores = ["default"]
 [component.one.tool.edge]
 max_body_bytes = 10
 timeout_ms = 250
@@ -233,8 +242,9 @@ source = "dist/spin/hidden.wasm"
         assert_eq!(one.wasm, Path::new("/dist/wasi/probe.wasm"));
         assert_eq!(one.max_body_bytes, 10);
         assert_eq!(one.timeout, Duration::from_millis(250));
-        let env: Vec<_> = one.environment.pairs().collect();
-        assert_eq!(env, vec![("PROBE_MESSAGE", "hi from one")]);
+        assert_eq!(one.variables.get("probe_message"), Some("hi from one"));
+        assert_eq!(one.key_value_stores, vec!["default"]);
+        assert!(app.components[1].key_value_stores.is_empty());
         let two = &app.components[1];
         assert_eq!(two.max_body_bytes, DEFAULTS.max_body_bytes);
         assert_eq!(two.timeout, DEFAULTS.timeout);

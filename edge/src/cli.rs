@@ -4,16 +4,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
-/// Serves every WASI-flavour component of a Spin application on one address: routes,
-/// variables and outbound allow-lists come from spin.toml, so the URL layout is the one
-/// `spin up` serves.
+use crate::link::Flavour;
+
+/// Serves every component of a Spin application on one address, WASI-flavour or
+/// Spin-flavour builds: routes, variables, key-value stores and outbound allow-lists come
+/// from spin.toml, so the URL layout is the one `spin up` serves.
 ///
 /// Variables resolve as under Spin: `SPIN_VARIABLE_<NAME>` in the environment, then the
 /// --env-file files (same keys; a later file wins over an earlier one), then the
-/// `default` in [variables]. Per component, `[component.<id>.tool.edge]` may set
-/// `max_body_bytes` and `timeout_ms` (Spin ignores `tool` tables).
+/// `default` in [variables]. A WASI-flavour component reads its variables as upper-case
+/// environment variables, a Spin-flavour one through fermyon:spin/variables. Per component,
+/// `[component.<id>.tool.edge]` may set `max_body_bytes` and `timeout_ms` (Spin ignores
+/// `tool` tables).
 ///
 /// Output: one JSON access-log line per request on stdout, host events as JSON lines on
 /// stderr; components' stdout and stderr are passed through line by line.
@@ -24,10 +28,16 @@ pub struct Args {
     #[arg(long, value_name = "PATH", default_value = "spin.toml")]
     pub manifest: PathBuf,
 
-    /// Directory with the WASI-flavour builds; each component loads the file named like the
-    /// file in its `source` [default: dist/wasi next to the manifest].
+    /// Directory with the builds; each component loads the file named like the file in its
+    /// `source` [default: dist/wasi next to the manifest, dist/spin with --flavour spin].
     #[arg(long, value_name = "DIR")]
     pub components: Option<PathBuf>,
+
+    /// How to link each component: `auto` takes the flavour from what the component imports
+    /// (any fermyon: or spin: import makes it a Spin build); `wasi` or `spin` insists, and a
+    /// component of the other flavour stops start-up.
+    #[arg(long, value_enum, value_name = "FLAVOUR", default_value_t = FlavourChoice::Auto)]
+    pub flavour: FlavourChoice,
 
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
@@ -86,17 +96,43 @@ pub struct Args {
     pub shutdown_grace: Duration,
 }
 
+/// `--flavour`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FlavourChoice {
+    /// From each component's imports.
+    Auto,
+    /// WASI-flavour builds only.
+    Wasi,
+    /// Spin-flavour builds only.
+    Spin,
+}
+
 impl Args {
-    /// `--components`, or `dist/wasi` next to the manifest.
+    /// `--components`, or next to the manifest `dist/spin` with `--flavour spin`, else
+    /// `dist/wasi`.
     #[must_use]
     pub fn components_dir(&self) -> PathBuf {
         self.components.clone().unwrap_or_else(|| {
+            let flavour_dir = match self.flavour {
+                FlavourChoice::Spin => "spin",
+                FlavourChoice::Auto | FlavourChoice::Wasi => "wasi",
+            };
             self.manifest
                 .parent()
                 .map_or_else(PathBuf::new, PathBuf::from)
                 .join("dist")
-                .join("wasi")
+                .join(flavour_dir)
         })
+    }
+
+    /// The flavour `--flavour` insists on, if any.
+    #[must_use]
+    pub fn forced_flavour(&self) -> Option<Flavour> {
+        match self.flavour {
+            FlavourChoice::Auto => None,
+            FlavourChoice::Wasi => Some(Flavour::Wasi),
+            FlavourChoice::Spin => Some(Flavour::Spin),
+        }
     }
 
     /// `--max-buffered-mb` in bytes.
@@ -133,6 +169,8 @@ mod tests {
         let args = Args::try_parse_from(["edge"]).unwrap();
         assert_eq!(args.manifest, PathBuf::from("spin.toml"));
         assert_eq!(args.components_dir(), PathBuf::from("dist/wasi"));
+        assert_eq!(args.flavour, FlavourChoice::Auto);
+        assert_eq!(args.forced_flavour(), None);
         assert_eq!(args.listen, "127.0.0.1:3000".parse().unwrap());
         assert!(args.env_files.is_empty());
         assert_eq!(args.request_timeout, Duration::from_secs(30));
@@ -147,6 +185,20 @@ mod tests {
     fn components_default_next_to_the_manifest() {
         let args = Args::try_parse_from(["edge", "--manifest", "/srv/app/spin.toml"]).unwrap();
         assert_eq!(args.components_dir(), PathBuf::from("/srv/app/dist/wasi"));
+    }
+
+    #[test]
+    fn a_forced_flavour_is_kept_and_spin_looks_in_dist_spin() {
+        let spin = Args::try_parse_from(["edge", "--flavour", "spin"]).unwrap();
+        assert_eq!(spin.forced_flavour(), Some(Flavour::Spin));
+        assert_eq!(spin.components_dir(), PathBuf::from("dist/spin"));
+        let wasi = Args::try_parse_from(["edge", "--flavour", "wasi"]).unwrap();
+        assert_eq!(wasi.forced_flavour(), Some(Flavour::Wasi));
+        assert_eq!(wasi.components_dir(), PathBuf::from("dist/wasi"));
+        let given =
+            Args::try_parse_from(["edge", "--flavour", "spin", "--components", "x"]).unwrap();
+        assert_eq!(given.components_dir(), PathBuf::from("x"));
+        assert!(Args::try_parse_from(["edge", "--flavour", "workers"]).is_err());
     }
 
     #[test]
@@ -176,6 +228,7 @@ mod tests {
         for flag in [
             "--manifest",
             "--components",
+            "--flavour",
             "--listen",
             "--env-file",
             "--request-timeout",
@@ -189,7 +242,12 @@ mod tests {
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");
         }
-        for default in ["[default: 64]", "[default: 512]", "[default: 1048576]"] {
+        for default in [
+            "[default: 64]",
+            "[default: 512]",
+            "[default: 1048576]",
+            "[default: auto]",
+        ] {
             assert!(help.contains(default), "{default} missing from --help");
         }
     }

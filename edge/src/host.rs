@@ -1,7 +1,8 @@
 //! What one request's instance sees of the host, assembled in one place: its WASI context
-//! (environment, line-buffered stdout/stderr, no sockets) and wasi:http with the outbound hook.
-//! The parts live where their question is answered: guest output in `log::guest_output`, the
-//! outbound check in `outbound`.
+//! (environment, line-buffered stdout/stderr, no sockets), wasi:http with the outbound hook,
+//! and for a Spin-flavour component its Spin state. The parts live where their question is
+//! answered: guest output in `log::guest_output`, the outbound check in `outbound`, Spin's
+//! interfaces in `spin`.
 
 use std::sync::Arc;
 
@@ -9,8 +10,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::guest::Guest;
 use crate::log::guest_output::{LineWriter, Output};
 use crate::outbound::{self, AllowedHosts};
+use crate::spin::{SpinCtx, SpinHostView, SpinView};
 
 /// The `T` of each request's `Store<T>`.
 pub struct HostState {
@@ -18,17 +21,14 @@ pub struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     outbound: outbound::Hook,
+    spin: SpinCtx,
 }
 
 impl HostState {
-    /// State for one instance of `component` with `environment`.
-    pub fn new<'a>(
-        component: Arc<str>,
-        environment: impl Iterator<Item = (&'a str, &'a str)>,
-        allowed_hosts: Arc<AllowedHosts>,
-    ) -> Self {
+    /// State for one instance of `component`, given `guest`.
+    pub fn new(component: Arc<str>, guest: &Guest, allowed_hosts: Arc<AllowedHosts>) -> Self {
         let mut wasi = WasiCtx::builder();
-        for (name, value) in environment {
+        for (name, value) in guest.environment.pairs() {
             wasi.env(name, value);
         }
         wasi.stdout(LineWriter::new(Output::Stdout))
@@ -42,7 +42,8 @@ impl HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            outbound: outbound::Hook::new(component, allowed_hosts),
+            outbound: outbound::Hook::new(Arc::clone(&component), allowed_hosts),
+            spin: SpinCtx::new(component, guest.spin.clone()),
         }
     }
 }
@@ -62,6 +63,15 @@ impl WasiHttpView for HostState {
             ctx: &mut self.http,
             table: &mut self.table,
             hooks: &mut self.outbound,
+        }
+    }
+}
+
+impl SpinHostView for HostState {
+    fn spin(&mut self) -> SpinView<'_> {
+        SpinView {
+            ctx: &mut self.spin,
+            table: &mut self.table,
         }
     }
 }

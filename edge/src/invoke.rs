@@ -18,18 +18,18 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::guest::Guest;
 use crate::host::HostState;
 use crate::log;
 use crate::outbound::AllowedHosts;
 use crate::reply::Refusal;
-use crate::variables::ComponentEnvironment;
 
 /// A component compiled, linked and ready to instantiate.
 pub struct Served {
     /// Its id in spin.toml.
     pub id: Arc<str>,
-    /// The environment each instance gets.
-    pub environment: ComponentEnvironment,
+    /// What each instance is given: its flavour's environment, variables and stores.
+    pub guest: Guest,
     /// Its outbound allow-list.
     pub allowed_hosts: Arc<AllowedHosts>,
     /// Request-body limit.
@@ -47,7 +47,7 @@ impl Served {
     fn new_store(&self, engine: &Engine, deadline: Instant) -> Store<HostState> {
         let state = HostState::new(
             Arc::clone(&self.id),
-            self.environment.pairs(),
+            &self.guest,
             Arc::clone(&self.allowed_hosts),
         );
         let mut store = Store::new(engine, state);

@@ -1,12 +1,14 @@
-//! `edge`: the Wasmtime-based edge host. Serves every WASI-flavour component of a Spin
-//! application on one address, with routes, variables and outbound allow-lists from
-//! spin.toml. See `edge --help` and the README section "The edge host".
+//! `edge`: the Wasmtime-based edge host. Serves every component of a Spin application on one
+//! address, WASI-flavour or Spin-flavour builds, with routes, variables, key-value stores and
+//! outbound allow-lists from spin.toml. See `edge --help` and the README section "The edge
+//! host".
 
 mod admission;
 mod app;
 mod body;
 mod cli;
 mod engine;
+mod guest;
 mod host;
 mod invoke;
 mod link;
@@ -17,6 +19,7 @@ mod pipeline;
 mod reply;
 mod routes;
 mod serve;
+mod spin;
 mod startup;
 mod variables;
 

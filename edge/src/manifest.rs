@@ -1,6 +1,7 @@
 //! spin.toml, read the way Spin reads it (manifest version 2), keeping only what the edge host
 //! serves: application variables, HTTP triggers, and per component its source, variables,
-//! environment, allowed outbound hosts and the edge's own `tool.edge` settings.
+//! environment, allowed outbound hosts, key-value store labels and the edge's own
+//! `tool.edge` settings.
 //!
 //! The TOML is parsed into private wire structs and converted to the domain types below, so
 //! the rest of the host never sees serde shapes.
@@ -66,6 +67,8 @@ pub struct ComponentDecl {
     pub environment: BTreeMap<String, String>,
     /// `allowed_outbound_hosts`, unresolved templates.
     pub allowed_outbound_hosts: Vec<String>,
+    /// `key_value_stores`: the store labels a Spin-flavour component may open.
+    pub key_value_stores: Vec<String>,
     /// `[component.<id>.tool.edge]`.
     pub edge: EdgeSettings,
 }
@@ -158,6 +161,7 @@ pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
                 variables: component.variables,
                 environment: component.environment,
                 allowed_outbound_hosts: component.allowed_outbound_hosts,
+                key_value_stores: component.key_value_stores,
                 edge,
             },
         );
@@ -284,6 +288,8 @@ mod wire {
         #[serde(default)]
         pub allowed_outbound_hosts: Vec<String>,
         #[serde(default)]
+        pub key_value_stores: Vec<String>,
+        #[serde(default)]
         pub tool: BTreeMap<String, toml::Table>,
     }
 
@@ -337,6 +343,7 @@ component = "push-to-odoo"
 [component.odoo-event-ingest]
 source = "dist/spin/odoo_event_ingest.wasm"
 allowed_outbound_hosts = ["{{ supabase_url }}"]
+key_value_stores = ["default", "tokens"]
 [component.odoo-event-ingest.variables]
 supabase_url = "{{ supabase_url }}"
 edge_hmac_secret = "{{ edge_hmac_secret }}"
@@ -386,6 +393,7 @@ command = "cargo xtask build"
         assert_eq!(ingest.source, "dist/spin/odoo_event_ingest.wasm");
         assert_eq!(ingest.allowed_outbound_hosts, vec!["{{ supabase_url }}"]);
         assert_eq!(ingest.variables["supabase_url"], "{{ supabase_url }}");
+        assert_eq!(ingest.key_value_stores, vec!["default", "tokens"]);
         assert_eq!(
             ingest.edge,
             EdgeSettings {
@@ -397,6 +405,7 @@ command = "cargo xtask build"
         assert_eq!(push.edge, EdgeSettings::default());
         assert_eq!(push.environment["RUST_LOG"], "info");
         assert!(push.allowed_outbound_hosts.is_empty());
+        assert!(push.key_value_stores.is_empty());
     }
 
     #[test]

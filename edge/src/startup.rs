@@ -1,6 +1,6 @@
 //! From the command line to a ready [`Edge`]: read the manifest and env files, resolve
-//! variables, plan, compile and link every routed component. Every failure here is a clear
-//! one-line message and a non-zero exit.
+//! variables, plan, compile, pick each component's flavour and link it. Every failure here is
+//! a clear one-line message and a non-zero exit.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,11 +10,13 @@ use crate::admission::{Admission, AdmissionError, Claim};
 use crate::app::{self, Defaults, PlanError};
 use crate::cli::Args;
 use crate::engine::{self, EngineError, EngineSettings};
+use crate::guest::{Declared, Guest};
 use crate::invoke::Served;
 use crate::link::{self, LinkError};
 use crate::log;
 use crate::manifest::{self, ManifestError};
 use crate::pipeline::Edge;
+use crate::spin::stores::{MAX_STORE_BYTES, Stores};
 use crate::variables::{AppValues, ValueSources, VariableError};
 
 /// Why the host did not start.
@@ -54,6 +56,14 @@ pub enum StartupError {
     /// Variables could not be resolved.
     #[error(transparent)]
     Variables(VariableError),
+    /// A component's variables cannot be given to it in its flavour.
+    #[error("component `{component}`: {error}")]
+    ComponentVariables {
+        /// The component id.
+        component: String,
+        /// Why.
+        error: VariableError,
+    },
     /// The application could not be planned.
     #[error(transparent)]
     Plan(PlanError),
@@ -147,26 +157,46 @@ pub fn load(args: &Args, runtime: &tokio::runtime::Handle) -> Result<Edge, Start
     .map_err(StartupError::Engine)?;
     engine::start_epoch_ticker(&engine);
 
+    // One store per key-value label for the whole process, shared by every component
+    // granted the label, as under Spin.
+    let mut stores = Stores::new(MAX_STORE_BYTES);
     let mut served = Vec::with_capacity(plan.components.len());
     let mut ready = Vec::with_capacity(plan.components.len());
     for component in plan.components {
         let started = Instant::now();
         let compiled = engine::compile(&engine, &component.wasm).map_err(StartupError::Engine)?;
-        let pre = link::prepare(&engine, &compiled).map_err(|error| StartupError::Link {
+        let link_error = |error| StartupError::Link {
             component: component.id.clone(),
             path: component.wasm.clone(),
             error,
+        };
+        let flavour =
+            link::Flavour::choose(args.forced_flavour(), &engine, &compiled).map_err(link_error)?;
+        let pre = link::prepare(&engine, &compiled, flavour).map_err(link_error)?;
+        let declared = Declared {
+            id: &component.id,
+            variables: &component.variables,
+            environment: &component.environment,
+            key_value_stores: &component.key_value_stores,
+        };
+        let guest = Guest::new(flavour, declared, &mut stores).map_err(|error| {
+            StartupError::ComponentVariables {
+                component: component.id.clone(),
+                error,
+            }
         })?;
-        let names: Vec<&str> = component.environment.names().collect();
         ready.push([
             ("component", component.id.clone()),
             ("file", component.wasm.display().to_string()),
+            ("flavour", flavour.to_string()),
             ("compile_ms", started.elapsed().as_millis().to_string()),
-            ("environment", names.join(",")),
+            ("environment", comma_list(guest.environment.names())),
+            ("variables", comma_list(guest.spin.variables.names())),
+            ("key_value_stores", comma_list(guest.spin.stores.labels())),
         ]);
         let ready_to_serve = Served {
             id: Arc::from(component.id.as_str()),
-            environment: component.environment,
+            guest,
             allowed_hosts: Arc::new(component.allowed_hosts),
             max_body_bytes: component.max_body_bytes,
             timeout: component.timeout,
@@ -194,6 +224,11 @@ pub fn load(args: &Args, runtime: &tokio::runtime::Handle) -> Result<Edge, Start
         );
     }
     Ok(Edge::new(engine, served, plan.router, admission))
+}
+
+/// Names for a start-up line: `a,b,c`.
+fn comma_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.collect::<Vec<_>>().join(",")
 }
 
 /// `SPIN_VARIABLE_*` from the process environment.

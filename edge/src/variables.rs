@@ -7,8 +7,10 @@
 //!   value stops start-up, as under `spin up`.
 //! - Component variables (`[component.<id>.variables]`) are templates over application
 //!   variables: `"{{ supabase_url }}"`, or mixed with text: `"{{ supabase_url }}/rest/v1"`.
-//! - A component sees its variables as environment variables with upper-case names
-//!   (`supabase_url` -> `SUPABASE_URL`), which is where the WASI adapter reads config.
+//! - Each component's variables are rendered once, at start-up. A WASI-flavour component sees
+//!   them as environment variables with upper-case names (`supabase_url` -> `SUPABASE_URL`),
+//!   which is where the WASI adapter reads config; a Spin-flavour component asks for them by
+//!   name through `fermyon:spin/variables` (see `crate::spin::variables`).
 //!
 //! Nothing here touches the process: the environment and the dotenv files arrive as values.
 
@@ -258,24 +260,60 @@ impl AppValues {
         Template::parse(template, location)?.render(self, location)
     }
 
-    /// The environment one component runs with: its `environment` entries and its variables
-    /// under upper-case names.
+    /// One component's variables (`[component.<id>.variables]`), rendered.
     ///
     /// # Errors
-    /// A bad variable name or template, or an `environment` entry that clashes with a
-    /// variable.
-    pub fn component_environment(
+    /// A bad variable name, or a template that is unclosed or names an undeclared variable.
+    pub fn component_variables(
         &self,
         id: &str,
         component: &ComponentDecl,
-    ) -> Result<ComponentEnvironment, VariableError> {
-        let mut entries = component.environment.clone();
+    ) -> Result<ComponentVariables, VariableError> {
+        let mut values = BTreeMap::new();
         for (name, template) in &component.variables {
             validate_name(name)?;
             let location = format!("[component.{id}.variables] {name}");
-            let value = self.render(template, &location)?;
+            values.insert(name.clone(), self.render(template, &location)?);
+        }
+        Ok(ComponentVariables { values })
+    }
+}
+
+/// One component's variables by name, rendered once at start-up: the Spin flavour reads them
+/// through `fermyon:spin/variables`, the WASI flavour as environment variables. `Debug`
+/// shows names only.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ComponentVariables {
+    values: BTreeMap<String, String>,
+}
+
+impl ComponentVariables {
+    /// The value of the variable `name`, if the component binds one.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// The names, for start-up output.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+
+    /// The environment a WASI-flavour component runs with: its `environment` entries and
+    /// these variables under upper-case names, which is where the WASI adapter reads config.
+    ///
+    /// # Errors
+    /// [`VariableError::EnvironmentClash`] when an `environment` entry has a variable's
+    /// upper-case name.
+    pub fn wasi_environment(
+        &self,
+        id: &str,
+        environment: &BTreeMap<String, String>,
+    ) -> Result<ComponentEnvironment, VariableError> {
+        let mut entries = environment.clone();
+        for (name, value) in &self.values {
             let env_name = name.to_ascii_uppercase();
-            if entries.insert(env_name.clone(), value).is_some() {
+            if entries.insert(env_name.clone(), value.clone()).is_some() {
                 return Err(VariableError::EnvironmentClash {
                     component: id.to_owned(),
                     name: env_name,
@@ -286,6 +324,12 @@ impl AppValues {
     }
 }
 
+impl fmt::Debug for ComponentVariables {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.values.keys()).finish()
+    }
+}
+
 /// The environment variables one component sees. `Debug` shows names only.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ComponentEnvironment {
@@ -293,6 +337,15 @@ pub struct ComponentEnvironment {
 }
 
 impl ComponentEnvironment {
+    /// Only the component's `environment` entries: what a Spin-flavour component sees, as
+    /// under Spin, which hands variables to a component only through its variables interface.
+    #[must_use]
+    pub fn plain(environment: &BTreeMap<String, String>) -> Self {
+        Self {
+            entries: environment.clone(),
+        }
+    }
+
     /// `(name, value)` pairs for the WASI context.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
@@ -349,11 +402,21 @@ both = "{{ api_url }}|{{ channel }}|"
         )
     }
 
+    /// Component `a`'s WASI environment.
+    fn wasi_environment(
+        values: &AppValues,
+        manifest: &Manifest,
+    ) -> Result<ComponentEnvironment, VariableError> {
+        let component = &manifest.components["a"];
+        values
+            .component_variables("a", component)?
+            .wasi_environment("a", &component.environment)
+    }
+
     fn resolved_env(sources: &ValueSources) -> BTreeMap<String, String> {
         let manifest = manifest();
         let values = AppValues::resolve(&manifest, sources).unwrap();
-        values
-            .component_environment("a", &manifest.components["a"])
+        wasi_environment(&values, &manifest)
             .unwrap()
             .pairs()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -459,7 +522,7 @@ both = "{{ api_url }}|{{ channel }}|"
         .unwrap();
         let values = AppValues::resolve(&manifest, &ValueSources::default()).unwrap();
         let err = values
-            .component_environment("a", &manifest.components["a"])
+            .component_variables("a", &manifest.components["a"])
             .unwrap_err();
         assert_eq!(
             err,
@@ -498,9 +561,7 @@ both = "{{ api_url }}|{{ channel }}|"
         )
         .unwrap();
         let values = AppValues::resolve(&manifest, &ValueSources::default()).unwrap();
-        let err = values
-            .component_environment("a", &manifest.components["a"])
-            .unwrap_err();
+        let err = wasi_environment(&values, &manifest).unwrap_err();
         assert_eq!(
             err,
             VariableError::EnvironmentClash {
@@ -529,10 +590,65 @@ both = "{{ api_url }}|{{ channel }}|"
         let manifest = manifest();
         let values = AppValues::resolve(&manifest, &sources).unwrap();
         assert!(!format!("{values:?}").contains("hunter2"));
-        let component = values
-            .component_environment("a", &manifest.components["a"])
-            .unwrap();
+        let component = wasi_environment(&values, &manifest).unwrap();
         assert!(!format!("{component:?}").contains("hunter2"));
         assert!(format!("{component:?}").contains("KEY"));
+        let variables = values
+            .component_variables("a", &manifest.components["a"])
+            .unwrap();
+        assert!(!format!("{variables:?}").contains("hunter2"));
+        assert!(format!("{variables:?}").contains("key"));
+    }
+
+    #[test]
+    fn component_variables_keep_their_names_and_rendered_values() {
+        let manifest = manifest();
+        let values = AppValues::resolve(
+            &manifest,
+            &env(&[
+                ("SPIN_VARIABLE_SUPABASE_URL", "http://db"),
+                ("SPIN_VARIABLE_SERVICE_KEY", "k"),
+            ]),
+        )
+        .unwrap();
+        let variables = values
+            .component_variables("a", &manifest.components["a"])
+            .unwrap();
+        assert_eq!(
+            variables.get("supabase_rest_url"),
+            Some("http://db/rest/v1")
+        );
+        assert_eq!(variables.get("api"), Some("https://api.github.com"));
+        assert_eq!(
+            variables.get("api_url"),
+            None,
+            "only the component's own bindings"
+        );
+        assert_eq!(
+            variables.get("SUPABASE_URL"),
+            None,
+            "names are not upper-cased"
+        );
+        assert_eq!(
+            variables.names().collect::<Vec<_>>(),
+            vec![
+                "api",
+                "both",
+                "key",
+                "literal",
+                "supabase_rest_url",
+                "supabase_url"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_plain_environment_has_only_the_environment_entries() {
+        let manifest = manifest();
+        let environment = ComponentEnvironment::plain(&manifest.components["a"].environment);
+        assert_eq!(
+            environment.pairs().collect::<Vec<_>>(),
+            vec![("RUST_LOG", "info")]
+        );
     }
 }
