@@ -1,12 +1,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! spin.toml and wrangler.toml say what each function's settings table says: every setting
 //! is bound for its component (Spin) and its environment (Workers), defaults are equal,
-//! secrets are secrets, and the edge host's body limit is the function's own.
+//! secrets are secrets, and the edge host's body limit is the function's own. wrangler.toml
+//! also deploys every Worker with the compatibility the workerd tests run, builds each
+//! environment's own function, and sets a Cron Trigger where a function has a scheduled entry.
 
 use std::path::Path;
 
 use pulser_runtime::pipeline::Spec;
 use pulser_runtime::settings::{Need, Setting};
+use pulser_tests::workerd::Compatibility;
 use toml::{Table, Value};
 
 /// One function: its crate name (the Workers environment), Spin component and table.
@@ -221,5 +224,93 @@ fn spin_build_builds_each_component_into_its_source() {
             "{}'s watch list misses its own sources",
             f.component
         );
+    }
+}
+
+/// The workerd tests run every Worker with the compatibility date and flags they read from
+/// wrangler.toml's top level (`Compatibility`); that reader must see what TOML says, and no
+/// environment may deploy with other values than the tested ones.
+#[test]
+fn every_worker_deploys_with_the_compatibility_the_workerd_tests_run() {
+    let (text, wrangler) = read("wrangler.toml");
+    let date = wrangler
+        .get("compatibility_date")
+        .and_then(Value::as_str)
+        .expect("wrangler.toml sets compatibility_date")
+        .to_owned();
+    let flags = wrangler
+        .get("compatibility_flags")
+        .and_then(Value::as_array)
+        .map(|flags| {
+            flags
+                .iter()
+                .map(|f| f.as_str().expect("a flag is a string").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        Compatibility::parse(&text),
+        Ok(Compatibility { date, flags }),
+        "tests/src/workerd.rs reads wrangler.toml's compatibility otherwise than TOML does"
+    );
+    for f in &FUNCTIONS {
+        for key in ["compatibility_date", "compatibility_flags"] {
+            assert!(
+                get(&wrangler, &["env", f.name, key]).is_none(),
+                "[env.{}] sets {key}: the workerd tests would not run what it deploys",
+                f.name
+            );
+        }
+    }
+}
+
+/// `wrangler deploy --env <function>` builds that function's Worker and only that one,
+/// unless `cargo xtask test` has just built them all (PULSER_WORKERS_PREBUILT).
+#[test]
+fn each_environment_builds_its_own_worker() {
+    let (_, wrangler) = read("wrangler.toml");
+    assert!(
+        wrangler.get("build").is_none(),
+        "a top-level [build] would be every environment's"
+    );
+    for f in &FUNCTIONS {
+        let command = get(&wrangler, &["env", f.name, "build", "command"])
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("[env.{}.build] has no command", f.name));
+        assert_eq!(
+            command,
+            format!(
+                "[ -n \"$PULSER_WORKERS_PREBUILT\" ] || cargo xtask build workers {}",
+                f.name
+            ),
+            "[env.{}.build]",
+            f.name
+        );
+        assert_eq!(
+            get(&wrangler, &["env", f.name, "main"]).and_then(Value::as_str),
+            Some(format!("dist/workers/{}/index.js", f.name).as_str()),
+            "[env.{}] main",
+            f.name
+        );
+    }
+}
+
+/// Only push_to_odoo has a scheduled entry (`drain_on_schedule`): a Cron Trigger on any other
+/// Worker would fire a handler it does not export.
+#[test]
+fn only_push_to_odoo_has_a_cron_trigger() {
+    let (_, wrangler) = read("wrangler.toml");
+    assert!(wrangler.get("triggers").is_none(), "a top-level [triggers]");
+    for f in &FUNCTIONS {
+        let crons = get(&wrangler, &["env", f.name, "triggers", "crons"]).and_then(Value::as_array);
+        if f.name != "push_to_odoo" {
+            assert!(crons.is_none(), "[env.{}.triggers] sets crons", f.name);
+            continue;
+        }
+        let crons = crons.expect("[env.push_to_odoo.triggers] crons");
+        assert_eq!(crons.len(), 1, "one schedule: {crons:?}");
+        let cron = crons.first().and_then(Value::as_str).unwrap_or_default();
+        let fields = cron.split_whitespace().count();
+        assert_eq!(fields, 5, "a five-field cron expression: {crons:?}");
     }
 }

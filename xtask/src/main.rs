@@ -6,6 +6,7 @@
 
 mod bench;
 mod build;
+mod dryrun;
 mod phases;
 mod provision;
 mod testrun;
@@ -27,7 +28,8 @@ commands:
           build every crate under functions/ as wasi, spin and workers flavours (or only
           the flavours and functions named) into dist/ and print a size table;
           `build probe` builds the conformance probe (a test fixture) into target/probe-dist/
-  test    fmt + clippy + every test in the workspace, including the wasm runtime tests
+  test    fmt + clippy + every test in the workspace, including the wasm runtime tests, and
+          `wrangler deploy --dry-run` of every Worker (offline; prints the upload sizes)
   up      run the whole local stack until Ctrl-C: PostgreSQL 15 + migrations, PostgREST 12,
           Odoo and GitHub stand-ins, and the edge host serving every function of spin.toml
           (state, logs and stack.env in target/dev/)
@@ -121,7 +123,8 @@ fn test(root: &Path) -> Result {
 /// fmt, then every build with clippy as the compiler's wrapper (so each build is also the
 /// lint, `-D warnings`), then every test binary. The wasm builds (their own target dirs) and
 /// the native build (edge host, test binaries) run side by side: each has long single-core
-/// stretches (LTO, wasm-opt, the final links) that the other fills.
+/// stretches (LTO, wasm-opt, the final links) that the other fills. Once the Workers are
+/// built, wrangler dry-runs the deploy of each.
 fn test_phases(root: &Path) -> Result {
     let tools =
         phases::time("tool install", || tools::Tools::ensure(root, Scope::All))?.linting(root)?;
@@ -141,6 +144,10 @@ fn test_phases(root: &Path) -> Result {
             })?;
             let probe = build::build_probe(root, &tools)?;
             build::build_dist(root, &tools)?;
+            let uploads = phases::time("wrangler deploy --dry-run", || {
+                dryrun::dry_run_all(root, &tools)
+            })?;
+            dryrun::print_uploads(&uploads);
             Ok(probe)
         });
         let native = s.spawn(|| {

@@ -13,6 +13,8 @@
 //!   `OUTBOX_DRAIN_LIMIT` and by `PUSH_DEADLINE_MS` (no row is claimed that one delivery
 //!   could not finish in time): `queued` rows whose `next_attempt_at` has passed and rows
 //!   stuck in `sent` longer than `OUTBOX_LEASE_SECS`.
+//! - **Cron Trigger** (Workers only, [`drain_on_schedule`]): the same drain, started by the
+//!   runtime's scheduler; there is no caller, so no bearer, and the outcome goes to the log.
 //!
 //! Every push claims the row first with a conditional PATCH ([`outbox`]); a row another
 //! delivery holds is reported as `"claimed": false` and nothing is sent. The action is checked
@@ -34,10 +36,12 @@ mod delivery;
 mod error;
 mod odoo;
 mod outbox;
+mod schedule;
 pub mod settings;
 mod trigger;
 
 pub use delivery::POSTGREST_TIMEOUT;
+pub use schedule::drain_on_schedule;
 
 use auth::Caller;
 use error::PushError;
@@ -100,6 +104,7 @@ fn accepts(request: &Request) -> Accept {
 }
 
 pulser_runtime::function!(SPEC, serve);
+pulser_runtime::export_scheduled!(drain_on_schedule);
 
 async fn serve(
     request: &Request,
@@ -115,8 +120,7 @@ async fn serve(
     }
     if route == Route::Drain {
         bearer(platform, headers)?;
-        let settings = Settings::from_platform(platform)?;
-        let reports = delivery::drain(platform, &settings).await?;
+        let reports = drain(platform).await?;
         let rows: Vec<Value> = reports.iter().map(delivery::Report::to_json).collect();
         return Ok(reply::json(
             200,
@@ -175,6 +179,14 @@ async fn health(platform: &impl Platform) -> Result<Response, Error<PushError>> 
     body.insert("name".into(), SPEC.name.into());
     body.insert("destination".into(), destination.into());
     Ok(reply::json(200, &body.into()))
+}
+
+/// The drain, whoever starts it: `POST /drain` once its bearer is checked, or the Workers
+/// Cron Trigger ([`drain_on_schedule`]). Every setting it needs is read here, after the
+/// caller (if any) is authenticated.
+async fn drain(platform: &impl Platform) -> Result<Vec<delivery::Report>, Refusal> {
+    let settings = Settings::from_platform(platform)?;
+    delivery::drain(platform, &settings).await
 }
 
 /// The bearer check shared by the webhook and the drain.

@@ -18,7 +18,10 @@
 //! | `wasm32-wasip2` + feature `spin` | wasi:http 0.2 proxy via the `wasi` 0.13 bindings spin-sdk 5.2 builds on | Spin variables (lower-case names) | `wasi:http/outgoing-handler` |
 //! | `wasm32-unknown-unknown` | workers-rs `#[event(fetch)]` | Worker secrets, then vars | `fetch` |
 //!
-//! On native targets `export!` expands to nothing: native builds exist for tests.
+//! On native targets `export!` expands to nothing: native builds exist for tests. Workers also
+//! has Cron Triggers: `export_scheduled!(my_function::on_schedule)` exports an
+//! `async fn(&impl Platform)` as `#[event(scheduled)]`, and expands to nothing on every other
+//! build.
 
 use core::fmt;
 use core::future::Future;
@@ -269,4 +272,13 @@ pub fn system_now() -> u64 {
 macro_rules! export {
     ($handler:path) => {};
     ($handler:path, max_body = $max:expr) => {};
+}
+
+/// Exports an `async fn(&impl Platform)` as the Worker's `scheduled` event (a Cron Trigger).
+/// Only Workers has one: elsewhere a scheduler calls an HTTP route instead (pg_cron POSTs
+/// push_to_odoo's drain), so on every other build this expands to nothing.
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+#[macro_export]
+macro_rules! export_scheduled {
+    ($handler:path) => {};
 }

@@ -392,19 +392,37 @@ pub fn respond<D: Problem>(
     let response = match result {
         Ok(response) => response,
         Err(error) => {
-            platform.log(
-                error.level(),
+            log_failure(
+                platform,
                 &format!("{} refused a request", spec.name),
-                &[
-                    ("error", error.code()),
-                    ("message", &error.to_string()),
-                    ("correlation_id", correlation_id),
-                ],
+                correlation_id,
+                &error,
             );
             error.to_response()
         }
     };
     reply::with_correlation_id(response, correlation_id)
+}
+
+/// The one log line of a failure: its level (see [`Problem::level`]), code, message and
+/// correlation id, never a secret. [`respond`] writes it for every refused request; a run no
+/// request started (a Workers Cron Trigger) writes it too, with a line text of its own, as
+/// the only trace of its failure (nobody receives an answer there).
+pub fn log_failure<D: Problem>(
+    platform: &impl Platform,
+    message: &str,
+    correlation_id: &str,
+    error: &Error<D>,
+) {
+    platform.log(
+        error.level(),
+        message,
+        &[
+            ("error", error.code()),
+            ("message", &error.to_string()),
+            ("correlation_id", correlation_id),
+        ],
+    );
 }
 
 /// Defines the crate's `pub async fn handle(Request, &impl Platform) -> Response`: the shared

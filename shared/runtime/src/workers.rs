@@ -260,3 +260,27 @@ macro_rules! export {
         }
     };
 }
+
+/// Exports a handler as the Worker's `scheduled` event, which a Cron Trigger
+/// (`[env.<function>.triggers] crons` in wrangler.toml) fires.
+///
+/// The handler is `async fn(&impl Platform)`. A scheduled run has no request and no caller:
+/// there is nobody to authenticate and nobody to answer, so the handler returns nothing and
+/// reports its outcome in its log lines (Workers Logs, `wrangler tail`). The event lasts
+/// until the handler returns, so the runtime does not end it while outbound calls are still
+/// in flight. workers-rs' glue reports every run to the runtime as `ok`: a failure shows in
+/// the log only (failing the event would take a panic, after which worker-build's shim
+/// re-initialises the whole wasm instance).
+#[macro_export]
+macro_rules! export_scheduled {
+    ($handler:path) => {
+        #[::worker::event(scheduled)]
+        async fn __pulser_scheduled(
+            _event: ::worker::ScheduledEvent,
+            env: ::worker::Env,
+            _ctx: ::worker::ScheduleContext,
+        ) {
+            $handler(&$crate::workers::WorkersPlatform::new(env)).await;
+        }
+    };
+}
