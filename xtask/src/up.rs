@@ -1,9 +1,11 @@
 //! `cargo xtask up`: the whole system on one machine, no cloud account, no Docker.
 //!
-//! Builds the WASI flavour of every function and the edge host, then runs the same stack the
-//! end-to-end tests use (`pulser_tests::stack`) with its state in `target/dev/`: PostgreSQL 15
-//! with the Supabase roles and every migration, PostgREST 12 with a minted `service_role` key,
-//! the Odoo and GitHub stand-ins, and the edge host serving every route of spin.toml. It
+//! Builds the Spin flavour of every function and the edge host, then runs the same stack the
+//! end-to-end tests use (`pulser_tests::stack`, cell `edge-spin`) with its state in
+//! `target/dev/`: PostgreSQL 15 with the Supabase roles and every migration, PostgREST 12 with
+//! a minted `service_role` key, the Odoo and GitHub stand-ins, and the edge host serving every
+//! route of spin.toml with the Spin builds, as `spin up` would (so git_ops_dispatch caches its
+//! installation token in key-value). It
 //! prints a signed curl per endpoint, writes `target/dev/stack.env`, and stops everything on
 //! Ctrl-C or SIGTERM.
 
@@ -25,13 +27,16 @@ const PREFERRED: Ports = Ports {
     postgres: 54322,
 };
 
+/// What `up` serves: the Spin builds on the edge host.
+const UP_CELL: Cell = Cell::EdgeSpin;
+
 /// Runs the stack until Ctrl-C.
 pub fn up(root: &Path, tools: &Tools) -> Result {
     let dev = root.join("target/dev");
     std::fs::create_dir_all(&dev).map_err(|e| format!("{}: {e}", dev.display()))?;
     let _lock = Lock::acquire(&dev.join("up.pid"))?;
 
-    build::build_dist_flavours(root, tools, &["wasi"])?;
+    build::build_dist_flavours(root, tools, &["spin"])?;
     let edge = crate::build_edge(root)?;
     let routes = routes(root)?;
     if routes.is_empty() {
@@ -53,7 +58,7 @@ pub fn up(root: &Path, tools: &Tools) -> Result {
         .collect();
     let started = std::panic::catch_unwind(|| {
         let mut builder = Stack::builder()
-            .cell(Cell::EdgeWasi)
+            .cell(UP_CELL)
             .data_dir(&dev)
             .secrets(secrets.clone())
             .ports(Ports {
@@ -295,7 +300,7 @@ mod tests {
     #[test]
     fn every_printed_example_is_accepted_by_the_stack() {
         let root = pulser_tests::stack::project_root();
-        let stack = Stack::builder().cell(Cell::EdgeWasi).start();
+        let stack = Stack::builder().cell(UP_CELL).start();
         let routes = routes(&root).unwrap();
         assert_eq!(routes.len(), 4, "{routes:?}");
         for route in &routes {
