@@ -56,14 +56,6 @@ pub enum StartupError {
     /// Variables could not be resolved.
     #[error(transparent)]
     Variables(VariableError),
-    /// A component's variables cannot be given to it in its flavour.
-    #[error("component `{component}`: {error}")]
-    ComponentVariables {
-        /// The component id.
-        component: String,
-        /// Why.
-        error: VariableError,
-    },
     /// The application could not be planned.
     #[error(transparent)]
     Plan(PlanError),
@@ -179,12 +171,8 @@ pub fn load(args: &Args, runtime: &tokio::runtime::Handle) -> Result<Edge, Start
             environment: &component.environment,
             key_value_stores: &component.key_value_stores,
         };
-        let guest = Guest::new(flavour, declared, &mut stores).map_err(|error| {
-            StartupError::ComponentVariables {
-                component: component.id.clone(),
-                error,
-            }
-        })?;
+        // The error names the component already.
+        let guest = Guest::new(flavour, declared, &mut stores).map_err(StartupError::Variables)?;
         ready.push([
             ("component", component.id.clone()),
             ("file", component.wasm.display().to_string()),

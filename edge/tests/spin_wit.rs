@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! The Spin interfaces the edge host implements are spin-sdk's own: edge/wit/spin@2.0.0 holds
 //! spin-sdk's key-value.wit and variables.wit byte for byte, plus package.wit, which only
 //! names the package. These tests fail when the copies drift from the spin-sdk crate that

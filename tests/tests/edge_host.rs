@@ -7,11 +7,14 @@
 //! The edge host (`edge`, crate edge/) driven over HTTP with the conformance probe as its
 //! component: routing, 404, body limits, deadlines, the outbound allow-list, trap isolation,
 //! variables, the access log, start-up failures, graceful shutdown, and the perimeter: the
-//! byte budget, instance slots kept per component, and the connection limit.
+//! byte budget, instance slots kept per component, and the connection limit; then the Spin
+//! flavour: the probe's Spin build, and the real Spin builds of the functions (dist/spin)
+//! against the local stack.
 //!
 //! Each test writes its own spin.toml into a temporary directory, copies the probe's WASI
-//! build under the file names the manifest's `source` paths use, and starts `edge` on a free
-//! port. `PULSER_EDGE_BIN` and `PULSER_PROBE_DIST` come from `cargo xtask test`.
+//! build (or its Spin build) under the file names the manifest's `source` paths use, and
+//! starts `edge` on a free port. `PULSER_EDGE_BIN` and `PULSER_PROBE_DIST` come from
+//! `cargo xtask test`, as do the stack's tools and dist/ (`PULSER_DIST`, default ./dist).
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -22,6 +25,9 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use pulser_tests::clock::unix_now;
+use pulser_tests::e2e::{Scheme, post_signed, send, unique};
+use pulser_tests::stack::{self, Stack};
 use pulser_tests::{
     Exchange, RecordingServer, Service, free_port, probe_artifact, request, required_path,
 };
@@ -53,6 +59,15 @@ impl App {
 
     fn manifest(&self) -> PathBuf {
         self.dir.join("spin.toml")
+    }
+
+    /// Copies the probe's `flavour` build (`wasi` or `spin`) to `dist/<into>/<name>.wasm`.
+    fn add_probe(&self, flavour: &str, into: &str, name: &str) -> PathBuf {
+        let dir = self.dir.join("dist").join(into);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.wasm"));
+        std::fs::copy(probe_artifact(&format!("{flavour}/probe.wasm")), &path).unwrap();
+        path
     }
 
     fn write(&self, name: &str, contents: &str) -> PathBuf {
@@ -668,15 +683,22 @@ fn startup_failures_are_one_clear_line() {
     assert!(stderr.contains("beta.wasm"), "{stderr}");
     assert!(stderr.contains("cargo xtask build"), "{stderr}");
 
-    let spin_flavour = App::new(TWO_ROUTES, &["beta"]);
-    std::fs::copy(
-        probe_artifact("spin/probe.wasm"),
-        spin_flavour.dir.join("dist/wasi/alpha.wasm"),
-    )
-    .unwrap();
-    let stderr = one_line(&spin_flavour.fail_to_start(|_| {}));
-    assert!(stderr.contains("Spin-flavour"), "{stderr}");
+    // A forced flavour the file does not match.
+    let spin_build = App::new(TWO_ROUTES, &["beta"]);
+    spin_build.add_probe("spin", "wasi", "alpha");
+    let stderr = one_line(&spin_build.fail_to_start(|cmd| {
+        cmd.args(["--flavour", "wasi"]);
+    }));
+    assert!(stderr.contains("component `alpha`"), "{stderr}");
+    assert!(stderr.contains("Spin-flavour build"), "{stderr}");
     assert!(stderr.contains("fermyon:spin/variables"), "{stderr}");
+    let wasi_build = App::new(TWO_ROUTES, &["alpha", "beta"]);
+    let stderr = one_line(&wasi_build.fail_to_start(|cmd| {
+        cmd.args(["--flavour", "spin", "--components"])
+            .arg(wasi_build.dir.join("dist/wasi"));
+    }));
+    assert!(stderr.contains("WASI-flavour build"), "{stderr}");
+    assert!(stderr.contains("dist/spin"), "{stderr}");
 
     let bad_manifest = App::new("spin_manifest_version = 1\n", &[]);
     let stderr = one_line(&bad_manifest.fail_to_start(|_| {}));
@@ -1381,4 +1403,163 @@ variables = {{ probe_upstream = "http://127.0.0.1:{port}/gate" }}
         thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "exit status {status}");
+}
+
+// ---- the Spin flavour -------------------------------------------------------------------
+
+/// The host's "component ready" line for `component`.
+fn ready_line(service: &Service, component: &str) -> serde_json::Value {
+    service
+        .logs()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["msg"] == "component ready" && line["component"] == component)
+        .unwrap_or_else(|| panic!("no ready line for {component}:\n{}", service.logs()))
+}
+
+#[test]
+fn a_spin_build_reads_its_variables_through_the_spin_interface() {
+    let app = App::new(VARIABLES, &[]);
+    app.add_probe("spin", "spin", "vars");
+    let edge = app.start(|cmd| {
+        cmd.arg("--components")
+            .arg(app.dir.join("dist/spin"))
+            .env("SPIN_VARIABLE_TARGET", "world")
+            .env("SPIN_VARIABLE_SERVICE_KEY", "s3cr3t-from-env")
+            .env("SPIN_VARIABLE_SUFFIX", "?");
+    });
+    let ready = ready_line(&edge, "vars");
+    assert_eq!(ready["flavour"], "spin", "{ready}");
+    assert_eq!(ready["variables"], "plain,probe_message,service_key");
+    assert_eq!(
+        ready["environment"], "",
+        "variables are not environment variables"
+    );
+
+    let report = get(&edge, "/vars/x?config=PLAIN").json();
+    assert_eq!(
+        report["message"], "hello, world?",
+        "templates, defaults, env"
+    );
+    assert_eq!(report["config"], "no templates here");
+    assert_eq!(
+        report["missing"],
+        serde_json::Value::Null,
+        "undefined is no value"
+    );
+    assert_eq!(
+        get(&edge, "/vars/x?config=SERVICE_KEY").json()["config"],
+        "s3cr3t-from-env"
+    );
+    assert_eq!(
+        get(&edge, "/vars/x?config=TARGET").json()["config"],
+        serde_json::Value::Null,
+        "application variables reach a component only through its own variables"
+    );
+    assert!(
+        !edge.logs().contains("s3cr3t-from-env"),
+        "a secret reached the host's output:\n{}",
+        edge.logs()
+    );
+}
+
+#[test]
+fn each_component_is_linked_as_the_flavour_it_was_built_for() {
+    let app = App::new(TWO_ROUTES, &["alpha"]);
+    app.add_probe("spin", "wasi", "beta");
+    let edge = app.start(|_| {});
+    assert_eq!(ready_line(&edge, "alpha")["flavour"], "wasi");
+    assert_eq!(ready_line(&edge, "beta")["flavour"], "spin");
+    assert_eq!(get(&edge, "/alpha").json()["message"], "alpha says hello");
+    assert_eq!(get(&edge, "/beta/x").json()["message"], "beta says hello");
+}
+
+/// `edge` over the project's spin.toml and the real Spin builds (dist/spin), with the
+/// variables `stack` hands to the components, compiled through the stacks' shared cache.
+fn spin_builds_edge(stack: &Stack) -> Service {
+    let root = stack::project_root();
+    let dist = std::env::var_os("PULSER_DIST").map_or_else(|| root.join("dist"), PathBuf::from);
+    let port = free_port();
+    let mut cmd = Command::new(required_path("PULSER_EDGE_BIN"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SPIN_VARIABLE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.arg("--manifest")
+        .arg(root.join("spin.toml"))
+        .arg("--components")
+        .arg(dist.join("spin"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--cache-dir")
+        .arg(root.join("target/edge-cache"));
+    for (name, value) in stack.vars() {
+        cmd.env(format!("SPIN_VARIABLE_{name}"), value);
+    }
+    let edge = Service::start(cmd, port, "edge-spin");
+    assert!(
+        wait_for(|| edge.logs().contains("edge: listening on http://127.0.0.1:")),
+        "no listening line:\n{}",
+        edge.logs()
+    );
+    edge
+}
+
+/// One signed `/pulser/git-ops` request with a fresh request id, which must be dispatched.
+fn git_ops(stack: &Stack, edge: &Service) {
+    let body = serde_json::json!({
+        "message": "from the spin build",
+        "request_id": unique("spin"),
+        "timestamp": unix_now(),
+    });
+    let answer = post_signed(
+        stack,
+        &edge.url("/pulser/git-ops"),
+        &stack.var("PULSER_WEBHOOK_SECRET"),
+        Scheme::Pulser,
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(
+        answer.status,
+        202,
+        "{}\n{}",
+        String::from_utf8_lossy(&answer.body),
+        edge.logs()
+    );
+}
+
+#[test]
+fn the_spin_builds_answer_and_git_ops_dispatch_keeps_its_token_for_the_process() {
+    let stack = Stack::builder().without_edge().start();
+    let edge = spin_builds_edge(&stack);
+    for component in [
+        "odoo-event-ingest",
+        "push-to-odoo",
+        "github-webhook",
+        "git-ops-dispatch",
+    ] {
+        assert_eq!(ready_line(&edge, component)["flavour"], "spin");
+    }
+    assert_eq!(
+        ready_line(&edge, "git-ops-dispatch")["key_value_stores"],
+        "default"
+    );
+    let health = send(&stack, "GET", &edge.url("/push_to_odoo/health"), &[], b"");
+    assert_eq!(health.status, 200, "{}", edge.logs());
+    assert_eq!(health.json()["destination"]["paused"], false);
+
+    git_ops(&stack, &edge);
+    git_ops(&stack, &edge);
+    assert_eq!(stack.github.dispatches().len(), 2);
+    assert_eq!(
+        stack.github.tokens_issued(),
+        1,
+        "the second request found the token in the key-value store"
+    );
+
+    // The store lives in the process: a new one mints again.
+    drop(edge);
+    let restarted = spin_builds_edge(&stack);
+    git_ops(&stack, &restarted);
+    assert_eq!(stack.github.tokens_issued(), 2);
 }
