@@ -1530,7 +1530,7 @@ fn git_ops(stack: &Stack, edge: &Service) {
 
 #[test]
 fn the_spin_builds_answer_and_git_ops_dispatch_keeps_its_token_for_the_process() {
-    let stack = Stack::builder().without_edge().start();
+    let stack = Stack::builder().without_runtime().start();
     let edge = spin_builds_edge(&stack);
     for component in [
         "odoo-event-ingest",

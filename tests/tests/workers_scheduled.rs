@@ -70,7 +70,7 @@ fn odoo_calls(stack: &Stack, correlation_id: &str) -> usize {
 
 #[test]
 fn a_cron_trigger_drains_a_queued_row_once_without_a_bearer() {
-    let stack = Stack::builder().without_edge().start();
+    let stack = Stack::builder().without_runtime().start();
     let (worker, scheduler) = worker_without_bearer(&stack);
     let (id, correlation) = due_row(&stack);
 
@@ -107,7 +107,7 @@ fn a_cron_trigger_drains_a_queued_row_once_without_a_bearer() {
 /// refused drain request gets; the runtime still counts the event as handled.
 #[test]
 fn a_cron_drain_without_the_database_logs_why_and_leaves_the_row() {
-    let mut stack = Stack::builder().without_edge().start();
+    let mut stack = Stack::builder().without_runtime().start();
     let (worker, scheduler) = worker_without_bearer(&stack);
     let (id, correlation) = due_row(&stack);
     stack.stop_postgrest();
