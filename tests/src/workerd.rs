@@ -13,7 +13,7 @@ use crate::{Service, free_port, request};
 
 /// The compatibility date and flags of every Worker in wrangler.toml: its top-level
 /// `compatibility_date` and `compatibility_flags`, which no environment overrides
-/// (tests/tests/manifests.rs holds both, and this reader to a TOML parser).
+/// (tests/tests/manifests.rs holds both).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compatibility {
     /// `compatibility_date`.
@@ -31,54 +31,31 @@ impl Compatibility {
         Self::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
-    /// Reads the two keys from wrangler.toml's text: each on one line of the top-level table
-    /// (before the first `[section]`), the date a basic string, the flags an array of basic
-    /// strings on that line. The pulser-tests library has no TOML parser, so this reads only
-    /// that shape and refuses any other.
+    /// Reads the two top-level keys from wrangler.toml's text.
     ///
     /// # Errors
-    /// When the date is missing or either key has another shape.
+    /// When the text is not TOML, the date is missing, or either key has another type.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut date = None;
-        let mut flags = Vec::new();
-        for line in text.lines().map(str::trim) {
-            if line.starts_with('[') {
-                break;
-            }
-            let Some((key, value)) = line.split_once('=') else {
-                continue;
-            };
-            match key.trim() {
-                "compatibility_date" => {
-                    let (value, rest) = basic_string(value.trim_start())?;
-                    end_of_line(rest)?;
-                    date = Some(value);
-                }
-                "compatibility_flags" => {
-                    let mut rest = value
-                        .trim_start()
-                        .strip_prefix('[')
-                        .ok_or("compatibility_flags: not an array")?
-                        .trim_start();
-                    loop {
-                        if let Some(after) = rest.strip_prefix(']') {
-                            end_of_line(after)?;
-                            break;
-                        }
-                        let (flag, after) = basic_string(rest)?;
-                        flags.push(flag);
-                        let after = after.trim_start();
-                        rest = match after.strip_prefix(',') {
-                            Some(more) => more.trim_start(),
-                            None if after.starts_with(']') => after,
-                            None => return Err(format!("expected , or ] at {after:?}")),
-                        };
-                    }
-                }
-                _ => {}
-            }
-        }
-        let date = date.ok_or("no top-level compatibility_date")?;
+        let doc: toml::Table = text.parse().map_err(|e| format!("not TOML: {e}"))?;
+        let date = doc
+            .get("compatibility_date")
+            .ok_or("no top-level compatibility_date")?
+            .as_str()
+            .ok_or("compatibility_date: not a string")?
+            .to_owned();
+        let flags = match doc.get("compatibility_flags") {
+            None => Vec::new(),
+            Some(value) => value
+                .as_array()
+                .ok_or("compatibility_flags: not an array")?
+                .iter()
+                .map(|flag| {
+                    flag.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| format!("compatibility_flags: {flag:?} is not a string"))
+                })
+                .collect::<Result<_, _>>()?,
+        };
         Ok(Self { date, flags })
     }
 
@@ -90,31 +67,6 @@ impl Compatibility {
             capnp_string(&self.date),
             flags.join(", ")
         )
-    }
-}
-
-/// A TOML basic string without escapes at the start of `text`; its value and what follows.
-fn basic_string(text: &str) -> Result<(String, &str), String> {
-    let inner = text
-        .strip_prefix('"')
-        .ok_or_else(|| format!("expected a string at {text:?}"))?;
-    let end = inner
-        .find('"')
-        .ok_or_else(|| format!("unterminated string at {text:?}"))?;
-    let value = &inner[..end];
-    if value.contains('\\') {
-        return Err(format!("escapes are not read: {text:?}"));
-    }
-    Ok((value.to_owned(), &inner[end + 1..]))
-}
-
-/// Nothing but a comment may follow a value on its line.
-fn end_of_line(rest: &str) -> Result<(), String> {
-    let rest = rest.trim_start();
-    if rest.is_empty() || rest.starts_with('#') {
-        Ok(())
-    } else {
-        Err(format!("unexpected {rest:?} after the value"))
     }
 }
 
@@ -334,16 +286,24 @@ mod tests {
     }
 
     #[test]
-    fn other_shapes_are_refused() {
+    fn any_toml_spelling_is_read_and_other_types_are_refused() {
+        let multi_line =
+            "compatibility_date = '2025-09-01'\ncompatibility_flags = [\n  \"a\",\n]\n";
+        assert_eq!(
+            parsed(multi_line),
+            Ok(Compatibility {
+                date: "2025-09-01".into(),
+                flags: vec!["a".into()],
+            })
+        );
         assert!(parsed("[env.x]\ncompatibility_date = \"2025-09-01\"\n").is_err());
-        assert!(parsed("compatibility_date = '2025-09-01'\n").is_err());
         assert!(parsed("compatibility_date = \"2025-09-01\" x\n").is_err());
         assert!(
-            parsed("compatibility_date = \"2025-09-01\"\ncompatibility_flags = [\n  \"a\",\n]\n")
-                .is_err()
+            parsed("compatibility_date = \"2025-09-01\"\ncompatibility_flags = \"a\"\n").is_err()
         );
         assert!(
-            parsed("compatibility_date = \"2025-09-01\"\ncompatibility_flags = \"a\"\n").is_err()
+            parsed("compatibility_date = 2025-09-01\n").is_err(),
+            "a TOML date, not a string"
         );
     }
 }

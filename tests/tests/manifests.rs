@@ -228,7 +228,7 @@ fn spin_build_builds_each_component_into_its_source() {
 }
 
 /// The workerd tests run every Worker with the compatibility date and flags they read from
-/// wrangler.toml's top level (`Compatibility`); that reader must see what TOML says, and no
+/// wrangler.toml's top level (`Compatibility`), and no
 /// environment may deploy with other values than the tested ones.
 #[test]
 fn every_worker_deploys_with_the_compatibility_the_workerd_tests_run() {
