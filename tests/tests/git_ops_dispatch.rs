@@ -598,7 +598,10 @@ fn the_installation_token_lives_as_long_as_the_runtime_keeps_state() {
     for call in stack.github.calls() {
         let length = call.body.len().to_string();
         assert_eq!(
-            (call.header("content-length"), call.header("transfer-encoding")),
+            (
+                call.header("content-length"),
+                call.header("transfer-encoding")
+            ),
             (Some(length.as_str()), None),
             "{} {}",
             call.method,
