@@ -215,6 +215,11 @@ fn componentize(root: &Path, tools: &Tools, core: &Path, out: &Path) -> Result {
         // rules out. Rust's pointers into a memory below 4 GiB never wrap, so no access moves;
         // a bogus address that would have wrapped now traps.
         .arg("--low-memory-unused")
+        // After -Oz (which would fold them back): a large constant used many times (mostly
+        // addresses of static data) becomes one immutable global, about 1.5 KB less for about
+        // 0.5 KB more gzipped. (`--reorder-functions` would save 0.7 KB for 1.6 KB more
+        // gzipped, so it is left out.)
+        .arg("--const-hoisting")
         .args([
             "--enable-bulk-memory",
             "--enable-nontrapping-float-to-int",
