@@ -433,15 +433,25 @@ fn size_of(path: &Path, artifact: String) -> Result<Size> {
 }
 
 fn print_sizes(sizes: &[Size]) {
-    let width = sizes
+    let rows: Vec<[String; 3]> = sizes
         .iter()
-        .map(|s| s.artifact.len())
+        .map(|s| [s.artifact.clone(), s.bytes.to_string(), s.gzip.to_string()])
+        .collect();
+    print_table(["artifact", "bytes", "gzip bytes"], &rows);
+}
+
+/// Prints a Markdown table of a name column and two right-aligned figure columns (the size
+/// tables of `build` and of the Workers dry runs).
+pub fn print_table(headers: [&str; 3], rows: &[[String; 3]]) {
+    let width = rows
+        .iter()
+        .map(|r| r[0].len())
+        .chain([headers[0].len()])
         .max()
-        .unwrap_or(8)
-        .max(8);
+        .unwrap_or(0);
     println!(
         "\n| {:<width$} | {:>10} | {:>10} |",
-        "artifact", "bytes", "gzip bytes"
+        headers[0], headers[1], headers[2]
     );
     println!(
         "|{}|{}|{}|",
@@ -449,11 +459,8 @@ fn print_sizes(sizes: &[Size]) {
         "-".repeat(12),
         "-".repeat(12)
     );
-    for s in sizes {
-        println!(
-            "| {:<width$} | {:>10} | {:>10} |",
-            s.artifact, s.bytes, s.gzip
-        );
+    for [name, first, second] in rows {
+        println!("| {name:<width$} | {first:>10} | {second:>10} |");
     }
 }
 

@@ -132,28 +132,17 @@ fn without_ansi(text: &str) -> String {
 /// The table `cargo xtask test` prints after the dry runs: what each Worker uploads, as
 /// wrangler counts it (index.js and index_bg.wasm together).
 pub fn print_uploads(uploads: &[Upload]) {
-    let width = uploads
+    let rows: Vec<[String; 3]> = uploads
         .iter()
-        .map(|u| u.env.len())
-        .max()
-        .unwrap_or(0)
-        .max("wrangler --env".len());
-    println!(
-        "\n| {:<width$} | {:>10} | {:>10} |",
-        "wrangler --env", "upload KiB", "gzip KiB"
-    );
-    println!(
-        "|{}|{}|{}|",
-        "-".repeat(width + 2),
-        "-".repeat(12),
-        "-".repeat(12)
-    );
-    for u in uploads {
-        println!(
-            "| {:<width$} | {:>10.2} | {:>10.2} |",
-            u.env, u.kib, u.gzip_kib
-        );
-    }
+        .map(|u| {
+            [
+                u.env.clone(),
+                format!("{:.2}", u.kib),
+                format!("{:.2}", u.gzip_kib),
+            ]
+        })
+        .collect();
+    crate::build::print_table(["wrangler --env", "upload KiB", "gzip KiB"], &rows);
 }
 
 #[cfg(test)]
