@@ -115,7 +115,11 @@ pub fn send(request: Request, timeout: Duration) -> Result<Response, OutboundErr
         write_all(&stream, &body)
             .map_err(|e| OutboundError::Connection(format!("writing request body: {e}")))?;
     }
-    OutgoingBody::finish(outgoing_body, None).map_err(outbound_error)?;
+    // A failed finish does not end the exchange: a server that answered before taking the
+    // whole body has its response waiting, and a connection that broke fails the response
+    // too, with the host's reason. (spin-sdk's `send`, the Spin flavour's before, ignored it
+    // the same way.)
+    let _ = OutgoingBody::finish(outgoing_body, None);
 
     let response = loop {
         if let Some(result) = pending.get() {
