@@ -6,7 +6,7 @@
 //! The request, the response and outbound HTTP are [`crate::wasi_http`]'s, shared with the
 //! WASI flavour, rather than spin-sdk's `#[http_component]`, `http::send` and their
 //! `Request`/`Response` conversions: those bring spin-executor, `anyhow`, boxed errors and
-//! `futures` streams (about 95 KB of each component) for what the wasi:http calls do directly.
+//! `futures` streams (40 to 85 KB of each component) for what the wasi:http calls do directly.
 //! The component still exports `wasi:http/incoming-handler@0.2.0`, as `#[http_component]` did.
 
 use core::time::Duration;
