@@ -16,6 +16,57 @@ use pulser_tests::stack::Stack;
 use crate::tools::Tools;
 use crate::{Result, build, up};
 
+/// How much to measure: `cargo xtask bench` runs [`Plan::full`]; `cargo xtask test` runs
+/// [`Plan::smoke`], one short round of every part, so no part of the bench can rot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Interleaved rounds of every comparison (at least 3 for a report).
+    pub rounds: usize,
+    /// One short round: proves each part runs, its figures mean nothing.
+    pub smoke: bool,
+}
+
+impl Plan {
+    /// The report's plan.
+    pub const fn full() -> Self {
+        Self {
+            rounds: 3,
+            smoke: false,
+        }
+    }
+
+    /// The test suite's plan.
+    pub const fn smoke() -> Self {
+        Self {
+            rounds: 1,
+            smoke: true,
+        }
+    }
+}
+
+/// One part of the report: its figures as JSON (`target/bench/report.json` holds every
+/// part under its key) and as a Markdown table with notes (BENCHMARKS.md).
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// Key in report.json, e.g. `core_cost`.
+    pub key: &'static str,
+    /// Section heading.
+    pub title: String,
+    /// Every figure, machine-readable.
+    pub json: serde_json::Value,
+    /// The table (and any notes) as printed and written to BENCHMARKS.md.
+    pub markdown: String,
+}
+
+/// Median, min and max of `samples` (sorted in place); zeros when empty.
+pub fn spread(samples: &mut [f64]) -> (f64, f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let median = samples.get(samples.len() / 2).copied().unwrap_or(0.0);
+    let min = samples.first().copied().unwrap_or(0.0);
+    let max = samples.last().copied().unwrap_or(0.0);
+    (min, median, max)
+}
+
 /// Requests per endpoint (after warm-up).
 const REQUESTS: u64 = 100;
 
