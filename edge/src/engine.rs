@@ -79,8 +79,14 @@ pub fn new(settings: &EngineSettings) -> Result<Engine, EngineError> {
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     if let Some(dir) = &settings.cache_dir {
+        // Wasmtime's cache takes absolute directories only; a relative one is the user's
+        // working directory's, as for every other path on the command line.
+        let dir = std::path::absolute(dir).map_err(|e| EngineError::Cache {
+            dir: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
         let mut cache = CacheConfig::new();
-        cache.with_directory(dir);
+        cache.with_directory(&dir);
         let cache = Cache::new(cache).map_err(|e| EngineError::Cache {
             dir: dir.display().to_string(),
             reason: format!("{e:#}"),
@@ -130,4 +136,22 @@ pub fn compile(engine: &Engine, path: &Path) -> Result<Component, EngineError> {
         path: path.display().to_string(),
         reason: format!("{e:#}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_relative_cache_dir_is_taken_from_the_working_directory() {
+        // Wasmtime alone refuses it ("cache directory ... must be absolute").
+        let settings = EngineSettings {
+            max_instances: 1,
+            max_memory_bytes: 1 << 20,
+            cache_dir: Some(PathBuf::from("target/edge-cache-relative")),
+        };
+        new(&settings).unwrap();
+    }
 }

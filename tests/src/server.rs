@@ -82,6 +82,23 @@ impl HttpServer {
         port: Option<u16>,
         handler: impl Fn(&Exchange) -> Reply + Send + Sync + 'static,
     ) -> Self {
+        Self::listen(port, true, handler)
+    }
+
+    /// Like [`HttpServer::serve`], but keeps no record of the requests: for load, where a
+    /// record of every request would grow without bound.
+    pub fn serve_unrecorded(
+        port: Option<u16>,
+        handler: impl Fn(&Exchange) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Self::listen(port, false, handler)
+    }
+
+    fn listen(
+        port: Option<u16>,
+        record: bool,
+        handler: impl Fn(&Exchange) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let listener =
             TcpListener::bind(("127.0.0.1", port.unwrap_or(0))).expect("bind stand-in server");
         let port = listener.local_addr().expect("addr").port();
@@ -95,7 +112,8 @@ impl HttpServer {
                     break;
                 }
                 let (seen, handler) = (Arc::clone(&seen), Arc::clone(&handler));
-                thread::spawn(move || serve_connection(stream, &seen, handler.as_ref()));
+                let seen = record.then_some(seen);
+                thread::spawn(move || serve_connection(stream, seen.as_deref(), handler.as_ref()));
             }
         });
         Self {
@@ -130,9 +148,17 @@ impl Drop for HttpServer {
     }
 }
 
-fn serve_connection(stream: TcpStream, seen: &Mutex<Vec<Exchange>>, handler: &Handler) {
+fn serve_connection(stream: TcpStream, seen: Option<&Mutex<Vec<Exchange>>>, handler: &Handler) {
+    // Each answer goes out in one write; without this, a client's delayed ACK could still
+    // hold a short answer back.
+    let _ = stream.set_nodelay(true);
     let Ok(read_half) = stream.try_clone() else {
         return;
+    };
+    let record = |exchange: Exchange| {
+        if let Some(seen) = seen {
+            seen.lock().expect("lock").push(exchange);
+        }
     };
     let mut reader = BufReader::new(read_half);
     // Keep-alive: hyper and workerd reuse connections, so serve until the peer closes.
@@ -176,19 +202,21 @@ fn serve_connection(stream: TcpStream, seen: &Mutex<Vec<Exchange>>, handler: &Ha
                 body,
             } => {
                 exchange.status = status;
-                seen.lock().expect("lock").push(exchange);
+                record(exchange);
                 let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
                 for (name, value) in &headers {
                     out.push_str(&format!("{name}: {value}\r\n"));
                 }
                 out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+                let mut out = out.into_bytes();
+                out.extend_from_slice(&body);
                 let mut writer = &stream;
-                if writer.write_all(out.as_bytes()).is_err() || writer.write_all(&body).is_err() {
+                if writer.write_all(&out).is_err() {
                     return;
                 }
             }
             Reply::Drop | Reply::Delay(..) => {
-                seen.lock().expect("lock").push(exchange);
+                record(exchange);
                 let _ = stream.shutdown(Shutdown::Both);
                 return;
             }

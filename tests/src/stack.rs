@@ -581,6 +581,26 @@ impl Stack {
         }
     }
 
+    /// The process serving `path` (started on first use, as by [`Stack::url`]): the edge
+    /// host, or the function's own process.
+    ///
+    /// # Panics
+    /// As [`Stack::url`].
+    pub fn serving_pid(&self, path: &str) -> u32 {
+        match &self.runtime {
+            Runtime::None => panic!("this stack was started without a runtime"),
+            Runtime::Edge(edge) => edge.pid(),
+            Runtime::PerFunction(functions) => {
+                let _started = self.url(path);
+                functions
+                    .iter()
+                    .find(|(decl, _)| decl.serves(path))
+                    .and_then(|(_, service)| service.get())
+                    .map_or(0, crate::Service::pid)
+            }
+        }
+    }
+
     /// The origin (`http://127.0.0.1:<port>`) serving `path`: where a client configured with
     /// a base URL (the README's examples, `EDGE_URL`) points to reach that route.
     pub fn origin(&self, path: &str) -> String {

@@ -153,6 +153,18 @@ pub fn build_probe(root: &Path, tools: &Tools) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// Builds the bench's empty wasi:http component (`bench/empty`) as a WASI function is built,
+/// into `target/bench/dist/wasi/empty.wasm`.
+///
+/// # Errors
+/// When the build fails.
+pub fn build_bench_empty(root: &Path, tools: &Tools) -> Result<PathBuf> {
+    let out = root.join("target/bench/dist");
+    let krate = Crate::read(&root.join("bench/empty"))?;
+    build_flavours(root, tools, &krate, &out, &["wasi"], "build bench empty")?;
+    Ok(out.join("wasi").join(format!("{}.wasm", krate.name())))
+}
+
 struct Size {
     artifact: String,
     bytes: u64,
@@ -420,14 +432,23 @@ fn copy(from: &Path, to: &Path) -> Result {
         .map_err(|e| format!("copy {} -> {}: {e}", from.display(), to.display()))
 }
 
-fn size_of(path: &Path, artifact: String) -> Result<Size> {
+/// The file's size and its gzip size (best compression): (bytes, gzip bytes).
+///
+/// # Errors
+/// When the file cannot be read.
+pub fn file_sizes(path: &Path) -> Result<(u64, u64)> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&bytes).map_err(|e| e.to_string())?;
     let gzip = gz.finish().map_err(|e| e.to_string())?.len() as u64;
+    Ok((bytes.len() as u64, gzip))
+}
+
+fn size_of(path: &Path, artifact: String) -> Result<Size> {
+    let (bytes, gzip) = file_sizes(path)?;
     Ok(Size {
         artifact,
-        bytes: bytes.len() as u64,
+        bytes,
         gzip,
     })
 }

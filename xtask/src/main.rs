@@ -29,12 +29,15 @@ commands:
           the flavours and functions named) into dist/ and print a size table;
           `build probe` builds the conformance probe (a test fixture) into target/probe-dist/
   test    fmt + clippy + every test in the workspace, including the wasm runtime tests, and
-          `wrangler deploy --dry-run` of every Worker (offline; prints the upload sizes)
+          `wrangler deploy --dry-run` of every Worker (offline; prints the upload sizes), and
+          one short round of every bench part
   up      run the whole local stack until Ctrl-C: PostgreSQL 15 + migrations, PostgREST 12,
           Odoo and GitHub stand-ins, and the edge host serving every function of spin.toml
           (state, logs and stack.env in target/dev/)
-  bench   build everything, start a throwaway stack and print a table per endpoint: component
-          size against its budget, and p50/p95 latency through the edge host
+  bench   build everything (the edge host with --profile native) and measure, interleaved over
+          3 rounds: sizes, core cost natively and in Wasmtime, load on every runtime cell
+          against the Deno/Node peers and the empty component, cold starts, the RS256 mint;
+          prints the tables, writes target/bench/report.json and BENCHMARKS.md
   tools   install the pinned tools into the cache and print their paths";
 
 fn main() -> ExitCode {
@@ -161,8 +164,11 @@ fn test_phases(root: &Path) -> Result {
     let mut env = tools.env();
     env.extend(tools.lint_env());
     env.push(("PULSER_PROBE_DIST".into(), probe.into()));
-    env.push(("PULSER_EDGE_BIN".into(), edge.into()));
-    testrun::run_all(root, &env)
+    env.push(("PULSER_EDGE_BIN".into(), edge.clone().into()));
+    testrun::run_all(root, &env)?;
+    phases::time("bench smoke (one short round of every part)", || {
+        bench::smoke(root, &tools, &edge)
+    })
 }
 
 /// Builds the edge host (dev profile, whose dependencies are optimised) and returns the
@@ -171,6 +177,18 @@ fn test_phases(root: &Path) -> Result {
 /// `cargo test --workspace` and compile wasmtime a second time.
 pub(crate) fn build_edge(root: &Path) -> Result<PathBuf> {
     build_edge_with(root, &[])
+}
+
+/// Builds the edge host as it runs in production: `cargo build --profile native -p
+/// pulser-edge` (optimised for speed; the release profile is the wasm components', built for
+/// size), into `target/native/edge`.
+pub(crate) fn build_edge_native(root: &Path) -> Result<PathBuf> {
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "--profile", "native", "-p", "pulser-edge", "--bin", "edge"]))?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    Ok(target.join("native/edge"))
 }
 
 /// [`build_edge`] with extra environment (the lint wrapper).

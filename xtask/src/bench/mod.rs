@@ -1,20 +1,27 @@
 //! `cargo xtask bench`: where speed and size goals are measured, never in timed tests.
 //!
-//! Builds every flavour (printing the size table), starts a throwaway local stack, and sends
-//! signed requests to every endpoint of spin.toml through the edge host, one at a time. Prints
-//! one row per endpoint: the WASI component's size against its budget, and latency
-//! percentiles for a fresh instance per request including the real PostgREST / stand-in
-//! calls behind it.
+//! One run measures, side by side and interleaved over rounds (so the machine's noise hits
+//! every subject alike): the sizes of every build, each function's core cost natively and
+//! in Wasmtime, load on every runtime cell (real stack, no-op sinks, forged signatures) with
+//! the empty component as the ceiling and the Deno and Node peers on the same payloads, cold
+//! starts, and the RS256 mint on Workers. It prints every table and writes
+//! `target/bench/report.json` and `BENCHMARKS.md`. `cargo xtask test` runs one short round
+//! of every part ([`Plan::smoke`]), so no part can rot; its figures mean nothing.
+
+mod cold;
+mod empty;
+mod load;
+mod mint;
+mod sink;
+mod throughput;
+mod workload;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use pulser_tests::cell::Cell;
-use pulser_tests::stack::Stack;
-
 use crate::tools::Tools;
-use crate::{Result, build, up};
+use crate::{Result, build, dryrun};
 
 /// How much to measure: `cargo xtask bench` runs [`Plan::full`]; `cargo xtask test` runs
 /// [`Plan::smoke`], one short round of every part, so no part of the bench can rot.
@@ -67,226 +74,267 @@ pub fn spread(samples: &mut [f64]) -> (f64, f64, f64) {
     (min, median, max)
 }
 
-/// Requests per endpoint (after warm-up).
-const REQUESTS: u64 = 100;
-
-/// Size budgets of the WASI flavour, from the issues.
-fn budget(function: &str) -> Option<u64> {
+/// Size budgets from the issues: (component bytes, Workers gzip bytes).
+fn budget(function: &str) -> (u64, u64) {
     match function {
-        "git_ops_dispatch" => Some(450_000),
-        "odoo_event_ingest" | "push_to_odoo" | "github_webhook" => Some(250_000),
-        _ => None,
+        "git_ops_dispatch" => (450_000, 250_000),
+        _ => (250_000, 250_000),
     }
 }
 
-/// Runs the benchmark and prints its table.
-pub fn bench(root: &Path, tools: &Tools) -> Result {
-    let dist = build::build_dist(root, tools)?;
-    let edge = crate::build_edge(root)?;
-    let routes = up::routes(root)?;
-    let env: BTreeMap<String, PathBuf> = tools
-        .env()
-        .into_iter()
-        .map(|(k, v)| (k, PathBuf::from(v)))
-        .collect();
-    let stack = std::panic::catch_unwind(|| {
-        let mut builder = Stack::builder()
-            .cell(Cell::EdgeWasi)
-            .tool("PULSER_EDGE_BIN", &edge);
-        for var in ["POSTGREST_BIN", "WORKERD_BIN"] {
-            if let Some(path) = env.get(var) {
-                builder = builder.tool(var, path);
-            }
-        }
-        builder.start()
-    })
-    .map_err(|_| "the stack did not start (the reason is printed above)".to_owned())?;
+/// A tag that tells this run's ids from earlier runs' (the databases are fresh, but the
+/// edge host's module cache and logs are not).
+pub fn clock_tag() -> String {
+    format!("{:x}", pulser_tests::clock::unix_now())
+}
 
-    println!(
-        "\n| endpoint | wasi bytes | budget | p50 ms | p95 ms | max ms | ok/sent |\n|---|---:|---:|---:|---:|---:|---:|"
+/// `cargo xtask bench`: builds everything (the edge host with the `native` profile, as in
+/// production), runs [`Plan::full`], writes the report and BENCHMARKS.md.
+///
+/// # Errors
+/// The first part that fails.
+pub fn bench(root: &Path, tools: &Tools) -> Result {
+    let started = Instant::now();
+    build::build_dist(root, tools)?;
+    let edge = crate::build_edge_native(root)?;
+    let parts = run(root, tools, &Plan::full(), &edge)?;
+    let took = started.elapsed();
+    write_report(root, tools, &parts, &Plan::full(), &edge, took)?;
+    let markdown = benchmarks_md(root, tools, &parts, &edge, took);
+    let path = root.join("BENCHMARKS.md");
+    std::fs::write(&path, markdown).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!(
+        "xtask: bench done in {:.0} s; wrote target/bench/report.json and BENCHMARKS.md",
+        took.as_secs_f64()
     );
-    for route in &routes {
-        let size = std::fs::metadata(dist.join("wasi").join(format!("{}.wasm", route.function)))
-            .map_or(0, |m| m.len());
-        let budget = budget(&route.function).map_or("-".to_owned(), |b| {
-            format!("{b} ({})", if size <= b { "within" } else { "over" })
-        });
-        let Some(mut samples) = measure(&stack, route) else {
-            println!(
-                "| {} | {size} | {budget} | - | - | - | no example |",
-                route.function
-            );
-            continue;
-        };
-        let ok = samples.iter().filter(|(_, ok)| *ok).count();
-        samples.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let pick = |q: f64| {
-            let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
-            samples.get(index).map_or(0.0, |s| s.0)
-        };
-        println!(
-            "| {} | {size} | {budget} | {:.2} | {:.2} | {:.2} | {ok}/{} |",
-            route.function,
-            pick(0.50),
-            pick(0.95),
-            pick(1.0),
-            samples.len()
-        );
-    }
-    println!(
-        "\nLatency: sequential requests from this process through the edge host (dev build), a \
-         fresh component instance each, including the PostgREST / stand-in calls behind it."
-    );
-    workers_mint(&stack);
-    native_mint(tools, &stack.var("GITHUB_APP_PRIVATE_KEY_BASE64"));
     Ok(())
 }
 
-/// What a mint costs in WebCrypto itself: `importKey("pkcs8")` + RS256 `sign` with the
-/// stack's app key, timed in Node 22 (the same Web Crypto API; workerd does not expose CPU
-/// time to a Worker, and its clock does not advance while one computes).
-fn native_mint(tools: &Tools, key_base64: &str) {
-    const SCRIPT: &str = r#"
-const { createPrivateKey } = await import('node:crypto');
-const pem = Buffer.from(process.env.KEY_B64, 'base64').toString();
-const der = createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
-const msg = new TextEncoder().encode('eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiIxIn0');
-const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-const t = [];
-for (let i = 0; i < 105; i++) {
-  const s = performance.now();
-  const key = await crypto.subtle.importKey('pkcs8', der, alg, false, ['sign']);
-  await crypto.subtle.sign(alg.name, key, msg);
-  if (i >= 5) t.push(performance.now() - s);
+/// The test suite's round of every part, over the dist/ and edge host `cargo xtask test`
+/// has just built; writes target/bench/report.json (never BENCHMARKS.md).
+///
+/// # Errors
+/// The first part that fails.
+pub fn smoke(root: &Path, tools: &Tools, edge: &Path) -> Result {
+    let started = Instant::now();
+    let parts = run(root, tools, &Plan::smoke(), edge)?;
+    write_report(root, tools, &parts, &Plan::smoke(), edge, started.elapsed())
 }
-t.sort((a, b) => a - b);
-console.log(`${t[50].toFixed(2)} ${t[95].toFixed(2)}`);
-"#;
-    let out = std::process::Command::new(tools.bin("node"))
-        .args(["--input-type=module", "-e", SCRIPT])
-        .env("KEY_B64", key_base64)
-        .output();
-    match out {
-        Ok(out) if out.status.success() => {
-            let text = String::from_utf8_lossy(&out.stdout);
-            let mut parts = text.split_whitespace();
-            println!(
-                "WebCrypto importKey + RS256 sign alone (Node 22, the stack's 2048-bit app key): \
-                 p50 {} ms, p95 {} ms.",
-                parts.next().unwrap_or("?"),
-                parts.next().unwrap_or("?")
-            );
-        }
-        Ok(out) => println!(
-            "WebCrypto timing failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => println!("WebCrypto timing failed: node: {e}"),
+
+fn run(root: &Path, tools: &Tools, plan: &Plan, edge: &Path) -> Result<Vec<Part>> {
+    let mut parts = vec![sizes(root, tools)?];
+    print_part(parts.last());
+    let empty_component = empty::build(root, tools)?;
+    let mut binaries = throughput::Binaries {
+        tools: tools
+            .env()
+            .into_iter()
+            .map(|(k, v)| (k, PathBuf::from(v)))
+            .collect::<BTreeMap<_, _>>(),
+        empty_component,
+    };
+    binaries
+        .tools
+        .insert("PULSER_EDGE_BIN".to_owned(), edge.to_path_buf());
+    let fleet = throughput::Fleet::start(root, &binaries)?;
+    let stack = fleet
+        .stack(throughput::CellKey(0), throughput::Mode::Stack)
+        .ok_or("no edge-wasi stack")?;
+    parts.push(throughput::measure(&fleet, plan)?);
+    print_part(parts.last());
+    parts.push(cold::measure(root, &binaries, stack, plan)?);
+    print_part(parts.last());
+    parts.push(mint::measure(tools, stack, plan)?);
+    print_part(parts.last());
+    Ok(parts)
+}
+
+fn print_part(part: Option<&Part>) {
+    if let Some(part) = part {
+        println!("\n## {}\n\n{}", part.title, part.markdown);
     }
 }
 
-/// `git_ops_dispatch` on workerd, once with the installation token cached in the isolate and
-/// once with the GitHub stand-in issuing 30-second tokens, so every request mints an app JWT
-/// (WebCrypto importKey + RS256 sign) and exchanges it. The difference between the two rows
-/// is what a cold mint adds, the token exchange's local round trip included: an upper bound
-/// on the CPU the mint costs.
-fn workers_mint(stack: &Stack) {
-    let worker = stack.workerd("git_ops_dispatch");
-    let url = worker.url("/pulser/git-ops");
-    let secret = stack.var("PULSER_WEBHOOK_SECRET");
-    let secret = secret.split(',').next().unwrap_or_default().to_owned();
-    // Every request needs an id of its own: a repeated one is answered as a duplicate.
-    let sent = std::cell::Cell::new(0u64);
-    let run = || -> Vec<f64> {
-        let mut samples = Vec::new();
-        for n in 0..REQUESTS + 5 {
-            sent.set(sent.get() + 1);
-            let body = format!(
-                r#"{{"message":"bench {n}","request_id":"bench-{}","timestamp":{}}}"#,
-                sent.get(),
-                pulser_tests::clock::unix_now()
-            );
-            let signature = format!(
-                "sha256={}",
-                pulser_tests::hmac_hex(secret.as_bytes(), body.as_bytes())
-            );
-            let headers = [
-                ("content-type", "application/json"),
-                ("x-pulser-signature", signature.as_str()),
-            ];
-            let start = Instant::now();
-            let answer = pulser_tests::try_request("POST", &url, &headers, body.as_bytes());
-            let elapsed = start.elapsed().as_secs_f64() * 1000.0;
-            if n >= 5 && answer.is_ok_and(|a| a.status == 202) {
-                samples.push(elapsed);
-            }
-        }
-        samples.sort_by(f64::total_cmp);
-        samples
-    };
-    let pick = |samples: &[f64], q: f64| {
-        let index = ((samples.len().max(1) as f64 - 1.0) * q).round() as usize;
-        samples.get(index).copied().unwrap_or(0.0)
-    };
-    // Short-lived tokens first: the fresh isolate has none cached, and never keeps one.
-    stack
-        .github
-        .set_mode(pulser_tests::stack::GithubMode::ShortLivedTokens);
-    let before = stack.github.tokens_issued();
-    let minted = run();
-    let mints = stack.github.tokens_issued() - before;
-    stack.github.set_mode(pulser_tests::stack::GithubMode::Ok);
-    let before = stack.github.tokens_issued();
-    let cached = run();
-    let cached_mints = stack.github.tokens_issued() - before;
-    println!(
-        "\n| Workers git_ops_dispatch on workerd | p50 ms | p95 ms | ok/sent | tokens minted (incl. warm-up) |\n|---|---:|---:|---:|---:|"
+/// Every build's bytes and gzip bytes against its budget, and what wrangler would upload.
+fn sizes(root: &Path, tools: &Tools) -> Result<Part> {
+    let dist = std::env::var_os("PULSER_DIST").map_or_else(|| root.join("dist"), PathBuf::from);
+    let uploads = dryrun::dry_run_all(root, tools)?;
+    let mut md = String::from(
+        "| function | WASI bytes (gzip) | Spin bytes (gzip) | Workers wasm + JS bytes (gzip) | wrangler upload KiB (gzip) | budget: component / Workers gzip | within |\n|---|---:|---:|---:|---:|---:|---|\n",
     );
-    for (label, samples, tokens) in [
-        (
-            "installation token cached in the isolate",
-            &cached,
-            cached_mints,
-        ),
-        (
-            "app JWT minted (WebCrypto) + exchanged per request",
-            &minted,
-            mints,
-        ),
-    ] {
-        println!(
-            "| {label} | {:.2} | {:.2} | {}/{REQUESTS} | {tokens} |",
-            pick(samples, 0.5),
-            pick(samples, 0.95),
-            samples.len()
-        );
+    let mut json = Vec::new();
+    for upload in &uploads {
+        let function = upload.env.as_str();
+        let wasi = build::file_sizes(&dist.join(format!("wasi/{function}.wasm")))?;
+        let spin = build::file_sizes(&dist.join(format!("spin/{function}.wasm")))?;
+        let wasm = build::file_sizes(&dist.join(format!("workers/{function}/index_bg.wasm")))?;
+        let js = build::file_sizes(&dist.join(format!("workers/{function}/index.js")))?;
+        let workers = (wasm.0 + js.0, wasm.1 + js.1);
+        let (component_budget, workers_budget) = budget(function);
+        let within = wasi.0 <= component_budget
+            && spin.0 <= component_budget
+            && workers.1 <= workers_budget;
+        md.push_str(&format!(
+            "| {function} | {} ({}) | {} ({}) | {} ({}) | {:.2} ({:.2}) | {component_budget} / {workers_budget} | {} |\n",
+            wasi.0,
+            wasi.1,
+            spin.0,
+            spin.1,
+            workers.0,
+            workers.1,
+            upload.kib,
+            upload.gzip_kib,
+            if within { "yes" } else { "NO" }
+        ));
+        json.push(serde_json::json!({
+            "function": function,
+            "wasi": {"bytes": wasi.0, "gzip": wasi.1},
+            "spin": {"bytes": spin.0, "gzip": spin.1},
+            "workers": {"bytes": workers.0, "gzip": workers.1},
+            "wrangler_upload_kib": {"total": upload.kib, "gzip": upload.gzip_kib},
+            "budget": {"component": component_budget, "workers_gzip": workers_budget},
+            "within": within,
+        }));
     }
-    println!(
-        "\nMinting per request adds {:.2} ms at the median: the mint plus the token exchange \
-         with the stand-in (which verifies the JWT in a debug-profile harness), an upper bound \
-         on the mint's CPU (the free plan allows 10 ms of CPU per request).",
-        pick(&minted, 0.5) - pick(&cached, 0.5)
-    );
+    Ok(Part {
+        key: "sizes",
+        title: "Sizes".to_owned(),
+        json: serde_json::Value::Array(json),
+        markdown: md,
+    })
 }
 
-/// (milliseconds, answered 2xx) per request; `None` when there is no example for the function.
-fn measure(stack: &Stack, route: &up::Route) -> Option<Vec<(f64, bool)>> {
-    let url = stack.url(&route.route);
-    let mut samples = Vec::new();
-    // Unique ids per request; the first few are warm-up (compile caches, connection pools).
-    for n in 0..REQUESTS + 5 {
-        let (body, headers) = up::signed_example(stack, &route.function, 1000 + n)?;
-        let mut all: Vec<(&str, &str)> = vec![("content-type", "application/json")];
-        all.extend(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let start = Instant::now();
-        let answer = pulser_tests::try_request("POST", &url, &all, body.as_bytes());
-        let elapsed = start.elapsed().as_secs_f64() * 1000.0;
-        if n >= 5 {
-            samples.push((
-                elapsed,
-                answer.is_ok_and(|a| (200..300).contains(&a.status)),
-            ));
-        }
+fn write_report(
+    root: &Path,
+    tools: &Tools,
+    parts: &[Part],
+    plan: &Plan,
+    edge: &Path,
+    took: std::time::Duration,
+) -> Result {
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut report = serde_json::Map::new();
+    report.insert("machine".into(), serde_json::json!(machine()));
+    report.insert("versions".into(), serde_json::json!(versions(root, tools, edge)));
+    report.insert(
+        "plan".into(),
+        serde_json::json!({"rounds": plan.rounds, "smoke": plan.smoke, "seconds": took.as_secs_f64()}),
+    );
+    for part in parts {
+        report.insert(part.key.into(), part.json.clone());
     }
-    Some(samples)
+    let path = dir.join("report.json");
+    let text = serde_json::to_string_pretty(&serde_json::Value::Object(report))
+        .map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// CPU model, cores, memory.
+fn machine() -> BTreeMap<String, String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_owned()))
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    BTreeMap::from([
+        ("cpu".to_owned(), model),
+        ("cores".to_owned(), cores.to_string()),
+        ("memory".to_owned(), memory),
+    ])
+}
+
+fn version_of(program: &Path, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+fn versions(root: &Path, tools: &Tools, edge: &Path) -> BTreeMap<String, String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default();
+    let locked = |name: &str| {
+        let marker = format!("name = \"{name}\"\nversion = \"");
+        lock.find(&marker)
+            .and_then(|at| lock.get(at + marker.len()..))
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    BTreeMap::from([
+        ("rustc".to_owned(), version_of(Path::new("rustc"), &["--version"])),
+        ("wasmtime crate (edge host)".to_owned(), locked("wasmtime")),
+        ("spin-sdk".to_owned(), locked("spin-sdk")),
+        ("worker (workers-rs)".to_owned(), locked("worker")),
+        (
+            "edge host build".to_owned(),
+            edge.strip_prefix(root).unwrap_or(edge).display().to_string(),
+        ),
+        (
+            "wasmtime CLI".to_owned(),
+            version_of(&tools.bin("wasmtime"), &["--version"]),
+        ),
+        (
+            "workerd".to_owned(),
+            version_of(&tools.bin("workerd"), &["--version"]),
+        ),
+        ("node".to_owned(), version_of(&tools.bin("node"), &["--version"])),
+        ("deno".to_owned(), version_of(&tools.bin("deno"), &["--version"])),
+    ])
+}
+
+fn benchmarks_md(
+    root: &Path,
+    tools: &Tools,
+    parts: &[Part],
+    edge: &Path,
+    took: std::time::Duration,
+) -> String {
+    let machine = machine();
+    let versions = versions(root, tools, edge);
+    let mut md = String::from(
+        "# Benchmarks\n\n         Written by `cargo xtask bench` (do not edit by hand; rerun it). Every comparison is \
+         measured in the same run, interleaved over rounds, and reported as median (min-max). \
+         Speed and size goals live here, never in timed tests.\n\n",
+    );
+    md.push_str(&format!(
+        "- Date: {} (unix {})\n- Machine: {} cores, {}, {}\n- Bench took {:.0} s\n",
+        date(),
+        pulser_tests::clock::unix_now(),
+        machine.get("cores").map_or("?", String::as_str),
+        machine.get("cpu").map_or("?", String::as_str),
+        machine.get("memory").map_or("?", String::as_str),
+        took.as_secs_f64()
+    ));
+    for (name, version) in &versions {
+        md.push_str(&format!("- {name}: {version}\n"));
+    }
+    md.push_str(
+        "\nReproduce: `cargo xtask bench` (installs its tools, builds every flavour and the \
+         edge host with `--profile native`, starts a throwaway stack per cell, writes this file \
+         and `target/bench/report.json`).\n",
+    );
+    for part in parts {
+        md.push_str(&format!("\n## {}\n\n{}", part.title, part.markdown));
+    }
+    md
+}
+
+fn date() -> String {
+    version_of(Path::new("date"), &["-u", "+%Y-%m-%d %H:%M UTC"])
 }
