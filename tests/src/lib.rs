@@ -17,6 +17,7 @@ pub mod cell;
 pub mod clock;
 pub mod e2e;
 pub mod fault;
+pub mod peers;
 pub mod postgres;
 pub mod server;
 pub mod stack;

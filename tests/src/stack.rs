@@ -274,7 +274,8 @@ impl StackBuilder {
     }
 
     /// Uses `path` for the tool otherwise found through the environment variable `var`
-    /// (`PULSER_EDGE_BIN`, `POSTGREST_BIN`, `WORKERD_BIN`).
+    /// (`PULSER_EDGE_BIN`, `POSTGREST_BIN`, `WORKERD_BIN`; for the bench's peers `DENO_BIN`,
+    /// `NODE_BIN`, `PULSER_NODE_MODULES`).
     #[must_use]
     pub fn tool(mut self, var: &str, path: &Path) -> Self {
         self.tools.insert(var.to_owned(), path.to_path_buf());
@@ -686,6 +687,19 @@ impl Stack {
     /// The directory holding the cluster and logs.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether the logs under [`Stack::dir`] outlive the stack (a [`StackBuilder::data_dir`]
+    /// stack keeps them; a temporary one is removed).
+    pub fn keeps_logs(&self) -> bool {
+        !self.temporary
+    }
+
+    /// The path of the tool found through the environment variable `var` (`DENO_BIN`, ...):
+    /// given to the builder ([`StackBuilder::tool`]), else from the environment, failing
+    /// loudly when it is neither.
+    pub fn tool(&self, var: &str) -> PathBuf {
+        tool(&self.tools, var)
     }
 }
 

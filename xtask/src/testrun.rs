@@ -20,7 +20,9 @@ use crate::{Result, cargo, describe, phases};
 
 /// The suites in `tests/tests/` that speak HTTP to the functions, each with the functions it
 /// drives: every one runs on every [`Cell`]. The other test binaries (the edge host's own
-/// tests, the stack's, the manifests', the runtime probe's) run once.
+/// tests, the stack's, the manifests', the runtime probe's) run once, with `PULSER_CELL`
+/// unset. So does `bench_peers`, which speaks HTTP to functions too but holds the bench's
+/// peers to them: it runs once, on the default cell, edge-wasi, where the bench measures ours.
 pub const CELL_SUITES: [(&str, &str); 6] = [
     ("push_to_odoo", "push_to_odoo"),
     ("git_ops_dispatch", "git_ops_dispatch"),

