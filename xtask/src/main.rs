@@ -37,7 +37,9 @@ commands:
   bench   build everything (the edge host with --profile native) and measure, interleaved over
           3 rounds: sizes, core cost natively and in Wasmtime, load on every runtime cell
           against the Deno/Node peers and the empty component, cold starts, the RS256 mint;
-          prints the tables, writes target/bench/report.json and BENCHMARKS.md
+          prints the tables, writes target/bench/report.json and BENCHMARKS.md;
+          `bench --smoke`: one short round of every part over the dev build (what
+          `cargo xtask test` runs), writing only target/bench/report.json
   tools   install the pinned tools into the cache and print their paths";
 
 fn main() -> ExitCode {
@@ -65,7 +67,21 @@ fn main() -> ExitCode {
         }
         Some("bench") => {
             let root = workspace_root();
-            tools::Tools::ensure(&root, Scope::All).and_then(|t| bench::bench(&root, &t))
+            let smoke = match args.get(1..).unwrap_or_default() {
+                [] => Ok(false),
+                [flag] if flag == "--smoke" => Ok(true),
+                _ => Err(USAGE.to_owned()),
+            };
+            smoke.and_then(|smoke| {
+                let tools = tools::Tools::ensure(&root, Scope::All)?;
+                if smoke {
+                    build::build_dist(&root, &tools)?;
+                    let edge = build_edge(&root)?;
+                    bench::smoke(&root, &tools, &edge)
+                } else {
+                    bench::bench(&root, &tools)
+                }
+            })
         }
         Some("tools") => tools::Tools::ensure(&workspace_root(), Scope::All).map(|t| t.print()),
         Some("-h" | "--help" | "help") => {

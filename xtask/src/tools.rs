@@ -390,16 +390,33 @@ fn ensure_npm(cache: &Path, source: &Path) -> Result<PathBuf> {
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
             .current_dir(partial))
     })?;
-    // Earlier pins are dead weight (hundreds of MB each).
+    // Earlier pins are dead weight (hundreds of MB each), but another checkout (a worktree,
+    // a branch with other pins, CI's copy) may be using one right now: only pins no run has
+    // used for a week go.
+    let _ = std::fs::write(dir.join(LAST_USED), b"");
     if let Ok(entries) = std::fs::read_dir(cache.join("npm")) {
         for entry in entries.flatten() {
-            if entry.file_name() != id.as_str() {
+            // A pin from before the stamp existed counts from its directory's own time.
+            let unused_for = std::fs::metadata(entry.path().join(LAST_USED))
+                .or_else(|_| std::fs::metadata(entry.path()))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if entry.file_name() != id.as_str()
+                && unused_for.is_none_or(|age| age > UNUSED_PIN_LIFETIME)
+            {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
     }
     Ok(dir.join("node_modules"))
 }
+
+/// Touched in an npm pin's directory by every run that uses it.
+const LAST_USED: &str = ".last-used";
+
+/// How long an npm pin no run uses is kept.
+const UNUSED_PIN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
 
 /// FNV-1a, 64 bits: a stable content id (std's hasher may change between releases).
 fn fnv1a(bytes: &[u8]) -> u64 {

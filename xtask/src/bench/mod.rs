@@ -82,10 +82,13 @@ fn budget(function: &str) -> (u64, u64) {
     }
 }
 
-/// A tag that tells this run's ids from earlier runs' (the databases are fresh, but the
-/// edge host's module cache and logs are not).
+/// A tag unique to each call in this process and across runs: the ids of one run's requests
+/// never repeat another's (two subjects may share a database, and ours and a peer write the
+/// same unique keys), or the later run would measure only duplicates.
 pub fn clock_tag() -> String {
-    format!("{:x}", pulser_tests::clock::unix_now())
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{n}", pulser_tests::clock::unix_now())
 }
 
 /// `cargo xtask bench`: builds everything (the edge host with the `native` profile, as in
