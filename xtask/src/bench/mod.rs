@@ -16,6 +16,13 @@ use pulser_tests::stack::Stack;
 use crate::tools::Tools;
 use crate::{Result, build, up};
 
+// Not `core`, which would shadow the core crate in this module.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "bench() and the test runner call it once wired")
+)]
+mod core_cost;
+
 /// How much to measure: `cargo xtask bench` runs [`Plan::full`]; `cargo xtask test` runs
 /// [`Plan::smoke`], one short round of every part, so no part of the bench can rot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
