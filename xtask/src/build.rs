@@ -198,10 +198,38 @@ fn wasip2_rustflags(root: &Path) -> String {
     format!("target.wasm32-wasip2.rustflags=[{}]", quoted.join(", "))
 }
 
+/// The WASI preview 1 adapter of wasmtime 48 a component is made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Adapter {
+    /// For a function: imports nothing outside the wasi:http proxy world.
+    Proxy,
+    /// For a wasi:cli program (the core-cost bench): Rust's wasm32-wasip2 std exports
+    /// `wasi:cli/run` from the module itself (no `_start` for the command adapter to call),
+    /// so only its preview 1 calls are adapted.
+    Reactor,
+}
+
+impl Adapter {
+    fn file(self) -> &'static str {
+        match self {
+            Self::Proxy => "wasi_snapshot_preview1.proxy.wasm",
+            Self::Reactor => "wasi_snapshot_preview1.reactor.wasm",
+        }
+    }
+
+    fn bytes(self) -> &'static [u8] {
+        use wasi_preview1_component_adapter_provider as provider;
+        match self {
+            Self::Proxy => provider::WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER,
+            Self::Reactor => provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        }
+    }
+}
+
 /// Where the WASI preview 1 adapter is written for `wasm-tools component new --adapt`.
-fn preview1_adapter(root: &Path) -> Result<PathBuf> {
-    let path = root.join("target/flavour/wasi_snapshot_preview1.proxy.wasm");
-    let adapter = wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER;
+fn preview1_adapter(root: &Path, kind: Adapter) -> Result<PathBuf> {
+    let path = root.join("target/flavour").join(kind.file());
+    let adapter = kind.bytes();
     if std::fs::read(&path).ok().as_deref() != Some(adapter) {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -215,8 +243,9 @@ fn preview1_adapter(root: &Path) -> Result<PathBuf> {
 /// module's `component-type` custom sections, which wasm-opt keeps). A module that imports
 /// WASI preview 1 (getrandom 0.2 under the RSA crates asks for `random_get`) gets the proxy
 /// adapter of wasmtime 48, which maps those calls onto wasi:* 0.2 and imports nothing outside
-/// the wasi:http proxy world. Last, the custom sections nothing reads are dropped ([`UNREAD_CUSTOM_SECTIONS`]).
-fn componentize(root: &Path, tools: &Tools, core: &Path, out: &Path) -> Result {
+/// the wasi:http proxy world (a wasi:cli program gets the reactor adapter instead). Last, the
+/// custom sections nothing reads are dropped ([`UNREAD_CUSTOM_SECTIONS`]).
+fn componentize(root: &Path, tools: &Tools, core: &Path, out: &Path, kind: Adapter) -> Result {
     let optimized = core.with_extension("opt.wasm");
     run(std::process::Command::new(tools.bin("wasm-opt"))
         .arg("-Oz")
@@ -243,7 +272,7 @@ fn componentize(root: &Path, tools: &Tools, core: &Path, out: &Path) -> Result {
         .arg(core)
         .arg("-o")
         .arg(&optimized))?;
-    let adapter = preview1_adapter(root)?;
+    let adapter = preview1_adapter(root, kind)?;
     let named = out.with_extension("named.wasm");
     run(std::process::Command::new(tools.bin("wasm-tools"))
         .args(["component", "new"])
@@ -365,33 +394,66 @@ fn build_wasip2(
     let name = krate.name();
     {
         let target_dir = root.join("target/flavour").join(flavour);
-        run(cargo()
-            .current_dir(root)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "-p",
-                &krate.package,
-            ])
-            .args(["--features", flavour, "--target-dir"])
-            .arg(&target_dir)
-            .envs(tools.lint_env())
-            .args(WASIP2_CORE_MODULE_CONFIG)
-            .arg("--config")
-            .arg(wasip2_rustflags(root)))?;
+        cargo_build_wasip2(
+            root,
+            tools,
+            &krate.package,
+            &["--features", flavour],
+            &target_dir,
+        )?;
         let core = target_dir
             .join("wasm32-wasip2/release")
             .join(krate.artifact());
         let built = target_dir
             .join("wasm32-wasip2/release")
             .join(format!("{name}.component.wasm"));
-        componentize(root, tools, &core, &built)?;
+        componentize(root, tools, &core, &built, Adapter::Proxy)?;
         let dest = out.join(flavour).join(format!("{name}.wasm"));
         copy(&built, &dest)?;
         size_of(&dest, format!("{flavour}/{name}.wasm"))
     }
+}
+
+/// `cargo build --release --target wasm32-wasip2 -p <package> <args>` into `target_dir`, with
+/// the flags of every wasip2 build ([`WASIP2_CORE_MODULE_CONFIG`], [`wasip2_rustflags`]): a
+/// core module, for [`componentize`].
+fn cargo_build_wasip2(
+    root: &Path,
+    tools: &Tools,
+    package: &str,
+    args: &[&str],
+    target_dir: &Path,
+) -> Result {
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "-p"])
+        .arg(package)
+        .args(args)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .envs(tools.lint_env())
+        .args(WASIP2_CORE_MODULE_CONFIG)
+        .arg("--config")
+        .arg(wasip2_rustflags(root)))
+}
+
+/// Builds the binary of `package`, a wasi:cli program (the core-cost bench, `bench/core`), as
+/// the functions are built (release profile, their flags, wasm-opt), into the WASI flavour's
+/// target dir (which shares their dependencies' builds); componentized with the reactor
+/// adapter. Returns the component's path, for `wasmtime run`.
+pub fn build_wasip2_command(root: &Path, tools: &Tools, package: &str) -> Result<PathBuf> {
+    let target_dir = root.join("target/flavour/wasi");
+    cargo_build_wasip2(root, tools, package, &["--bin", package], &target_dir)?;
+    let release = target_dir.join("wasm32-wasip2/release");
+    let component = release.join(format!("{package}.component.wasm"));
+    componentize(
+        root,
+        tools,
+        &release.join(format!("{package}.wasm")),
+        &component,
+        Adapter::Reactor,
+    )?;
+    Ok(component)
 }
 
 fn build_workers(root: &Path, tools: &Tools, krate: &Crate, out: &Path) -> Result<Vec<Size>> {

@@ -30,7 +30,10 @@ pub fn too_large(limit: usize) -> crate::Response {
 ///
 /// # Errors
 /// The answer to send instead: 400 for a header `http` cannot hold, 413 over the limit.
-#[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
+#[cfg_attr(
+    not(all(target_os = "wasi", any(feature = "wasi", feature = "spin"))),
+    allow(dead_code)
+)]
 #[allow(
     clippy::result_large_err,
     reason = "the error is the answer itself, built once for a refused request"

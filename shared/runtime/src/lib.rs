@@ -18,7 +18,10 @@
 //! | `wasm32-wasip2` + feature `spin` | wasi:http 0.2 proxy via the `wasi` 0.13 bindings spin-sdk 5.2 builds on | Spin variables (lower-case names) | `wasi:http/outgoing-handler` |
 //! | `wasm32-unknown-unknown` | workers-rs `#[event(fetch)]` | Worker secrets, then vars | `fetch` |
 //!
-//! On native targets `export!` expands to nothing: native builds exist for tests. Workers also
+//! On native targets `export!` expands to nothing: native builds exist for tests. So it does on
+//! `wasm32-wasip2` with feature `testing` and neither flavour: the core-cost bench
+//! (`bench/core`) links every function into one wasi:cli command that drives their flows
+//! through [`testing::FakePlatform`](crate::testing). Workers also
 //! has Cron Triggers: `export_scheduled!(my_function::on_schedule)` exports an
 //! `async fn(&impl Platform)` as `#[event(scheduled)]`, and expands to nothing on every other
 //! build.
@@ -53,7 +56,12 @@ pub mod reply;
 pub mod settings;
 pub mod time;
 
-#[cfg(all(any(test, feature = "testing"), not(target_arch = "wasm32")))]
+// Native, and wasm32-wasip2 for the core-cost bench (bench/core), which drives every
+// function's flow inside Wasmtime; never Workers.
+#[cfg(all(
+    any(test, feature = "testing"),
+    not(all(target_arch = "wasm32", target_os = "unknown"))
+))]
 pub mod testing;
 
 /// Re-exports the export macros need; not part of the API.
@@ -267,7 +275,14 @@ pub fn system_now() -> u64 {
 /// `export!(path::to::handle)` uses the default request-body limit
 /// ([`DEFAULT_MAX_BODY_BYTES`]); `export!(handle, max_body = 25 * 1024 * 1024)` sets another.
 /// The handler is `async fn(Request, &impl Platform) -> Response`.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(
+    not(target_arch = "wasm32"),
+    all(
+        target_os = "wasi",
+        feature = "testing",
+        not(any(feature = "wasi", feature = "spin"))
+    )
+))]
 #[macro_export]
 macro_rules! export {
     ($handler:path) => {};

@@ -1,4 +1,5 @@
-//! A scripted [`Platform`] for native unit tests of function flows (feature `testing`).
+//! A scripted [`Platform`] for unit tests of function flows (feature `testing`): native, and
+//! on wasm32-wasip2 for the core-cost bench, which times the flows inside Wasmtime.
 //!
 //! Config is a map, the clock is fixed, randomness is a counter, outbound requests are
 //! recorded and answered from a queue of scripted replies in order, and log lines are

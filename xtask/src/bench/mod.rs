@@ -23,6 +23,9 @@ use std::time::Instant;
 use crate::tools::Tools;
 use crate::{Result, build, dryrun};
 
+// Not `core`, which would shadow the core crate in this module.
+mod core_cost;
+
 /// How much to measure: `cargo xtask bench` runs [`Plan::full`]; `cargo xtask test` runs
 /// [`Plan::smoke`], one short round of every part, so no part of the bench can rot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +129,8 @@ pub fn smoke(root: &Path, tools: &Tools, edge: &Path) -> Result {
 
 fn run(root: &Path, tools: &Tools, plan: &Plan, edge: &Path) -> Result<Vec<Part>> {
     let mut parts = vec![sizes(root, tools)?];
+    print_part(parts.last());
+    parts.push(core_cost::core_cost(root, tools, plan)?);
     print_part(parts.last());
     let empty_component = empty::build(root, tools)?;
     let mut binaries = throughput::Binaries {
