@@ -199,9 +199,15 @@ pub(crate) fn build_edge(root: &Path) -> Result<PathBuf> {
 /// pulser-edge` (optimised for speed; the release profile is the wasm components', built for
 /// size), into `target/native/edge`.
 pub(crate) fn build_edge_native(root: &Path) -> Result<PathBuf> {
-    run(cargo()
-        .current_dir(root)
-        .args(["build", "--profile", "native", "-p", "pulser-edge", "--bin", "edge"]))?;
+    run(cargo().current_dir(root).args([
+        "build",
+        "--profile",
+        "native",
+        "-p",
+        "pulser-edge",
+        "--bin",
+        "edge",
+    ]))?;
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     Ok(target.join("native/edge"))

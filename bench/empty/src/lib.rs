@@ -4,7 +4,9 @@
 
 #[cfg(target_os = "wasi")]
 mod component {
-    use wasip2::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
+    use wasip2::http::types::{
+        Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
+    };
 
     wasip2::http::proxy::export!(Empty);
 

@@ -61,9 +61,8 @@ pub fn measure(root: &Path, binaries: &Binaries, stack: &Stack, plan: &Plan) -> 
             values.push(once(root, binaries, stack, *starter, round)?);
         }
     }
-    let mut md = String::from(
-        "| server | first 2xx after spawn, ms: median (min-max) |\n|---|---:|\n",
-    );
+    let mut md =
+        String::from("| server | first 2xx after spawn, ms: median (min-max) |\n|---|---:|\n");
     let mut json = serde_json::Map::new();
     for (starter, values) in &mut samples {
         let (min, median, max) = spread(values);
@@ -156,13 +155,11 @@ fn once(
             return first_2xx(&service, endpoint, stack, root, &tag, started);
         }
         Starter::Deno => {
-            let service =
-                pulser_tests::peers::start(pulser_tests::peers::Peer::DenoIngest, stack);
+            let service = pulser_tests::peers::start(pulser_tests::peers::Peer::DenoIngest, stack);
             return first_2xx(&service, endpoint, stack, root, &tag, started);
         }
         Starter::Node => {
-            let service =
-                pulser_tests::peers::start(pulser_tests::peers::Peer::NodeGithub, stack);
+            let service = pulser_tests::peers::start(pulser_tests::peers::Peer::NodeGithub, stack);
             return first_2xx(&service, endpoint, stack, root, &tag, started);
         }
     };

@@ -62,8 +62,8 @@ pub fn serve(root: &Path, cell: Cell, binaries: &Binaries) -> Result<Service> {
     Ok(match cell {
         Cell::EdgeWasi | Cell::EdgeSpin => {
             write("spin.toml", EMPTY_MANIFEST.as_bytes())?;
-            let wasm = std::fs::read(component)
-                .map_err(|e| format!("{}: {e}", component.display()))?;
+            let wasm =
+                std::fs::read(component).map_err(|e| format!("{}: {e}", component.display()))?;
             write("empty.wasm", &wasm)?;
             let mut cmd = Command::new(tool(binaries, "PULSER_EDGE_BIN")?);
             cmd.arg("--manifest")

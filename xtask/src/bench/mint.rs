@@ -45,7 +45,12 @@ fn webcrypto_mint(tools: &Tools, key_base64: &str, n: usize) -> Result<(f64, f64
     }
     let value: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("WebCrypto timing printed no JSON: {e}"))?;
-    let get = |k: &str| value.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+    let get = |k: &str| {
+        value
+            .get(k)
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0)
+    };
     Ok((get("p50"), get("p99")))
 }
 

@@ -179,9 +179,8 @@ fn sizes(root: &Path, tools: &Tools) -> Result<Part> {
         let js = build::file_sizes(&dist.join(format!("workers/{function}/index.js")))?;
         let workers = (wasm.0 + js.0, wasm.1 + js.1);
         let (component_budget, workers_budget) = budget(function);
-        let within = wasi.0 <= component_budget
-            && spin.0 <= component_budget
-            && workers.1 <= workers_budget;
+        let within =
+            wasi.0 <= component_budget && spin.0 <= component_budget && workers.1 <= workers_budget;
         md.push_str(&format!(
             "| {function} | {} ({}) | {} ({}) | {} ({}) | {:.2} ({:.2}) | {component_budget} / {workers_budget} | {} |\n",
             wasi.0,
@@ -224,7 +223,10 @@ fn write_report(
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut report = serde_json::Map::new();
     report.insert("machine".into(), serde_json::json!(machine()));
-    report.insert("versions".into(), serde_json::json!(versions(root, tools, edge)));
+    report.insert(
+        "versions".into(),
+        serde_json::json!(versions(root, tools, edge)),
+    );
     report.insert(
         "plan".into(),
         serde_json::json!({"rounds": plan.rounds, "smoke": plan.smoke, "seconds": took.as_secs_f64()}),
@@ -243,7 +245,10 @@ fn machine() -> BTreeMap<String, String> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
         .unwrap_or_default();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let memory = meminfo
@@ -285,13 +290,19 @@ fn versions(root: &Path, tools: &Tools, edge: &Path) -> BTreeMap<String, String>
             .to_owned()
     };
     BTreeMap::from([
-        ("rustc".to_owned(), version_of(Path::new("rustc"), &["--version"])),
+        (
+            "rustc".to_owned(),
+            version_of(Path::new("rustc"), &["--version"]),
+        ),
         ("wasmtime crate (edge host)".to_owned(), locked("wasmtime")),
         ("spin-sdk".to_owned(), locked("spin-sdk")),
         ("worker (workers-rs)".to_owned(), locked("worker")),
         (
             "edge host build".to_owned(),
-            edge.strip_prefix(root).unwrap_or(edge).display().to_string(),
+            edge.strip_prefix(root)
+                .unwrap_or(edge)
+                .display()
+                .to_string(),
         ),
         (
             "wasmtime CLI".to_owned(),
@@ -301,8 +312,14 @@ fn versions(root: &Path, tools: &Tools, edge: &Path) -> BTreeMap<String, String>
             "workerd".to_owned(),
             version_of(&tools.bin("workerd"), &["--version"]),
         ),
-        ("node".to_owned(), version_of(&tools.bin("node"), &["--version"])),
-        ("deno".to_owned(), version_of(&tools.bin("deno"), &["--version"])),
+        (
+            "node".to_owned(),
+            version_of(&tools.bin("node"), &["--version"]),
+        ),
+        (
+            "deno".to_owned(),
+            version_of(&tools.bin("deno"), &["--version"]),
+        ),
     ])
 }
 

@@ -32,6 +32,14 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// What every answer of a run in this mode should be (a 2xx stands for all of them).
+    const fn expected_status(self) -> u16 {
+        match self {
+            Self::Stack | Self::Sink => 200,
+            Self::Forged => 401,
+        }
+    }
+
     const fn name(self) -> &'static str {
         match self {
             Self::Stack => "stack",
@@ -150,10 +158,7 @@ impl<'a> Fleet<'a> {
         }
         let mut empties = Vec::new();
         for (index, cell) in Cell::ALL.iter().enumerate() {
-            empties.push((
-                CellKey(index),
-                super::empty::serve(root, *cell, binaries)?,
-            ));
+            empties.push((CellKey(index), super::empty::serve(root, *cell, binaries)?));
         }
         let mut peers = Vec::new();
         for (key, mode, stack) in &stacks {
@@ -202,7 +207,10 @@ impl<'a> Fleet<'a> {
                 }
             }
         }
-        for (server, endpoint) in [(Server::Deno, Endpoint::Ingest), (Server::Node, Endpoint::Github)] {
+        for (server, endpoint) in [
+            (Server::Deno, Endpoint::Ingest),
+            (Server::Node, Endpoint::Github),
+        ] {
             for mode in [Mode::Stack, Mode::Sink, Mode::Forged] {
                 subjects.push(Subject {
                     server,
@@ -216,7 +224,11 @@ impl<'a> Fleet<'a> {
 
     /// The stack of `cell` for `mode` (the forged mode uses the real stack).
     pub fn stack(&self, cell: CellKey, mode: Mode) -> Option<&Stack> {
-        let mode = if mode == Mode::Forged { Mode::Stack } else { mode };
+        let mode = if mode == Mode::Forged {
+            Mode::Stack
+        } else {
+            mode
+        };
         self.stacks
             .iter()
             .find(|(k, m, _)| *k == cell && *m == mode)
@@ -272,7 +284,10 @@ impl<'a> Fleet<'a> {
 
     fn target(&self, subject: Subject) -> Result<(SocketAddr, u32)> {
         let service_addr = |service: &pulser_tests::Service| {
-            (SocketAddr::from(([127, 0, 0, 1], service.port)), service.pid())
+            (
+                SocketAddr::from(([127, 0, 0, 1], service.port)),
+                service.pid(),
+            )
         };
         match (subject.server, subject.endpoint) {
             (Server::Cell(key), None) => self
@@ -384,7 +399,8 @@ pub fn measure(fleet: &Fleet<'_>, plan: &Plan) -> Result<Part> {
                 subject.mode.name(),
                 run.measured.per_second(),
                 run.measured.quantile_ms(0.99),
-                run.measured.errors()
+                run.measured
+                    .errors_expecting(subject.mode.expected_status())
             );
             runs.entry(subject).or_default().push(run);
         }
@@ -402,7 +418,8 @@ fn report(runs: &BTreeMap<Subject, Vec<Run>>, duration: Duration, plan: &Plan) -
     let mut json = Vec::new();
     let mut md = format!(
         "{} connections, {:.1} s per run after 0.3 s of warm-up, {} round(s) interleaved; \
-         req/s as median (min-max) over rounds; latency medians over rounds; errors summed; \
+         req/s as median (min-max) over rounds; latency medians over rounds; errors (answers other \
+         than 2xx, or than 401 for a forged signature, and requests with no answer) summed; \
          peak RSS of the serving process, max over rounds.\n\n\
          | server | endpoint | mode | req/s | p50 ms | p99 ms | errors | peak RSS MiB |\n\
          |---|---|---|---:|---:|---:|---:|---:|\n",
@@ -414,7 +431,10 @@ fn report(runs: &BTreeMap<Subject, Vec<Run>>, duration: Duration, plan: &Plan) -
         let (min, median, max) = figure(runs, |r| r.measured.per_second());
         let (_, p50, _) = figure(runs, |r| r.measured.quantile_ms(0.5));
         let (_, p99, _) = figure(runs, |r| r.measured.quantile_ms(0.99));
-        let errors: u64 = runs.iter().map(|r| r.measured.errors()).sum();
+        let errors: u64 = runs
+            .iter()
+            .map(|r| r.measured.errors_expecting(subject.mode.expected_status()))
+            .sum();
         let rss = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
         let endpoint = subject
             .endpoint
@@ -479,9 +499,10 @@ fn ratios(runs: &BTreeMap<Subject, Vec<Run>>) -> (String, Vec<serde_json::Value>
     };
     let mut json = Vec::new();
     let as_json = |r: Option<(f64, f64, f64)>| {
-        r.map_or(serde_json::Value::Null, |(min, median, max)| {
-            serde_json::json!({"min": min, "median": median, "max": max})
-        })
+        r.map_or(
+            serde_json::Value::Null,
+            |(min, median, max)| serde_json::json!({"min": min, "median": median, "max": max}),
+        )
     };
     let show = |r: Option<(f64, f64, f64)>| {
         r.map_or("-".to_owned(), |(min, median, max)| {
@@ -496,18 +517,41 @@ fn ratios(runs: &BTreeMap<Subject, Vec<Run>>) -> (String, Vec<serde_json::Value>
     for (index, cell) in Cell::ALL.iter().enumerate() {
         let server = Server::Cell(CellKey(index));
         for (label, endpoint, peer, mode) in [
-            ("ingest, stored, vs Deno peer", Endpoint::Ingest, Server::Deno, Mode::Stack),
-            ("GitHub push, stored, vs Node peer", Endpoint::Github, Server::Node, Mode::Stack),
-            ("GitHub, forged signature, vs Node peer", Endpoint::Github, Server::Node, Mode::Forged),
-            ("ingest, no-op sinks, vs Deno peer", Endpoint::Ingest, Server::Deno, Mode::Sink),
-            ("GitHub, no-op sinks, vs Node peer", Endpoint::Github, Server::Node, Mode::Sink),
+            (
+                "ingest, stored, vs Deno peer",
+                Endpoint::Ingest,
+                Server::Deno,
+                Mode::Stack,
+            ),
+            (
+                "GitHub push, stored, vs Node peer",
+                Endpoint::Github,
+                Server::Node,
+                Mode::Stack,
+            ),
+            (
+                "GitHub, forged signature, vs Node peer",
+                Endpoint::Github,
+                Server::Node,
+                Mode::Forged,
+            ),
+            (
+                "ingest, no-op sinks, vs Deno peer",
+                Endpoint::Ingest,
+                Server::Deno,
+                Mode::Sink,
+            ),
+            (
+                "GitHub, no-op sinks, vs Node peer",
+                Endpoint::Github,
+                Server::Node,
+                Mode::Sink,
+            ),
         ] {
             let ours = find(server, Some(endpoint), mode);
             let theirs = find(peer, Some(endpoint), mode);
-            let (rps_ratio, p99_ratio) = (
-                per_round(ours, theirs, &rps),
-                per_round(ours, theirs, &p99),
-            );
+            let (rps_ratio, p99_ratio) =
+                (per_round(ours, theirs, &rps), per_round(ours, theirs, &p99));
             md.push_str(&format!(
                 "| {label} | {} | {} | {} |\n",
                 cell.name(),
