@@ -333,7 +333,8 @@ fn benchmarks_md(
     let machine = machine();
     let versions = versions(root, tools, edge);
     let mut md = String::from(
-        "# Benchmarks\n\n         Written by `cargo xtask bench` (do not edit by hand; rerun it). Every comparison is \
+        "# Benchmarks\n\n\
+         Written by `cargo xtask bench` (do not edit by hand; rerun it). Every comparison is \
          measured in the same run, interleaved over rounds, and reported as median (min-max). \
          Speed and size goals live here, never in timed tests.\n\n",
     );
