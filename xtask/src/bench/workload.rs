@@ -148,29 +148,21 @@ fn signed(
         pulser_tests::hmac_hex(first_secret(&stack.var(var)).as_bytes(), body.as_bytes())
     };
     let json = ("content-type", "application/json");
+    // Ingest and push_to_odoo's direct calls: Odoo's hex `x-signature` over the body.
+    let odoo_signed = |body: String| {
+        let signature = hmac("EDGE_HMAC_SECRET", &body);
+        load::post(
+            host,
+            endpoint.path(),
+            &[json, ("x-signature", &signature)],
+            body.as_bytes(),
+        )
+    };
     match endpoint {
-        Endpoint::Ingest => {
-            let body = ingest_body(id);
-            let signature = hmac("EDGE_HMAC_SECRET", &body);
-            load::post(
-                host,
-                endpoint.path(),
-                &[json, ("x-signature", &signature)],
-                body.as_bytes(),
-            )
-        }
-        Endpoint::Push => {
-            let body = format!(
-                r#"{{"action":"account.move.post","args":{{"id":42}},"request_id":"{id}"}}"#
-            );
-            let signature = hmac("EDGE_HMAC_SECRET", &body);
-            load::post(
-                host,
-                endpoint.path(),
-                &[json, ("x-signature", &signature)],
-                body.as_bytes(),
-            )
-        }
+        Endpoint::Ingest => odoo_signed(ingest_body(id)),
+        Endpoint::Push => odoo_signed(format!(
+            r#"{{"action":"account.move.post","args":{{"id":42}},"request_id":"{id}"}}"#
+        )),
         Endpoint::GitOps => {
             let body = format!(
                 r#"{{"branch":"gitops/bench","message":"bench","request_id":"{id}","timestamp":{now}}}"#
