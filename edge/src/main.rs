@@ -16,6 +16,7 @@ mod log;
 mod manifest;
 mod outbound;
 mod pipeline;
+mod pool;
 mod reply;
 mod routes;
 mod serve;

@@ -22,6 +22,7 @@ use http_body_util::BodyExt as _;
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::log;
+use crate::pool::Pool;
 
 /// Why an `allowed_outbound_hosts` entry cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -292,15 +293,18 @@ impl AllowedHosts {
 pub struct Hook {
     component: Arc<str>,
     allowed_hosts: Arc<AllowedHosts>,
+    pool: Arc<Pool>,
 }
 
 impl Hook {
-    /// The hook for an instance of `component`, enforcing `allowed_hosts`.
+    /// The hook for an instance of `component`, enforcing `allowed_hosts`; allowed requests
+    /// go out on the process's shared connections ([`Pool::shared`]).
     #[must_use]
     pub fn new(component: Arc<str>, allowed_hosts: Arc<AllowedHosts>) -> Self {
         Self {
             component,
             allowed_hosts,
+            pool: Pool::shared(),
         }
     }
 }
@@ -344,11 +348,7 @@ impl WasiHttpHooks for Hook {
             tokio::spawn(async move { while let Some(Ok(_frame)) = body.frame().await {} });
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
-        Box::new(async move {
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            let io: IoFuture = Box::new(io);
-            Ok((response.map(|body| body.boxed_unsync()), io))
-        })
+        Box::new(Arc::clone(&self.pool).send(request, options))
     }
 }
 
