@@ -10,6 +10,9 @@ use crate::{Result, cargo, run};
 struct Crate {
     dir: PathBuf,
     package: String,
+    /// Dependencies built for speed in this crate's release build, from its
+    /// `[package.metadata.pulser] speed-over-size` (see [`speed_over_size`]).
+    speed_over_size: Vec<String>,
 }
 
 impl Crate {
@@ -24,9 +27,12 @@ impl Crate {
                     .map(|v| v.trim_matches('"').to_owned())
             })
             .ok_or_else(|| format!("{}: no package name", dir.display()))?;
+        let speed_over_size = speed_over_size(&manifest)
+            .map_err(|e| format!("{}: {e}", dir.join("Cargo.toml").display()))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             package,
+            speed_over_size,
         })
     }
 
@@ -41,6 +47,47 @@ impl Crate {
     fn artifact(&self) -> String {
         format!("{}.wasm", self.package.replace('-', "_"))
     }
+}
+
+/// `[package.metadata.pulser] speed-over-size = ["sha2"]`: dependencies a crate builds at
+/// `opt-level = 3` inside the size-first release profile. A profile override in the root
+/// Cargo.toml would apply to every component; this way only the crates that hash large bodies
+/// (a GitHub delivery of up to 25 MB, a 500-event batch) pay the bytes (about 3.3 KB for
+/// sha2's unrolled rounds, which halve a 20 KB delivery's cost in wasm), and the ones whose
+/// bodies are small keep their size budget.
+fn speed_over_size(manifest: &str) -> Result<Vec<String>> {
+    let value: toml::Value = toml::from_str(manifest).map_err(|e| e.to_string())?;
+    let Some(list) = value
+        .get("package")
+        .and_then(|p| p.get("metadata"))
+        .and_then(|m| m.get("pulser"))
+        .and_then(|p| p.get("speed-over-size"))
+    else {
+        return Ok(Vec::new());
+    };
+    list.as_array()
+        .and_then(|items| {
+            items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| {
+            "[package.metadata.pulser] speed-over-size must be a list of crate names".to_owned()
+        })
+}
+
+/// The `--config` arguments that build `crates` at `opt-level = 3`.
+fn speed_config(crates: &[String]) -> Vec<String> {
+    crates
+        .iter()
+        .flat_map(|name| {
+            [
+                "--config".to_owned(),
+                format!("profile.release.package.{name}.opt-level=3"),
+            ]
+        })
+        .collect()
 }
 
 /// Every crate under functions/, sorted.
@@ -246,29 +293,57 @@ fn preview1_adapter(root: &Path, kind: Adapter) -> Result<PathBuf> {
 /// the wasi:http proxy world (a wasi:cli program gets the reactor adapter instead). Last, the
 /// custom sections nothing reads are dropped ([`UNREAD_CUSTOM_SECTIONS`]).
 fn componentize(root: &Path, tools: &Tools, core: &Path, out: &Path, kind: Adapter) -> Result {
+    // wasm-opt is most of a no-change rebuild (about 10 s per module): when the core module,
+    // the adapter and the tools (their cache paths carry their pins) are what made `out`, it
+    // stands. The stamp is a hash, not a signature: a mismatch only means building again.
+    let stamp_path = out.with_extension("stamp");
+    let stamp = {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::fs::read(core)
+            .map_err(|e| format!("{}: {e}", core.display()))?
+            .hash(&mut hasher);
+        kind.bytes().hash(&mut hasher);
+        tools.bin("wasm-opt").hash(&mut hasher);
+        tools.bin("wasm-tools").hash(&mut hasher);
+        WASM_OPT_ARGS.hash(&mut hasher);
+        UNREAD_CUSTOM_SECTIONS.hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    };
+    if out.exists() && std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(&stamp) {
+        return Ok(());
+    }
+    componentize_anew(root, tools, core, out, kind)?;
+    std::fs::write(&stamp_path, stamp).map_err(|e| format!("{}: {e}", stamp_path.display()))
+}
+
+/// wasm-opt's flags for every component.
+const WASM_OPT_ARGS: &[&str] = &[
+    "-Oz",
+    // Run -Oz's passes again while they still shrink the module (a few hundred bytes).
+    "--converge",
+    // Fold `x + C` (C < 1024) into a load's or store's offset (about 1.2 KB): the two differ
+    // only when `x + C` wraps past 4 GiB into the first 1 KiB, which `--low-memory-unused`
+    // rules out. Rust's pointers into a memory below 4 GiB never wrap, so no access moves; a
+    // bogus address that would have wrapped now traps.
+    "--low-memory-unused",
+    // After -Oz (which would fold them back): a large constant used many times (mostly
+    // addresses of static data) becomes one immutable global, about 1.5 KB less for about
+    // 0.5 KB more gzipped. (`--reorder-functions` would save 0.7 KB for 1.6 KB more gzipped,
+    // so it is left out.)
+    "--const-hoisting",
+    "--enable-bulk-memory",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-multivalue",
+    "--enable-reference-types",
+];
+
+fn componentize_anew(root: &Path, tools: &Tools, core: &Path, out: &Path, kind: Adapter) -> Result {
     let optimized = core.with_extension("opt.wasm");
     run(std::process::Command::new(tools.bin("wasm-opt"))
-        .arg("-Oz")
-        // Run -Oz's passes again while they still shrink the module (a few hundred bytes).
-        .arg("--converge")
-        // Fold `x + C` (C < 1024) into a load's or store's offset (about 1.2 KB): the two differ
-        // only when `x + C` wraps past 4 GiB into the first 1 KiB, which `--low-memory-unused`
-        // rules out. Rust's pointers into a memory below 4 GiB never wrap, so no access moves;
-        // a bogus address that would have wrapped now traps.
-        .arg("--low-memory-unused")
-        // After -Oz (which would fold them back): a large constant used many times (mostly
-        // addresses of static data) becomes one immutable global, about 1.5 KB less for about
-        // 0.5 KB more gzipped. (`--reorder-functions` would save 0.7 KB for 1.6 KB more
-        // gzipped, so it is left out.)
-        .arg("--const-hoisting")
-        .args([
-            "--enable-bulk-memory",
-            "--enable-nontrapping-float-to-int",
-            "--enable-sign-ext",
-            "--enable-mutable-globals",
-            "--enable-multivalue",
-            "--enable-reference-types",
-        ])
+        .args(WASM_OPT_ARGS)
         .arg(core)
         .arg("-o")
         .arg(&optimized))?;
@@ -394,13 +469,9 @@ fn build_wasip2(
     let name = krate.name();
     {
         let target_dir = root.join("target/flavour").join(flavour);
-        cargo_build_wasip2(
-            root,
-            tools,
-            &krate.package,
-            &["--features", flavour],
-            &target_dir,
-        )?;
+        let mut args = vec!["--features".to_owned(), flavour.to_owned()];
+        args.extend(speed_config(&krate.speed_over_size));
+        cargo_build_wasip2(root, tools, &krate.package, &args, &target_dir)?;
         let core = target_dir
             .join("wasm32-wasip2/release")
             .join(krate.artifact());
@@ -421,7 +492,7 @@ fn cargo_build_wasip2(
     root: &Path,
     tools: &Tools,
     package: &str,
-    args: &[&str],
+    args: &[String],
     target_dir: &Path,
 ) -> Result {
     run(cargo()
@@ -437,13 +508,17 @@ fn cargo_build_wasip2(
         .arg(wasip2_rustflags(root)))
 }
 
-/// Builds the binary of `package`, a wasi:cli program (the core-cost bench, `bench/core`), as
+/// Builds the binary of the crate in `dir`, a wasi:cli program (the core-cost bench, `bench/core`), as
 /// the functions are built (release profile, their flags, wasm-opt), into the WASI flavour's
 /// target dir (which shares their dependencies' builds); componentized with the reactor
 /// adapter. Returns the component's path, for `wasmtime run`.
-pub fn build_wasip2_command(root: &Path, tools: &Tools, package: &str) -> Result<PathBuf> {
+pub fn build_wasip2_command(root: &Path, tools: &Tools, dir: &str) -> Result<PathBuf> {
     let target_dir = root.join("target/flavour/wasi");
-    cargo_build_wasip2(root, tools, package, &["--bin", package], &target_dir)?;
+    let krate = Crate::read(&root.join(dir))?;
+    let package = krate.package.as_str();
+    let mut args = vec!["--bin".to_owned(), package.to_owned()];
+    args.extend(speed_config(&krate.speed_over_size));
+    cargo_build_wasip2(root, tools, package, &args, &target_dir)?;
     let release = target_dir.join("wasm32-wasip2/release");
     let component = release.join(format!("{package}.component.wasm"));
     componentize(
@@ -549,7 +624,23 @@ pub fn print_table(headers: [&str; 3], rows: &[[String; 3]]) {
 
 #[cfg(test)]
 mod tests {
-    use super::{push_leb128, without_custom_sections};
+    use super::{push_leb128, speed_config, speed_over_size, without_custom_sections};
+
+    #[test]
+    fn a_crate_names_the_dependencies_it_builds_for_speed() {
+        let manifest =
+            "[package]\nname = \"f\"\n\n[package.metadata.pulser]\nspeed-over-size = [\"sha2\"]\n";
+        let crates = speed_over_size(manifest).unwrap_or_default();
+        assert_eq!(crates, ["sha2"]);
+        assert_eq!(
+            speed_config(&crates),
+            ["--config", "profile.release.package.sha2.opt-level=3"]
+        );
+        assert_eq!(speed_over_size("[package]\nname = \"f\"\n"), Ok(Vec::new()));
+        assert!(
+            speed_over_size("[package.metadata.pulser]\nspeed-over-size = \"sha2\"\n").is_err()
+        );
+    }
 
     /// A module with a type section, a custom `name` section and a custom `keep` section.
     const MODULE: &[u8] = &[

@@ -39,7 +39,11 @@ commands:
           against the Deno/Node peers and the empty component, cold starts, the RS256 mint;
           prints the tables, writes target/bench/report.json and BENCHMARKS.md;
           `bench --smoke`: one short round of every part over the dev build (what
-          `cargo xtask test` runs), writing only target/bench/report.json
+          `cargo xtask test` runs), writing only target/bench/report.json;
+          `bench --cell <cell>`: the load part alone on one cell (edge-wasi, edge-spin,
+          wasmtime-serve, workerd), 3 rounds, printed only (for working on one runtime;
+          PULSER_BENCH_EDGE=<binary> measures that edge host build instead of building one;
+          PULSER_BENCH_ONLY=<words> keeps the runs whose `server endpoint mode` label has them)
   tools   install the pinned tools into the cache and print their paths";
 
 fn main() -> ExitCode {
@@ -67,6 +71,19 @@ fn main() -> ExitCode {
         }
         Some("bench") => {
             let root = workspace_root();
+            if let [flag, cell] = args.get(1..).unwrap_or_default()
+                && flag == "--cell"
+            {
+                return match tools::Tools::ensure(&root, Scope::All)
+                    .and_then(|tools| bench::load_only(&root, &tools, cell))
+                {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(message) => {
+                        eprintln!("xtask: {message}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
             let smoke = match args.get(1..).unwrap_or_default() {
                 [] => Ok(false),
                 [flag] if flag == "--smoke" => Ok(true),

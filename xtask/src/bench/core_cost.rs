@@ -81,7 +81,7 @@ fn figures(run: &Value) -> Result<Vec<Figures>> {
 /// output that is not the bench's JSON.
 pub fn core_cost(root: &Path, tools: &Tools, plan: &Plan) -> Result<Part> {
     let native = build_native(root, tools)?;
-    let wasm = build::build_wasip2_command(root, tools, PACKAGE)?;
+    let wasm = build::build_wasip2_command(root, tools, "bench/core")?;
     let (n, n_large) = iterations(plan);
     let args = [n.to_string(), n_large.to_string()];
     let mut native_runs = Vec::new();

@@ -127,11 +127,33 @@ pub fn smoke(root: &Path, tools: &Tools, edge: &Path) -> Result {
     write_report(root, tools, &parts, &Plan::smoke(), edge, started.elapsed())
 }
 
-fn run(root: &Path, tools: &Tools, plan: &Plan, edge: &Path) -> Result<Vec<Part>> {
-    let mut parts = vec![sizes(root, tools)?];
-    print_part(parts.last());
-    parts.push(core_cost::core_cost(root, tools, plan)?);
-    print_part(parts.last());
+/// `cargo xtask bench --cell <cell>`: the load part alone, on one cell (no peers unless the
+/// cell is edge-wasi, whose stack they share), full rounds, over the native edge host; prints
+/// its table and writes nothing (a partial report must not pass for the whole one). For
+/// working on one runtime's speed.
+///
+/// # Errors
+/// An unknown cell, or the first run that fails.
+pub fn load_only(root: &Path, tools: &Tools, cell: &str) -> Result {
+    let cell = pulser_tests::cell::Cell::parse(cell).ok_or_else(|| {
+        format!(
+            "unknown cell {cell:?}; one of {:?}",
+            pulser_tests::cell::Cell::ALL.map(pulser_tests::cell::Cell::name)
+        )
+    })?;
+    build::build_dist(root, tools)?;
+    // An edge host built elsewhere (say, before a change) can stand in, to compare two builds.
+    let edge = match std::env::var_os("PULSER_BENCH_EDGE") {
+        Some(path) => PathBuf::from(path),
+        None => crate::build_edge_native(root)?,
+    };
+    let binaries = binaries(root, tools, &edge)?;
+    let fleet = throughput::Fleet::start(root, &binaries, Some(cell))?;
+    print_part(Some(&throughput::measure(&fleet, &Plan::full())?));
+    Ok(())
+}
+
+fn binaries(root: &Path, tools: &Tools, edge: &Path) -> Result<throughput::Binaries> {
     let empty_component = empty::build(root, tools)?;
     let mut binaries = throughput::Binaries {
         tools: tools
@@ -144,7 +166,16 @@ fn run(root: &Path, tools: &Tools, plan: &Plan, edge: &Path) -> Result<Vec<Part>
     binaries
         .tools
         .insert("PULSER_EDGE_BIN".to_owned(), edge.to_path_buf());
-    let fleet = throughput::Fleet::start(root, &binaries)?;
+    Ok(binaries)
+}
+
+fn run(root: &Path, tools: &Tools, plan: &Plan, edge: &Path) -> Result<Vec<Part>> {
+    let mut parts = vec![sizes(root, tools)?];
+    print_part(parts.last());
+    parts.push(core_cost::core_cost(root, tools, plan)?);
+    print_part(parts.last());
+    let binaries = binaries(root, tools, edge)?;
+    let fleet = throughput::Fleet::start(root, &binaries, None)?;
     let stack = fleet
         .stack(throughput::CellKey(0), throughput::Mode::Stack)
         .ok_or("no edge-wasi stack")?;

@@ -89,6 +89,19 @@ pub struct Subject {
     pub mode: Mode,
 }
 
+impl Subject {
+    /// `edge-wasi odoo_event_ingest no-op sinks`.
+    fn label(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.server.name(),
+            self.endpoint
+                .map_or("empty component", |e| e.endpoint().function()),
+            self.mode.name()
+        )
+    }
+}
+
 /// [`Endpoint`] with an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct EndpointKey(usize);
@@ -115,6 +128,8 @@ pub struct Run {
 /// empty component per cell.
 pub struct Fleet<'a> {
     root: &'a Path,
+    /// The cells measured (all of them, unless `cargo xtask bench --cell` picked one).
+    cells: Vec<CellKey>,
     stacks: Vec<(CellKey, Mode, Stack)>,
     empties: Vec<(CellKey, pulser_tests::Service)>,
     peers: Vec<(Server, Mode, pulser_tests::Service)>,
@@ -134,11 +149,16 @@ impl<'a> Fleet<'a> {
     ///
     /// # Errors
     /// When a stack does not start (its reason is printed above).
-    pub fn start(root: &'a Path, binaries: &Binaries) -> Result<Self> {
+    pub fn start(root: &'a Path, binaries: &Binaries, only: Option<Cell>) -> Result<Self> {
         let sink = super::sink::start();
         let sink_url = sink.url("");
+        let cells: Vec<CellKey> = (0..Cell::ALL.len())
+            .map(CellKey)
+            .filter(|key| only.is_none_or(|cell| key.cell() == cell))
+            .collect();
         let mut stacks = Vec::new();
-        for (index, cell) in Cell::ALL.iter().enumerate() {
+        for key in &cells {
+            let cell = &key.cell();
             for mode in [Mode::Stack, Mode::Sink] {
                 let stack = std::panic::catch_unwind(|| {
                     let mut builder = Stack::builder().cell(*cell);
@@ -153,12 +173,12 @@ impl<'a> Fleet<'a> {
                     builder.start()
                 })
                 .map_err(|_| format!("the {} stack did not start", cell.name()))?;
-                stacks.push((CellKey(index), mode, stack));
+                stacks.push((*key, mode, stack));
             }
         }
         let mut empties = Vec::new();
-        for (index, cell) in Cell::ALL.iter().enumerate() {
-            empties.push((CellKey(index), super::empty::serve(root, *cell, binaries)?));
+        for key in &cells {
+            empties.push((*key, super::empty::serve(root, key.cell(), binaries)?));
         }
         let mut peers = Vec::new();
         for (key, mode, stack) in &stacks {
@@ -177,6 +197,7 @@ impl<'a> Fleet<'a> {
         }
         Ok(Self {
             root,
+            cells,
             stacks,
             empties,
             peers,
@@ -187,8 +208,8 @@ impl<'a> Fleet<'a> {
     /// Every subject, in the order of one round.
     pub fn subjects(&self) -> Vec<Subject> {
         let mut subjects = Vec::new();
-        for (index, _) in Cell::ALL.iter().enumerate() {
-            let server = Server::Cell(CellKey(index));
+        for key in &self.cells {
+            let server = Server::Cell(*key);
             subjects.push(Subject {
                 server,
                 endpoint: None,
@@ -207,10 +228,14 @@ impl<'a> Fleet<'a> {
                 }
             }
         }
+        let peers = self.peers.iter().map(|(server, _, _)| *server);
         for (server, endpoint) in [
             (Server::Deno, Endpoint::Ingest),
             (Server::Node, Endpoint::Github),
         ] {
+            if !peers.clone().any(|p| p == server) {
+                continue;
+            }
             for mode in [Mode::Stack, Mode::Sink, Mode::Forged] {
                 subjects.push(Subject {
                     server,
@@ -379,7 +404,17 @@ pub fn measure(fleet: &Fleet<'_>, plan: &Plan) -> Result<Part> {
     } else {
         Duration::from_secs(2)
     };
-    let subjects = fleet.subjects();
+    // `PULSER_BENCH_ONLY=<words>`: only the subjects whose "server endpoint mode" contains
+    // them (for profiling one path under `bench --cell`).
+    let only = std::env::var("PULSER_BENCH_ONLY").ok();
+    let subjects: Vec<Subject> = fleet
+        .subjects()
+        .into_iter()
+        .filter(|subject| {
+            only.as_deref()
+                .is_none_or(|words| subject.label().contains(words))
+        })
+        .collect();
     let mut runs: BTreeMap<Subject, Vec<Run>> = BTreeMap::new();
     for round in 0..plan.rounds {
         // Each round starts at a different subject, so none is always first or last.
@@ -516,6 +551,9 @@ fn ratios(runs: &BTreeMap<Subject, Vec<Run>>) -> (String, Vec<serde_json::Value>
     );
     for (index, cell) in Cell::ALL.iter().enumerate() {
         let server = Server::Cell(CellKey(index));
+        if !runs.keys().any(|subject| subject.server == server) {
+            continue;
+        }
         for (label, endpoint, peer, mode) in [
             (
                 "ingest, stored, vs Deno peer",
