@@ -13,6 +13,7 @@ mod secrets;
 mod testrun;
 mod tools;
 mod up;
+mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -29,9 +30,10 @@ commands:
           build every crate under functions/ as wasi, spin and workers flavours (or only
           the flavours and functions named) into dist/ and print a size table;
           `build probe` builds the conformance probe (a test fixture) into target/probe-dist/
-  test    fmt, the secret scan, clippy + every test in the workspace, including the wasm
-          runtime tests, and `wrangler deploy --dry-run` of every Worker (offline; prints the
-          upload sizes), and one short round of every bench part
+  test    fmt, actionlint over every workflow, the secret scan, clippy + every test in the
+          workspace, including the wasm runtime tests, and `wrangler deploy --dry-run` of
+          every Worker (offline; prints the upload sizes), and one short round of every
+          bench part
   up      run the whole local stack until Ctrl-C: PostgreSQL 15 + migrations, PostgREST 12,
           Odoo and GitHub stand-ins, and the edge host serving every function of spin.toml
           (state, logs and stack.env in target/dev/)
@@ -42,6 +44,9 @@ commands:
           `bench --smoke`: one short round of every part over the dev build (what
           `cargo xtask test` runs), writing only target/bench/report.json
   tools   install the pinned tools into the cache and print their paths
+  lint-workflows
+          the test's actionlint phase alone: .github/workflows and examples/github/workflows
+          (installs only actionlint and shellcheck)
   scan-secrets
           the test's secret scan alone: every git-tracked file, allow-list .secretscan-allow";
 
@@ -87,6 +92,9 @@ fn main() -> ExitCode {
             })
         }
         Some("tools") => tools::Tools::ensure(&workspace_root(), Scope::All).map(|t| t.print()),
+        Some("lint-workflows") => tools::workflow_linters().and_then(|(actionlint, shellcheck)| {
+            workflows::lint(&workspace_root(), &actionlint, &shellcheck)
+        }),
         Some("scan-secrets") => secrets::scan_tree(&workspace_root()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -143,7 +151,7 @@ fn test(root: &Path) -> Result {
     result
 }
 
-/// fmt and the secret scan (seconds each), then every build with clippy as the
+/// fmt, actionlint and the secret scan (seconds each), then every build with clippy as the
 /// compiler's wrapper (so each build is also the lint, `-D warnings`), then every test
 /// binary. The wasm builds (their own target dirs) and the native build (edge host, test
 /// binaries) run side by side: each has long single-core stretches (LTO, wasm-opt, the final
@@ -154,6 +162,9 @@ fn test_phases(root: &Path) -> Result {
         phases::time("tool install", || tools::Tools::ensure(root, Scope::All))?.linting(root)?;
     phases::time("fmt", || {
         run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))
+    })?;
+    phases::time("actionlint (workflows)", || {
+        workflows::lint(root, &tools.bin("actionlint"), &tools.bin("shellcheck"))
     })?;
     phases::time("secret scan (tracked files)", || secrets::scan_tree(root))?;
     let (wasm, native) = std::thread::scope(|s| {
