@@ -9,9 +9,11 @@ mod build;
 mod dryrun;
 mod phases;
 mod provision;
+mod secrets;
 mod testrun;
 mod tools;
 mod up;
+mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -28,9 +30,10 @@ commands:
           build every crate under functions/ as wasi, spin and workers flavours (or only
           the flavours and functions named) into dist/ and print a size table;
           `build probe` builds the conformance probe (a test fixture) into target/probe-dist/
-  test    fmt + clippy + every test in the workspace, including the wasm runtime tests, and
-          `wrangler deploy --dry-run` of every Worker (offline; prints the upload sizes), and
-          one short round of every bench part
+  test    fmt, actionlint over every workflow, the secret scan, clippy + every test in the
+          workspace, including the wasm runtime tests, and `wrangler deploy --dry-run` of
+          every Worker (offline; prints the upload sizes), and one short round of every
+          bench part
   up      run the whole local stack until Ctrl-C: PostgreSQL 15 + migrations, PostgREST 12,
           Odoo and GitHub stand-ins, and the edge host serving every function of spin.toml
           (state, logs and stack.env in target/dev/)
@@ -44,7 +47,12 @@ commands:
           wasmtime-serve, workerd), 3 rounds, printed only (for working on one runtime;
           PULSER_BENCH_EDGE=<binary> measures that edge host build instead of building one;
           PULSER_BENCH_ONLY=<words> keeps the runs whose `server endpoint mode` label has them)
-  tools   install the pinned tools into the cache and print their paths";
+  tools   install the pinned tools into the cache and print their paths
+  lint-workflows
+          the test's actionlint phase alone: .github/workflows and examples/github/workflows
+          (installs only actionlint and shellcheck)
+  scan-secrets
+          the test's secret scan alone: every git-tracked file, allow-list .secretscan-allow";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -101,6 +109,10 @@ fn main() -> ExitCode {
             })
         }
         Some("tools") => tools::Tools::ensure(&workspace_root(), Scope::All).map(|t| t.print()),
+        Some("lint-workflows") => tools::workflow_linters().and_then(|(actionlint, shellcheck)| {
+            workflows::lint(&workspace_root(), &actionlint, &shellcheck)
+        }),
+        Some("scan-secrets") => secrets::scan_tree(&workspace_root()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -156,17 +168,22 @@ fn test(root: &Path) -> Result {
     result
 }
 
-/// fmt, then every build with clippy as the compiler's wrapper (so each build is also the
-/// lint, `-D warnings`), then every test binary. The wasm builds (their own target dirs) and
-/// the native build (edge host, test binaries) run side by side: each has long single-core
-/// stretches (LTO, wasm-opt, the final links) that the other fills. Once the Workers are
-/// built, wrangler dry-runs the deploy of each.
+/// fmt, actionlint and the secret scan (seconds each), then every build with clippy as the
+/// compiler's wrapper (so each build is also the lint, `-D warnings`), then every test
+/// binary. The wasm builds (their own target dirs) and the native build (edge host, test
+/// binaries) run side by side: each has long single-core stretches (LTO, wasm-opt, the final
+/// links) that the other fills. Once the Workers are built, wrangler dry-runs the deploy of
+/// each.
 fn test_phases(root: &Path) -> Result {
     let tools =
         phases::time("tool install", || tools::Tools::ensure(root, Scope::All))?.linting(root)?;
     phases::time("fmt", || {
         run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))
     })?;
+    phases::time("actionlint (workflows)", || {
+        workflows::lint(root, &tools.bin("actionlint"), &tools.bin("shellcheck"))
+    })?;
+    phases::time("secret scan (tracked files)", || secrets::scan_tree(root))?;
     let (wasm, native) = std::thread::scope(|s| {
         let wasm = s.spawn(|| -> Result<PathBuf> {
             // The signing crate must build for Workers without an allocator.

