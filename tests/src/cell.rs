@@ -315,6 +315,14 @@ mod tests {
         assert_eq!(routed("/push_to_odoo/drain?x=1"), Some("push_to_odoo"));
         assert_eq!(routed("/webhooks/github"), Some("github_webhook"));
         assert_eq!(routed("/pulser/git-ops"), Some("git_ops_dispatch"));
+        for (path, function) in [
+            ("/odoo_event_ingest/health", "odoo_event_ingest"),
+            ("/push_to_odoo/health", "push_to_odoo"),
+            ("/webhooks/github/health", "github_webhook"),
+            ("/pulser/git-ops/health", "git_ops_dispatch"),
+        ] {
+            assert_eq!(routed(path), Some(function), "{path}");
+        }
         assert_eq!(routed("/push_to_odoox"), None);
         assert_eq!(routed("/nowhere"), None);
     }

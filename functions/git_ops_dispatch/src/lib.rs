@@ -53,6 +53,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The pipeline's view of this function: one JSON route, at most 64 KiB.
 pub const SPEC: Spec = Spec {
     name: "git_ops_dispatch",
+    route: "/pulser/git-ops",
+    version: env!("CARGO_PKG_VERSION"),
+    settings: settings::TABLE,
     max_body: MAX_BODY_BYTES,
     accepts: pipeline::json_only,
 };

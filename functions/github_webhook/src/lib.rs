@@ -59,6 +59,9 @@ pub const TABLE: &str = "oasis_events";
 /// The pipeline's view of this function: one JSON route, up to GitHub's cap.
 pub const SPEC: Spec = Spec {
     name: "github_webhook",
+    route: "/webhooks/github",
+    version: env!("CARGO_PKG_VERSION"),
+    settings: settings::TABLE,
     max_body: MAX_BODY_BYTES,
     accepts: pipeline::json_only,
 };

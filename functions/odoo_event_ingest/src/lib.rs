@@ -55,6 +55,9 @@ pub const BROADCAST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The pipeline's view of this function: one JSON route, at most 1 MiB.
 pub const SPEC: Spec = Spec {
     name: "odoo_event_ingest",
+    route: "/odoo_event_ingest",
+    version: env!("CARGO_PKG_VERSION"),
+    settings: settings::TABLE,
     max_body: MAX_BODY_BYTES,
     accepts: pipeline::json_only,
 };

@@ -26,7 +26,7 @@
 //! follow the shared contract
 //! ([`pulser_runtime::pipeline`]); the function's own are in [`error::PushError`].
 
-use pulser_runtime::pipeline::{Accept, Error, Refusal, Spec};
+use pulser_runtime::pipeline::{self, Accept, Error, Refusal, Spec};
 use pulser_runtime::{Level, Platform, Request, Response, reply};
 use serde_json::{Value, json};
 
@@ -54,11 +54,8 @@ pub const MAX_BODY_BYTES: usize = pulser_runtime::DEFAULT_MAX_BODY_BYTES;
 pub const DRAIN_PATH: &str = "/drain";
 /// The push route.
 pub const PUSH_PREFIX: &str = "/push_to_odoo";
-/// The health check's path below the push route.
-pub const HEALTH_PATH: &str = "/health";
-
 /// The routes, as a 404 names them.
-const ROUTES: &str = "POST /push_to_odoo or /push_to_odoo/drain";
+const ROUTES: &str = "POST /push_to_odoo or /push_to_odoo/drain, GET /push_to_odoo/health";
 
 /// The two routes of this function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,43 +64,47 @@ pub enum Route {
     Push,
     /// `/push_to_odoo/drain` (or `/drain`).
     Drain,
-    /// `GET /push_to_odoo/health` (or `/health`).
-    Health,
 }
 
 impl Route {
-    /// The route for a request path; `None` for any other path. Only the whole path
-    /// counts: `/push_to_odoo/x/drain` is not the drain.
+    /// The route for the path below `/push_to_odoo` ([`pipeline::below_route`]); `None` for
+    /// any other path. Only the whole path counts: `/push_to_odoo/x/drain` is not the drain.
+    /// (`GET /push_to_odoo/health` is the pipeline's, see [`health_details`].)
     #[must_use]
-    pub fn of(path: &str) -> Option<Self> {
-        // Where the function has a host of its own (Workers) the routes are `/` and `/drain`.
-        let path = path.trim_end_matches('/');
-        match path.strip_prefix(PUSH_PREFIX).unwrap_or(path) {
+    pub fn of(below: &str) -> Option<Self> {
+        match below {
             "" => Some(Self::Push),
             DRAIN_PATH => Some(Self::Drain),
-            HEALTH_PATH => Some(Self::Health),
             _ => None,
         }
+    }
+
+    /// The route of a request.
+    #[must_use]
+    pub fn of_request(request: &Request) -> Option<Self> {
+        Self::of(pipeline::below_route(&SPEC, request.uri().path()))
     }
 }
 
 /// The pipeline's view of this function: the push route takes JSON, the drain any body.
 pub const SPEC: Spec = Spec {
     name: "push_to_odoo",
+    route: PUSH_PREFIX,
+    version: env!("CARGO_PKG_VERSION"),
+    settings: settings::TABLE,
     max_body: MAX_BODY_BYTES,
     accepts,
 };
 
-fn accepts(request: &Request) -> Accept {
-    match Route::of(request.uri().path()) {
+fn accepts(below: &str) -> Accept {
+    match Route::of(below) {
         Some(Route::Push) => Accept::Json,
         Some(Route::Drain) => Accept::Any,
-        Some(Route::Health) => Accept::Health,
         None => Accept::NotFound(ROUTES),
     }
 }
 
-pulser_runtime::function!(SPEC, serve);
+pulser_runtime::function!(SPEC, serve, health = health_details);
 pulser_runtime::export_scheduled!(drain_on_schedule);
 
 async fn serve(
@@ -111,13 +112,10 @@ async fn serve(
     platform: &impl Platform,
     correlation_id: &str,
 ) -> Result<Response, Error<PushError>> {
-    let route = Route::of(request.uri().path()).ok_or(Refusal::NotFound(ROUTES))?;
+    let route = Route::of_request(request).ok_or(Refusal::NotFound(ROUTES))?;
     let headers = request.headers();
     // Each caller is authenticated with only the setting its check needs; everything else
     // is read after, so an unauthenticated caller learns nothing of the configuration.
-    if route == Route::Health {
-        return health(platform).await;
-    }
     if route == Route::Drain {
         bearer(platform, headers)?;
         let reports = drain(platform).await?;
@@ -161,10 +159,12 @@ async fn serve(
     }
 }
 
-/// `GET /push_to_odoo/health`, unauthenticated: whether the destination is paused (rows
-/// wait because Odoo refused the caller or the URL) and which settings to check then.
-/// Nothing else is said: no row, no reason text, no setting value.
-async fn health(platform: &impl Platform) -> Result<Response, Error<PushError>> {
+/// What `GET /push_to_odoo/health` (unauthenticated, [`pipeline::health`]) adds: whether the
+/// destination is paused (rows wait because Odoo refused the caller or the URL) and which
+/// settings to check then. Nothing else is said: no row, no reason text, no setting value.
+async fn health_details(
+    platform: &impl Platform,
+) -> Result<serde_json::Map<String, Value>, Refusal> {
     let db = pulser_supabase::Postgrest::from_platform(platform)?;
     let paused = delivery::destination_paused(platform, &db).await?;
     let mut destination = serde_json::Map::new();
@@ -175,10 +175,9 @@ async fn health(platform: &impl Platform) -> Result<Response, Error<PushError>> 
             "Odoo refused the caller or the URL (401, 403, 404 or a redirect): fix ODOO_API_TOKEN, ODOO_SIGNING_SECRET or ODOO_BASE_URL; the rows wait and are retried every 5 minutes".into(),
         );
     }
-    let mut body = serde_json::Map::new();
-    body.insert("name".into(), SPEC.name.into());
-    body.insert("destination".into(), destination.into());
-    Ok(reply::json(200, &body.into()))
+    let mut details = serde_json::Map::new();
+    details.insert("destination".into(), destination.into());
+    Ok(details)
 }
 
 /// The drain, whoever starts it: `POST /drain` once its bearer is checked, or the Workers
@@ -203,20 +202,27 @@ fn unauthorized(e: auth::AuthError) -> Refusal {
 mod tests {
     use super::Route;
 
+    fn route(path: &str) -> Option<Route> {
+        Route::of_request(
+            &http::Request::post(path)
+                .body(Vec::new())
+                .unwrap_or_default(),
+        )
+    }
+
     #[test]
     fn routes() {
-        assert_eq!(Route::of("/push_to_odoo"), Some(Route::Push));
-        assert_eq!(Route::of("/push_to_odoo/"), Some(Route::Push));
-        assert_eq!(Route::of("/"), Some(Route::Push));
-        assert_eq!(Route::of(""), Some(Route::Push));
-        assert_eq!(Route::of("/push_to_odoo/drain"), Some(Route::Drain));
-        assert_eq!(Route::of("/drain"), Some(Route::Drain));
-        assert_eq!(Route::of("/push_to_odoo/other"), None);
+        assert_eq!(route("/push_to_odoo"), Some(Route::Push));
+        assert_eq!(route("/push_to_odoo/"), Some(Route::Push));
+        assert_eq!(route("/"), Some(Route::Push));
+        assert_eq!(route("/push_to_odoo/drain"), Some(Route::Drain));
+        assert_eq!(route("/drain"), Some(Route::Drain));
+        assert_eq!(route("/push_to_odoo/other"), None);
         // Only the whole path names a route.
-        assert_eq!(Route::of("/push_to_odoo/x/drain"), None);
-        assert_eq!(Route::of("/x/drain"), None);
-        assert_eq!(Route::of("/push_to_odoo/drain/x"), None);
-        assert_eq!(Route::of("/push_to_odoox"), None);
-        assert_eq!(Route::of("/push_to_odoo/drain/"), Some(Route::Drain));
+        assert_eq!(route("/push_to_odoo/x/drain"), None);
+        assert_eq!(route("/x/drain"), None);
+        assert_eq!(route("/push_to_odoo/drain/x"), None);
+        assert_eq!(route("/push_to_odoox"), None);
+        assert_eq!(route("/push_to_odoo/drain/"), Some(Route::Drain));
     }
 }

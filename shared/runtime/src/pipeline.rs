@@ -24,11 +24,103 @@ pub const RETRY_AFTER_SECS: &str = "5";
 pub struct Spec {
     /// The function's name, as log lines carry it.
     pub name: &'static str,
+    /// Its route on a shared host (`/webhooks/github`); where the function has a host of its
+    /// own (Workers) its paths start at `/`. [`below_route`] gives what follows it.
+    pub route: &'static str,
+    /// The crate's version (`env!("CARGO_PKG_VERSION")`), for the health answer.
+    pub version: &'static str,
+    /// Its settings table, for the health answer (names only).
+    pub settings: &'static [crate::settings::Setting],
     /// Largest request body, bytes (the adapters enforce it while reading; the pipeline
     /// checks it again for native callers).
     pub max_body: usize,
-    /// Which of the function's routes a request is for, and what body that route takes.
-    pub accepts: fn(&Request) -> Accept,
+    /// Which of the function's routes a request is for (given the path below
+    /// [`Spec::route`]), and what body that route takes. `GET <route>/health` never gets
+    /// here: every function answers it the same way ([`health`]).
+    pub accepts: fn(&str) -> Accept,
+}
+
+/// The health check's path below every function's route.
+pub const HEALTH_PATH: &str = "/health";
+
+/// The path below `spec`'s route, without a trailing `/`: `""` for the route itself. A path
+/// that does not start with the route (a Workers host of its own) is taken as it is.
+#[must_use]
+pub fn below_route<'p>(spec: &Spec, path: &'p str) -> &'p str {
+    let path = path.trim_end_matches('/');
+    match path.strip_prefix(spec.route) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+        _ => path,
+    }
+}
+
+/// Whether `request` is `GET <route>/health` (or `HEAD`).
+#[must_use]
+pub fn is_health(spec: &Spec, request: &Request) -> bool {
+    (request.method() == http::Method::GET || request.method() == http::Method::HEAD)
+        && below_route(spec, request.uri().path()) == HEALTH_PATH
+}
+
+/// The flavour this component was built as: `wasi`, `spin`, `workers`, or `native` (tests).
+pub const FLAVOUR: &str = if cfg!(all(target_arch = "wasm32", target_os = "unknown")) {
+    "workers"
+} else if cfg!(all(target_os = "wasi", feature = "spin")) {
+    "spin"
+} else if cfg!(all(target_os = "wasi", feature = "wasi")) {
+    "wasi"
+} else {
+    "native"
+};
+
+/// `GET <route>/health`, unauthenticated, the same on every function: its name, version and
+/// flavour, and for each setting of its table whether it is `set`, left to its `default`, or
+/// `missing` (names only, never a value). 200 when no required setting is missing, else 503
+/// (a deploy's health check then fails and rolls back). `extra` is what the function adds
+/// (push_to_odoo: whether its destination is paused).
+#[must_use]
+pub fn health(
+    spec: &Spec,
+    platform: &impl Platform,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Response {
+    use crate::settings::Need;
+    let configured = |name: &str| platform.config(name).is_some_and(|v| !v.trim().is_empty());
+    let mut settings = serde_json::Map::new();
+    let mut ready = true;
+    for setting in spec.settings {
+        let state = match setting.need {
+            _ if configured(setting.name) => "set",
+            Need::Default(_) => "default",
+            Need::Unless(other) if configured(other) => "not needed",
+            Need::Required | Need::Unless(_) => {
+                ready = false;
+                "missing"
+            }
+        };
+        settings.insert(setting.name.into(), state.into());
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("name".into(), spec.name.into());
+    body.insert("version".into(), spec.version.into());
+    body.insert("flavour".into(), FLAVOUR.into());
+    body.insert("ready".into(), ready.into());
+    body.insert("settings".into(), settings.into());
+    body.extend(extra);
+    reply::json(
+        if ready { 200 } else { 503 },
+        &serde_json::Value::Object(body),
+    )
+}
+
+/// What a function without health details of its own adds: nothing.
+///
+/// # Errors
+/// Never; the signature is the one [`function!`](crate::function) calls.
+#[allow(clippy::unused_async)]
+pub async fn no_health_details(
+    _platform: &impl Platform,
+) -> Result<serde_json::Map<String, serde_json::Value>, Refusal> {
+    Ok(serde_json::Map::new())
 }
 
 /// What a route takes ([`Spec::accepts`]).
@@ -40,14 +132,16 @@ pub enum Accept {
     Any,
     /// No such route: 404 naming the routes there are.
     NotFound(&'static str),
-    /// A health check: `GET` (no body); the POST-only and body checks do not apply.
-    Health,
 }
 
-/// For [`Spec::accepts`]: one route, with a JSON body.
+/// For [`Spec::accepts`]: one route, with a JSON body (and its health check).
 #[must_use]
-pub fn json_only(_: &Request) -> Accept {
-    Accept::Json
+pub fn json_only(below: &str) -> Accept {
+    if below.is_empty() {
+        Accept::Json
+    } else {
+        Accept::NotFound("POST the function's route, or GET its /health")
+    }
 }
 
 /// The refusals every function shares.
@@ -361,12 +455,9 @@ impl<D: fmt::Debug + fmt::Display> std::error::Error for Error<D> {}
 /// # Errors
 /// The first [`Refusal`] that applies.
 pub fn preflight(spec: &Spec, request: &Request) -> Result<(), Refusal> {
-    let accept = (spec.accepts)(request);
+    let accept = (spec.accepts)(below_route(spec, request.uri().path()));
     if let Accept::NotFound(routes) = accept {
         return Err(Refusal::NotFound(routes));
-    }
-    if accept == Accept::Health {
-        return Ok(());
     }
     if request.method() != http::Method::POST {
         return Err(Refusal::MethodNotAllowed);
@@ -429,9 +520,15 @@ pub fn log_failure<D: Problem>(
 /// pipeline ([`preflight`], the flow, [`respond`]) around `flow`, an
 /// `async fn(&Request, &impl Platform, correlation_id: &str) -> Result<Response, Error<D>>`;
 /// and exports it as this build's entry point with the spec's body limit.
+///
+/// `GET <route>/health` is answered before any of that ([`health`]); `health = details`
+/// names an `async fn(&impl Platform) -> Result<Map, Refusal>` whose keys the answer adds.
 #[macro_export]
 macro_rules! function {
     ($spec:path, $flow:path) => {
+        $crate::function!($spec, $flow, health = $crate::pipeline::no_health_details);
+    };
+    ($spec:path, $flow:path, health = $details:path) => {
         /// The endpoint: the shared pipeline around this crate's flow. Every answer carries
         /// `x-correlation-id`; every refusal has the one JSON error shape.
         pub async fn handle(
@@ -439,9 +536,16 @@ macro_rules! function {
             platform: &impl $crate::Platform,
         ) -> $crate::Response {
             let correlation_id = $crate::reply::correlation_id(&request, platform);
-            let result = match $crate::pipeline::preflight(&$spec, &request) {
-                Ok(()) => $flow(&request, platform, &correlation_id).await,
-                Err(refusal) => Err(refusal.into()),
+            let result = if $crate::pipeline::is_health(&$spec, &request) {
+                match $details(platform).await {
+                    Ok(details) => Ok($crate::pipeline::health(&$spec, platform, details)),
+                    Err(refusal) => Err(refusal.into()),
+                }
+            } else {
+                match $crate::pipeline::preflight(&$spec, &request) {
+                    Ok(()) => $flow(&request, platform, &correlation_id).await,
+                    Err(refusal) => Err(refusal.into()),
+                }
             };
             $crate::pipeline::respond(&$spec, platform, &correlation_id, result)
         }
@@ -529,6 +633,9 @@ mod tests {
     fn preflight_checks_method_then_media_type_then_size() {
         let spec = Spec {
             name: "demo",
+            route: "/demo",
+            version: "0.0.0",
+            settings: &[],
             max_body: 4,
             accepts: json_only,
         };
@@ -555,5 +662,75 @@ mod tests {
             preflight(&spec, &request("POST", "application/json", b"1234")),
             Ok(())
         );
+    }
+
+    const SETTINGS: &[crate::settings::Setting] = &[
+        crate::settings::Setting::secret("DEMO_SECRET"),
+        crate::settings::Setting::default("DEMO_TIMEOUT_MS", "5000"),
+        crate::settings::Setting::unless("DEMO_APP_ID", "DEMO_CLIENT_ID"),
+    ];
+
+    const DEMO: Spec = Spec {
+        name: "demo",
+        route: "/hooks/demo",
+        version: "1.2.3",
+        settings: SETTINGS,
+        max_body: 4,
+        accepts: json_only,
+    };
+
+    fn get(path: &str) -> Request {
+        http::Request::get(path)
+            .body(Vec::new())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_health_path_is_below_the_route_or_at_the_root_of_a_host_of_its_own() {
+        assert!(is_health(&DEMO, &get("/hooks/demo/health")));
+        assert!(is_health(&DEMO, &get("/hooks/demo/health/")));
+        assert!(is_health(&DEMO, &get("/health")));
+        assert!(!is_health(&DEMO, &get("/hooks/demo")));
+        assert!(!is_health(&DEMO, &get("/hooks/demox/health")));
+        assert!(!is_health(&DEMO, &get("/hooks/demo/x/health")));
+        let post = http::Request::post("/hooks/demo/health")
+            .body(Vec::new())
+            .unwrap_or_default();
+        assert!(!is_health(&DEMO, &post));
+        assert_eq!(below_route(&DEMO, "/hooks/demo/"), "");
+        assert_eq!(below_route(&DEMO, "/"), "");
+    }
+
+    #[test]
+    fn health_names_settings_never_their_values_and_is_503_while_one_is_missing() {
+        let platform = crate::testing::FakePlatform::new(0).with_config("DEMO_CLIENT_ID", "c-1");
+        let response = health(&DEMO, &platform, serde_json::Map::new());
+        assert_eq!(response.status().as_u16(), 503);
+        assert_eq!(
+            body(&response),
+            serde_json::json!({"name": "demo", "version": "1.2.3", "flavour": "native",
+                "ready": false, "settings": {"DEMO_SECRET": "missing",
+                "DEMO_TIMEOUT_MS": "default", "DEMO_APP_ID": "not needed"}})
+        );
+        let platform = platform.with_config("DEMO_SECRET", "hunter2-value");
+        let response = health(&DEMO, &platform, serde_json::Map::new());
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(body(&response)["settings"]["DEMO_SECRET"], "set");
+        assert!(!String::from_utf8_lossy(response.body()).contains("hunter2"));
+    }
+
+    #[test]
+    fn other_paths_below_a_single_route_are_404() {
+        let post = |path: &str| {
+            http::Request::post(path)
+                .header("content-type", "application/json")
+                .body(b"{}".to_vec())
+                .unwrap_or_default()
+        };
+        assert_eq!(preflight(&DEMO, &post("/hooks/demo")), Ok(()));
+        assert!(matches!(
+            preflight(&DEMO, &post("/hooks/demo/other")),
+            Err(Refusal::NotFound(_))
+        ));
     }
 }
