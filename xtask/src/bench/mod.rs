@@ -10,6 +10,7 @@
 
 mod cold;
 mod empty;
+mod goals;
 mod load;
 mod mint;
 mod sink;
@@ -386,6 +387,12 @@ fn benchmarks_md(
          edge host with `--profile native`, starts a throwaway stack per cell, writes this file \
          and `target/bench/report.json`).\n",
     );
+    md.push_str(&format!(
+        "\n## Goals\n\nEach goal of the benchmark issue against this run's medians; the \
+         sections below have every figure, and README's Benchmarks section says where the time \
+         goes where a goal is missed.\n\n{}",
+        goals::table(parts)
+    ));
     for part in parts {
         md.push_str(&format!("\n## {}\n\n{}", part.title, part.markdown));
     }
