@@ -90,10 +90,24 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 
+    /// What `GET /health/ready` asks (say PostgREST, `http://127.0.0.1:54321/rest/v1/`): ready
+    /// while it answers below 500 within 2 s. Without it, readiness is liveness.
+    #[arg(long, value_name = "URL", value_parser = parse_ready_url)]
+    pub ready_url: Option<http::Uri>,
+
     /// On Ctrl-C or SIGTERM: stop accepting, then give in-flight requests this many seconds
     /// (fractions allowed) to finish before closing their connections.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
     pub shutdown_grace: Duration,
+}
+
+/// `--ready-url`: an absolute http or https URL.
+fn parse_ready_url(text: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = text.parse().map_err(|e| format!("not a URL: {e}"))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(_)) => Ok(uri),
+        _ => Err("must be an absolute http:// or https:// URL".to_owned()),
+    }
 }
 
 /// `--flavour`.

@@ -9,6 +9,7 @@ mod body;
 mod cli;
 mod engine;
 mod guest;
+mod health;
 mod host;
 mod invoke;
 mod link;

@@ -1,4 +1,5 @@
-//! One request's way through the host, in order: route -> body limit -> room in the byte
+//! One request's way through the host, in order: the host's own health paths (`health`),
+//! route -> body limit -> room in the byte
 //! budget -> read the body -> an instance slot -> invoke the component, then its access-log
 //! line. Any step may end the request with a [`Refusal`] instead; reading the body, waiting
 //! for a slot and running the component share the component's deadline.
@@ -18,9 +19,10 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::admission::Admission;
 use crate::body::{self, BodyRead};
+use crate::health::{self, Health};
 use crate::invoke::{self, Served};
 use crate::log;
-use crate::reply::{CORRELATION_ID, Refusal};
+use crate::reply::{self, CORRELATION_ID, Refusal};
 use crate::routes::Router;
 
 /// Everything needed to answer requests.
@@ -29,23 +31,27 @@ pub struct Edge {
     components: Vec<Served>,
     router: Router<usize>,
     admission: Admission,
+    health: Health,
 }
 
 impl Edge {
     /// An edge over compiled components; `admission` holds the byte budget and the instance
-    /// slots, with the components in the same order.
+    /// slots, with the components in the same order; readiness asks `ready_url`.
     #[must_use]
     pub fn new(
         engine: Engine,
         components: Vec<Served>,
         router: Router<usize>,
         admission: Admission,
+        ready_url: Option<http::Uri>,
     ) -> Self {
+        let names = components.iter().map(|c| c.id.to_string()).collect();
         Self {
             engine,
             components,
             router,
             admission,
+            health: Health::new(names, ready_url),
         }
     }
 
@@ -59,6 +65,25 @@ impl Edge {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let request_correlation = request.headers().get(CORRELATION_ID).cloned();
+
+        if let Some(check) = health::Check::of(&method, &path) {
+            let mut response = self.health.answer(check).await;
+            let correlation = reply::correlation_header(request_correlation.as_ref());
+            if let Some(value) = correlation.clone() {
+                response.headers_mut().insert(CORRELATION_ID, value);
+            }
+            log::access(&log::Access {
+                method: method.as_str(),
+                path: &path,
+                route: None,
+                component: None,
+                status: response.status().as_u16(),
+                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                correlation_id: correlation.as_ref().and_then(|v| v.to_str().ok()),
+                outcome: None,
+            });
+            return response;
+        }
 
         let matched = self.router.route(&path).and_then(|m| {
             let index = *m.target;

@@ -102,11 +102,7 @@ impl Refusal {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        let accepted = correlation_id.and_then(|v| v.to_str().ok());
-        let correlation_id = pulser_runtime::reply::accepted_correlation_id(accepted)
-            .map_or_else(new_correlation_id, str::to_owned);
-        let correlation_id = HeaderValue::from_str(&correlation_id).ok();
-        if let Some(value) = correlation_id {
+        if let Some(value) = correlation_header(correlation_id) {
             headers.insert(CORRELATION_ID, value);
         }
         if matches!(self, Self::Overloaded | Self::BuffersFull) {
@@ -118,6 +114,16 @@ impl Refusal {
         }
         response
     }
+}
+
+/// The `x-correlation-id` of a host answer: the caller's when the shared rule accepts it,
+/// else a new UUIDv4.
+#[must_use]
+pub fn correlation_header(incoming: Option<&HeaderValue>) -> Option<HeaderValue> {
+    let accepted = incoming.and_then(|v| v.to_str().ok());
+    let correlation_id = pulser_runtime::reply::accepted_correlation_id(accepted)
+        .map_or_else(new_correlation_id, str::to_owned);
+    HeaderValue::from_str(&correlation_id).ok()
 }
 
 /// A whole body as the response body type components use.

@@ -211,7 +211,13 @@ pub fn load(args: &Args, runtime: &tokio::runtime::Handle) -> Result<Edge, Start
             &[("route", route), ("component", component)],
         );
     }
-    Ok(Edge::new(engine, served, plan.router, admission))
+    Ok(Edge::new(
+        engine,
+        served,
+        plan.router,
+        admission,
+        args.ready_url.clone(),
+    ))
 }
 
 /// Names for a start-up line: `a,b,c`.

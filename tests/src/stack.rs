@@ -541,6 +541,11 @@ impl Stack {
         if let Some(secs) = request_timeout_secs {
             cmd.args(["--request-timeout", &secs.to_string()]);
         }
+        // Readiness (`GET /health/ready`) asks PostgREST, as in production.
+        if let Some(rest) = self.vars.get("SUPABASE_REST_URL") {
+            cmd.arg("--ready-url")
+                .arg(format!("{}/", rest.trim_end_matches('/')));
+        }
         for (name, value) in &self.vars {
             cmd.env(format!("SPIN_VARIABLE_{name}"), value);
         }

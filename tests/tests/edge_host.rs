@@ -238,6 +238,77 @@ fn exact_and_wildcard_routes_reach_their_components() {
     }
 }
 
+/// A catch-all route: the host's own health paths must still be the host's.
+const CATCH_ALL: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "edge-test"
+
+[[trigger.http]]
+route = "/..."
+component = "all"
+
+[component.all]
+source = "dist/spin/all.wasm"
+"#;
+
+#[test]
+fn the_host_answers_liveness_and_readiness_ahead_of_every_route() {
+    let app = App::new(CATCH_ALL, &["all"]);
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}/rest/v1/", closed.local_addr().unwrap());
+    drop(closed);
+    let edge = app.start(|cmd| {
+        cmd.args(["--ready-url", &down]);
+    });
+    for path in ["/health", "/.well-known/spin/health"] {
+        let live = get(&edge, path);
+        assert_eq!(live.status, 200, "{path}: {}", body_text(&live));
+        assert_eq!(live.json()["status"], "ok");
+        assert_eq!(live.json()["components"], serde_json::json!(["all"]));
+    }
+    let ready = get(&edge, "/health/ready");
+    assert_eq!(ready.status, 503, "{}", body_text(&ready));
+    assert_eq!(ready.header("retry-after"), Some("5"));
+    assert_eq!(ready.json()["status"], "unavailable");
+    assert!(
+        ready.json()["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("unreachable"),
+        "{}",
+        body_text(&ready)
+    );
+    // Every other path is the component's.
+    assert_eq!(get(&edge, "/healthz").json()["path"], "/healthz");
+    assert_eq!(access_line(&edge, "/health/ready")["status"], 503);
+}
+
+#[test]
+fn readiness_follows_postgrest() {
+    let stack = Stack::builder().start();
+    let ready = send(&stack, "GET", &stack.url("/health/ready"), &[], b"");
+    assert_eq!(
+        ready.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&ready.body)
+    );
+    let body = ready.json();
+    assert_eq!(body["status"], "ok");
+    assert!(
+        stack
+            .postgrest_url()
+            .starts_with(body["depends_on"].as_str().unwrap()),
+        "{body}"
+    );
+    assert_eq!(
+        body["components"].as_array().map(Vec::len),
+        Some(4),
+        "{body}"
+    );
+}
+
 #[test]
 fn an_unknown_route_gets_404_json_with_the_correlation_id() {
     let app = App::new(TWO_ROUTES, &["alpha", "beta"]);

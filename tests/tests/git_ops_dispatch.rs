@@ -12,7 +12,7 @@
 
 use pulser_tests::Exchange;
 use pulser_tests::cell::{Cell, TokenCache};
-use pulser_tests::clock::{rfc3339, unix_now};
+use pulser_tests::clock::unix_now;
 use pulser_tests::e2e::{JSON, Scheme, pairs, post_signed, send, signed_headers, unique};
 use pulser_tests::stack::{self, GithubMode, Stack};
 use serde_json::{Value, json};
@@ -163,10 +163,9 @@ fn deploy_pulse_hub_carries_the_callers_signed_timestamp() {
     );
     let dispatched = &stack.github.dispatches()[0];
     assert_eq!(dispatched["event_type"], "deploy_pulse_hub");
-    assert_eq!(
-        dispatched["client_payload"]["timestamp"],
-        rfc3339(signed_at)
-    );
+    // As the seed's deploy payload: unix seconds, and who triggered it.
+    assert_eq!(dispatched["client_payload"]["timestamp"], signed_at);
+    assert_eq!(dispatched["client_payload"]["triggered_by"], "odoo_wizard");
     assert_eq!(dispatched["client_payload"]["request_id"], "deploy-1");
 }
 

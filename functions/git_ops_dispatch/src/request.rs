@@ -15,6 +15,8 @@ pub(crate) const MAX_PAYLOAD_KEYS: usize = 10;
 pub(crate) const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 /// Who a git-ops request names when it names no one.
 pub(crate) const DEFAULT_TRIGGERED_BY: &str = "odoo";
+/// Who a deploy request names when it names no one: the Odoo wizard, as in the seed.
+pub(crate) const DEFAULT_DEPLOY_TRIGGERED_BY: &str = "odoo_wizard";
 /// `triggered_by` is at most this many characters.
 pub(crate) const MAX_TRIGGERED_BY_CHARS: usize = 100;
 /// The control characters a `message` may hold: commit messages have lines and indents.
@@ -122,7 +124,7 @@ impl BranchPrefix {
 /// Validates `body` (already authenticated) into a dispatch: `request_id` and `timestamp`
 /// first, then the event's own fields; a git-ops `branch` must start with `branch_prefix`.
 /// `correlation_id` and `request_id` are added to the payload; a deploy's `timestamp` is
-/// the signed one, normalized to RFC 3339 UTC.
+/// the signed one in unix seconds, and its `triggered_by` defaults to `odoo_wizard`.
 ///
 /// # Errors
 /// [`Invalid`] naming the first failing field.
@@ -202,14 +204,7 @@ fn git_ops(
             return invalid("kv_value", "must be at most 4096 characters");
         }
     }
-    let triggered_by = string(body, "triggered_by")?.unwrap_or(DEFAULT_TRIGGERED_BY);
-    let length = triggered_by.chars().count();
-    if length == 0 || length > MAX_TRIGGERED_BY_CHARS || has_control(triggered_by, &[]) {
-        return invalid(
-            "triggered_by",
-            "must be 1 to 100 characters without control characters",
-        );
-    }
+    let triggered_by = triggered_by(body, DEFAULT_TRIGGERED_BY)?;
     let mut payload = Map::new();
     payload.insert("branch".into(), branch.into());
     payload.insert("message".into(), message.into());
@@ -222,6 +217,19 @@ fn git_ops(
     payload.insert("correlation_id".into(), correlation_id.into());
     payload.insert("triggered_by".into(), triggered_by.into());
     Ok(payload)
+}
+
+/// `triggered_by`, or `default` when the request names no one.
+fn triggered_by<'b>(body: &'b Map<String, Value>, default: &'b str) -> Result<&'b str, Invalid> {
+    let triggered_by = string(body, "triggered_by")?.unwrap_or(default);
+    let length = triggered_by.chars().count();
+    if length == 0 || length > MAX_TRIGGERED_BY_CHARS || has_control(triggered_by, &[]) {
+        return invalid(
+            "triggered_by",
+            "must be 1 to 100 characters without control characters",
+        );
+    }
+    Ok(triggered_by)
 }
 
 fn deploy(
@@ -254,9 +262,12 @@ fn deploy(
     payload.insert("environment".into(), environment.into());
     payload.insert("image_tag".into(), image_tag.into());
     payload.insert("service".into(), service.into());
+    let triggered_by = triggered_by(body, DEFAULT_DEPLOY_TRIGGERED_BY)?;
     payload.insert("correlation_id".into(), correlation_id.into());
-    // When the caller signed the request, not when it passed through here.
-    payload.insert("timestamp".into(), signed_at.rfc3339().into());
+    // When the caller signed the request, not when it passed through here; unix seconds, as
+    // the seed's deploy payload has it.
+    payload.insert("timestamp".into(), signed_at.as_secs().into());
+    payload.insert("triggered_by".into(), triggered_by.into());
     if let Some(user) = odoo_user {
         payload.insert("odoo_user".into(), user.into());
     }

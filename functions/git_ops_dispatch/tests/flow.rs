@@ -283,7 +283,8 @@ fn git_ops_is_dispatched_with_the_exact_requests_and_recorded() {
 #[test]
 fn deploy_pulse_hub_carries_the_signed_timestamp_and_request_id() {
     let p = dispatched_fresh(platform("deploy"));
-    // Signed 100 s ago, written with an offset: GitHub gets it in UTC.
+    // Signed 100 s ago, written with an offset: GitHub gets it in unix seconds, as the seed's
+    // payload has it, and `triggered_by` defaults to the Odoo wizard.
     let response = send(
         &p,
         &json!({"event_type": "deploy_pulse_hub", "environment": "staging", "image_tag": "v1.2.3",
@@ -296,8 +297,8 @@ fn deploy_pulse_hub_carries_the_signed_timestamp_and_request_id() {
         dispatched,
         json!({"event_type": "deploy_pulse_hub", "client_payload": {
             "environment": "staging", "image_tag": "v1.2.3", "service": "web",
-            "correlation_id": CORRELATION, "timestamp": "2026-11-18T11:05:00Z",
-            "odoo_user": "admin", "request_id": "deploy-7"}})
+            "correlation_id": CORRELATION, "timestamp": 1_794_999_900,
+            "triggered_by": "odoo_wizard", "odoo_user": "admin", "request_id": "deploy-7"}})
     );
     let row = to_postgrest(&p)[0].json();
     assert_eq!(row["requested_at"], "2026-11-18T11:05:00Z");
