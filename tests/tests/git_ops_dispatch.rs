@@ -91,6 +91,15 @@ fn git_ops_becomes_a_repository_dispatch() {
         answer.json()["correlation_id"]
     );
     assert_eq!(row(&stack, "odoo-git-ops-1")["status"], "dispatched");
+    // The dispatch is in the audit trail, under the flow's correlation id.
+    let correlation = answer.json()["correlation_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        stack.sql(&format!(
+            "select source || '|' || event_type || '|' || resource_id || '|' || (payload->>'github_status') \
+             from audit_event where correlation_id = '{correlation}'"
+        )),
+        "git_ops_dispatch|repository_dispatch.dispatched|odoo-git-ops-1|204"
+    );
     // The token reaches only this repository, with only contents:write.
     let exchange = &stack.github.calls()[0];
     assert!(

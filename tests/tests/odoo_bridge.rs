@@ -11,7 +11,9 @@
 //!
 //! Needs `cargo xtask build` (dist/) and the tools `cargo xtask test` points at.
 
-use pulser_tests::bridge::{DRAIN, INGEST, PUSH, account_move, event, ingest_signed, push_webhook};
+use pulser_tests::bridge::{
+    DRAIN, INGEST, PUSH, account_move, event, ingest_signed, outbox_row, push_webhook,
+};
 use pulser_tests::e2e::{JSON, assert_logs_clean, post, unique};
 use pulser_tests::stack::{OdooMode, Stack};
 
@@ -45,4 +47,45 @@ fn secrets_never_reach_the_logs() {
     assert!(logs.contains("realtime broadcast failed"), "{logs}");
     assert!(logs.contains("push_to_odoo refused a request"), "{logs}");
     assert_logs_clean(&stack);
+}
+
+/// Seed 002's audit trail: one query by correlation id follows a flow Odoo -> Supabase ->
+/// Odoo: the event Odoo sent, and the action pushed back to Odoo under the same id.
+#[test]
+fn one_correlation_id_follows_odoo_to_supabase_and_back() {
+    let stack = pulser_tests::stack::shared();
+    let h = pulser_tests::stack::random_hex(16);
+    let correlation = format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    );
+    let mut sent = event(&unique("audit"));
+    sent["correlation_id"] = correlation.clone().into();
+    assert_eq!(ingest_signed(&stack, &sent.to_string()).status, 201);
+    let (id, _) = outbox_row(&stack, "account.move.post", &serde_json::json!({"id": 7}));
+    stack.sql(&format!(
+        "update odoo_action_outbox set correlation_id = '{correlation}' where id = {id}"
+    ));
+    assert_eq!(push_webhook(&stack, id).status, 200);
+    assert_eq!(
+        stack.sql(&format!(
+            "select string_agg(source || ':' || event_type, ',' order by id) \
+             from audit_event where correlation_id = '{correlation}'"
+        )),
+        "odoo:account.move.posted,push_to_odoo:odoo_action.applied"
+    );
+    // Written once, however often the row's status is written again.
+    stack.sql(&format!(
+        "update odoo_action_outbox set status = 'applied' where id = {id}"
+    ));
+    assert_eq!(
+        stack.sql(&format!(
+            "select count(*) from audit_event where correlation_id = '{correlation}'"
+        )),
+        "2"
+    );
 }
