@@ -275,6 +275,7 @@ function normalize(kind, body, deliveryId) {
         ? run.display_title
         : null;
       meta.workflow = workflow ?? null;
+      meta.workflow_name = workflow ?? null;
       meta.run_number = run.run_number ?? null;
       meta.head_sha = run.head_sha ?? null;
       meta.conclusion = run.conclusion ?? null;
@@ -308,6 +309,8 @@ function normalize(kind, body, deliveryId) {
       const merged = pr.merged ?? false;
       const branch = pr.head?.ref;
       meta.number = body.number ?? null;
+      meta.pr_number = body.number ?? null;
+      meta.pr_title = pr.title ?? null;
       meta.merged = merged;
       meta.head_sha = pr.head?.sha ?? null;
       found = firstVtid([pr.title, branch]);
@@ -339,7 +342,7 @@ function normalize(kind, body, deliveryId) {
     vtid,
     layer,
     module,
-    source: "github",
+    source: "github.actions",
     kind,
     status,
     title: `${layer}-${module}-${asciiUpper(verb || "event")}`,

@@ -535,3 +535,41 @@ fn github_stand_in_fails_on_demand() {
         502
     );
 }
+
+/// Seed 003's phase-2 upgrade: an older oasis_events (here, one missing columns) gets what it
+/// lacks, the migration runs twice without harm, and `module` admits the seed's other writers.
+#[test]
+fn the_seed_shape_migration_upgrades_an_older_oasis_events_and_reruns() {
+    let stack = db_stack();
+    stack.sql("alter table oasis_events drop column layer, drop column link, drop column meta");
+    let migration = std::fs::read_to_string(
+        stack::project_root()
+            .join("supabase/migrations/20261202000100_oasis_events_seed_shape.sql"),
+    )
+    .unwrap();
+    stack.sql(&migration);
+    stack.sql(&migration);
+    assert_eq!(
+        stack.sql(
+            "select string_agg(column_name, ',' order by column_name) from information_schema.columns \
+             where table_schema = 'public' and table_name = 'oasis_events' \
+               and column_name in ('layer', 'link', 'meta')"
+        ),
+        "layer,link,meta"
+    );
+    assert_eq!(
+        stack.sql(
+            "insert into oasis_events (module, kind, status, title, delivery_id) \
+             values ('DEPLOY', 'deploy', 'success', 'OPS-DEPLOY-DONE', 'seed-deploy-1') returning source || ' ' || layer"
+        ),
+        "github.actions UNSET"
+    );
+    assert_eq!(
+        stack.sql(
+            "do $$ begin insert into oasis_events (module, kind, status, title, delivery_id) \
+             values ('NOPE', 'x', 'success', 't', 'seed-nope'); raise exception 'admitted'; \
+             exception when check_violation then null; end $$; select 'refused'"
+        ),
+        "refused"
+    );
+}

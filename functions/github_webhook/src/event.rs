@@ -287,6 +287,9 @@ fn branch_of(git_ref: &str) -> &str {
     git_ref.strip_prefix("refs/heads/").unwrap_or(git_ref)
 }
 
+/// `oasis_events.source` of every row, as seed 003's examples have it.
+pub const SOURCE: &str = "github.actions";
+
 /// Normalizes a stored event's body into its `oasis_events` row (a JSON object ready for
 /// PostgREST). The body is read once; strings are borrowed from it where JSON escapes allow.
 ///
@@ -319,6 +322,8 @@ pub fn normalize(kind: Kind, body: &[u8], delivery_id: &str) -> Result<Value, Ma
             let head_branch = d.text(slot::RUN_HEAD_BRANCH);
             let conclusion = d.text(slot::RUN_CONCLUSION);
             meta.insert("workflow".into(), nullable(workflow));
+            // Seed 003's name for it.
+            meta.insert("workflow_name".into(), nullable(workflow));
             meta.insert("run_number".into(), d.uint(slot::RUN_NUMBER).into());
             meta.insert("head_sha".into(), nullable(d.text(slot::RUN_HEAD_SHA)));
             meta.insert("conclusion".into(), nullable(conclusion));
@@ -363,6 +368,9 @@ pub fn normalize(kind: Kind, body: &[u8], delivery_id: &str) -> Result<Value, Ma
             let merged = d.boolean(slot::PR_MERGED).unwrap_or(false);
             let branch = d.text(slot::PR_HEAD_REF);
             meta.insert("number".into(), d.uint(slot::NUMBER).into());
+            // Seed 003's names: `pr_number`, `pr_title` (and `action`, `merged`).
+            meta.insert("pr_number".into(), d.uint(slot::NUMBER).into());
+            meta.insert("pr_title".into(), nullable(d.text(slot::PR_TITLE)));
             meta.insert("merged".into(), merged.into());
             meta.insert("head_sha".into(), nullable(d.text(slot::PR_HEAD_SHA)));
             let found = vtid::first([d.text(slot::PR_TITLE), branch].into_iter().flatten());
@@ -410,7 +418,7 @@ pub fn normalize(kind: Kind, body: &[u8], delivery_id: &str) -> Result<Value, Ma
         "vtid": id,
         "layer": layer,
         "module": kind.module(),
-        "source": "github",
+        "source": SOURCE,
         "kind": kind.name(),
         "status": state.as_str(),
         "title": title,

@@ -197,6 +197,7 @@ fn merged_pull_request_derived_from_a_fixture_is_stored_as_a_success() {
     row["status"] = "success".into();
     row["title"] = "CICDL-PR-MERGED".into();
     row["meta"]["merged"] = true.into();
+    row["meta"]["pr_title"] = "DEV-CICDL-0031: ship the edge".into();
     assert_one_insert(&p, &serde_json::to_vec(&row).unwrap());
 }
 
