@@ -162,6 +162,16 @@ impl DevSecrets {
     }
 }
 
+/// Binds 127.0.0.1:`port` without listening: connections to it are refused (RST), and no
+/// other socket can bind it while the returned one lives.
+fn hold_port(port: u16) -> Option<socket2::Socket> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+    socket.set_reuse_address(true).ok()?;
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    socket.bind(&address.into()).ok()?;
+    Some(socket)
+}
+
 /// Writes a file readable by its owner only.
 pub fn write_private(path: &Path, contents: &str) {
     use std::io::Write as _;
@@ -312,6 +322,8 @@ pub struct Stack {
     defaults: BTreeMap<String, String>,
     faults: Option<FaultProxy>,
     postgrest: Option<Service>,
+    /// PostgREST's port, bound and not listening once it is stopped ([`Stack::stop_postgrest`]).
+    postgrest_port_hold: Option<socket2::Socket>,
     /// The Odoo stand-in (`ODOO_BASE_URL`).
     pub odoo: OdooStandIn,
     /// The GitHub API stand-in (`GITHUB_API_URL`).
@@ -453,6 +465,7 @@ impl Stack {
             defaults: manifest.defaults.clone(),
             faults,
             postgrest: Some(postgrest),
+            postgrest_port_hold: None,
             odoo,
             github,
             postgres,
@@ -668,8 +681,12 @@ impl Stack {
     }
 
     /// Stops PostgREST (for "database unreachable" tests); its port then refuses connections.
+    /// The port stays bound (never listening) by this stack, so that a service another test
+    /// starts meanwhile cannot take it and answer in PostgREST's place.
     pub fn stop_postgrest(&mut self) {
+        let port = self.postgrest.as_ref().map(|p| p.port);
         self.postgrest = None;
+        self.postgrest_port_hold = port.and_then(hold_port);
     }
 
     /// Runs the Workers flavour of `function` (`dist/workers/<function>/`) under workerd, in
