@@ -120,17 +120,16 @@ pub fn send(request: Request, timeout: Duration) -> Result<Response, OutboundErr
     let _ = options.set_between_bytes_timeout(Some(nanos(timeout)));
     let outgoing_body = outgoing.body().map_err(|()| invalid("body"))?;
     let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(outbound_error)?;
-    {
-        let stream = outgoing_body
-            .write()
-            .map_err(|()| OutboundError::Connection("request body unavailable".into()))?;
-        write_all(&stream, &body)
-            .map_err(|e| OutboundError::Connection(format!("writing request body: {e}")))?;
-    }
-    // A failed finish does not end the exchange: a server that answered before taking the
-    // whole body has its response waiting, and a connection that broke fails the response
-    // too, with the host's reason. (spin-sdk's `send`, the Spin flavour's before, ignored it
-    // the same way.)
+    // A failed write or finish does not end the exchange: the host drops the body when it
+    // cannot send the request (a refused connection, say) and then fails the response with
+    // its reason, which says whether the request left; a server that answered before taking
+    // the whole body has its response waiting. So the response decides, and the write's
+    // error stands only if no answer comes. (spin-sdk's `send`, the Spin flavour's before,
+    // ignored a failed finish the same way.)
+    let written = match outgoing_body.write() {
+        Ok(stream) => write_all(&stream, &body),
+        Err(()) => Err("unavailable".to_owned()),
+    };
     let _ = OutgoingBody::finish(outgoing_body, None);
 
     let response = loop {
@@ -142,7 +141,10 @@ pub fn send(request: Request, timeout: Duration) -> Result<Response, OutboundErr
             }
         }
         if deadline.ready() {
-            return Err(OutboundError::Timeout);
+            return Err(match written {
+                Ok(()) => OutboundError::Timeout,
+                Err(e) => OutboundError::Connection(format!("writing request body: {e}")),
+            });
         }
         let ready = pending.subscribe();
         poll::poll(&[&ready, &deadline]);
