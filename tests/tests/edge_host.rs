@@ -43,7 +43,15 @@ struct App {
 impl App {
     /// Writes `manifest` and one probe copy per name in `components`.
     fn new(manifest: &str, components: &[&str]) -> Self {
-        let dir = std::env::temp_dir().join(format!("pulser-edge-app-{}", free_port()));
+        // Unique per app of this process: a free port's number is not (two tests running at
+        // once can be handed the same one, and one app's Drop would delete the other's files).
+        static APPS: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pulser-edge-app-{}-{}",
+            std::process::id(),
+            APPS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
         let wasi = dir.join("dist/wasi");
         std::fs::create_dir_all(&wasi).unwrap();
         for name in components {
