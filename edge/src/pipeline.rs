@@ -66,38 +66,28 @@ impl Edge {
         let path = request.uri().path().to_owned();
         let request_correlation = request.headers().get(CORRELATION_ID).cloned();
 
-        if let Some(check) = health::Check::of(&method, &path) {
+        let (route, component, result) = if let Some(check) = health::Check::of(&method, &path) {
+            // The host's own answer, ahead of every route; logged like any other.
             let mut response = self.health.answer(check).await;
-            let correlation = reply::correlation_header(request_correlation.as_ref());
-            if let Some(value) = correlation.clone() {
+            if let Some(value) = reply::correlation_header(request_correlation.as_ref()) {
                 response.headers_mut().insert(CORRELATION_ID, value);
             }
-            log::access(&log::Access {
-                method: method.as_str(),
-                path: &path,
-                route: None,
-                component: None,
-                status: response.status().as_u16(),
-                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                correlation_id: correlation.as_ref().and_then(|v| v.to_str().ok()),
-                outcome: None,
+            (None, None, Ok(response))
+        } else {
+            let matched = self.router.route(&path).and_then(|m| {
+                let index = *m.target;
+                self.components
+                    .get(index)
+                    .map(|served| (m.pattern, index, served))
             });
-            return response;
-        }
-
-        let matched = self.router.route(&path).and_then(|m| {
-            let index = *m.target;
-            self.components
-                .get(index)
-                .map(|served| (m.pattern, index, served))
-        });
-        let (route, component, result) = match matched {
-            None => (None, None, Err(Refusal::NotFound)),
-            Some((route, index, served)) => (
-                Some(route),
-                Some(&*served.id),
-                self.run(index, served, request, started, local).await,
-            ),
+            match matched {
+                None => (None, None, Err(Refusal::NotFound)),
+                Some((route, index, served)) => (
+                    Some(route),
+                    Some(&*served.id),
+                    self.run(index, served, request, started, local).await,
+                ),
+            }
         };
         let (response, outcome) = match result {
             Ok(response) => (response, None),
