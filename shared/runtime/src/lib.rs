@@ -178,6 +178,20 @@ pub trait Platform {
     /// Writes one structured log line. Never pass a secret in `fields`.
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]);
 
+    /// Waits `duration` without holding anything else up: the monotonic clock's pollable on
+    /// the wasi:http flavours (one request per instance), a timer on Workers (waiting costs
+    /// no CPU time there). The fake advances its clock instead.
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
+
+    /// Counts one request of `key` against the runtime's own rate limiter bound as
+    /// `binding`, where the runtime has one a function can reach (a Workers rate-limit
+    /// binding). `Some(false)`: over its limit. `None` (the default): no such limiter here
+    /// (or it failed); the function counts in its cache or leaves limiting to its host.
+    fn rate_limit(&self, binding: &str, key: &str) -> impl Future<Output = Option<bool>> {
+        let _ = (binding, key);
+        core::future::ready(None)
+    }
+
     /// A value an earlier request stored under `key`, where the runtime keeps one: Spin's
     /// default key-value store (shared by every instance of the app), a Worker isolate's
     /// memory, a WASI instance's memory (the edge host and `wasmtime serve` start a fresh

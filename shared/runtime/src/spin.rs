@@ -41,6 +41,10 @@ impl Platform for SpinPlatform {
         crate::wasi_http::log(level, message, fields);
     }
 
+    async fn sleep(&self, duration: Duration) {
+        crate::wasi_http::sleep(duration);
+    }
+
     fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
         spin_sdk::key_value::Store::open_default()
             .ok()?

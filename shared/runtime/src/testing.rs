@@ -63,6 +63,8 @@ pub struct FakePlatform {
     logs: RefCell<Vec<String>>,
     cache: RefCell<BTreeMap<String, Vec<u8>>>,
     rs256: Option<NativeSigner>,
+    slept: Cell<Duration>,
+    limiter: Option<Cell<u32>>,
 }
 
 /// A scripted native RS256 signer: `(pkcs8 DER, message) -> signature or error`.
@@ -102,6 +104,21 @@ impl FakePlatform {
     ) -> Self {
         self.rs256 = Some(NativeSigner(Box::new(signer)));
         self
+    }
+
+    /// Gives the platform a runtime rate limiter ([`Platform::rate_limit`]) that admits
+    /// `limit` requests in all, whatever the binding or key.
+    #[must_use]
+    pub fn with_rate_limiter(mut self, limit: u32) -> Self {
+        self.limiter = Some(Cell::new(limit));
+        self
+    }
+
+    /// How long the flow has slept so far ([`Platform::sleep`] moves the clock by as much,
+    /// rounded up to whole seconds per call).
+    #[must_use]
+    pub fn slept(&self) -> Duration {
+        self.slept.get()
     }
 
     /// Queues a reply with `status` and a JSON/text `body` for the next outbound request.
@@ -198,6 +215,19 @@ impl Platform for FakePlatform {
         self.logs
             .borrow_mut()
             .push(crate::log_line(level, message, fields));
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        self.slept.set(self.slept.get() + duration);
+        let secs = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+        self.now.set(self.now.get() + secs);
+    }
+
+    async fn rate_limit(&self, _binding: &str, _key: &str) -> Option<bool> {
+        let left = self.limiter.as_ref()?;
+        let admitted = left.get() > 0;
+        left.set(left.get().saturating_sub(1));
+        Some(admitted)
     }
 
     fn cache_get(&self, key: &str) -> Option<Vec<u8>> {

@@ -34,6 +34,10 @@ impl Platform for WasiPlatform {
         crate::wasi_http::send(request, timeout)
     }
 
+    async fn sleep(&self, duration: Duration) {
+        crate::wasi_http::sleep(duration);
+    }
+
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
         crate::wasi_http::log(level, message, fields);
     }

@@ -68,6 +68,12 @@ fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// Waits `duration` on the host's monotonic clock. The instance serves one request, so
+/// blocking it blocks nobody else.
+pub fn sleep(duration: Duration) {
+    monotonic_clock::subscribe_duration(nanos(duration)).block();
+}
+
 /// One outbound exchange, start to end within `timeout`.
 ///
 /// # Errors

@@ -77,6 +77,18 @@ impl Platform for WorkersPlatform {
         }
     }
 
+    async fn sleep(&self, duration: Duration) {
+        Delay::from(duration).await;
+    }
+
+    /// The rate-limit binding `binding` (`[[ratelimits]]` in wrangler.toml) when the Worker
+    /// has one; `None` without it, or when it fails (the function then counts in the
+    /// isolate's memory).
+    async fn rate_limit(&self, binding: &str, key: &str) -> Option<bool> {
+        let limiter = self.env.rate_limiter(binding).ok()?;
+        limiter.limit(key.to_owned()).await.ok().map(|o| o.success)
+    }
+
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
         let line = crate::log_line(level, message, fields);
         match level {

@@ -25,7 +25,7 @@ pub use secret::{HexSignature, Secret, sha256_hex};
 #[cfg(feature = "alloc")]
 pub use set::{MIN_SECRET_BYTES, SecretSet, Signed};
 pub use standard::{StandardSignature, StandardWebhook, TOLERANCE_SECS};
-pub use token::{BearerError, token_eq, verify_bearer};
+pub use token::{BearerError, bearer_token, token_eq, verify_bearer};
 
 /// Header names, lower case as HTTP/2 and every runtime here normalise them.
 pub mod headers {

@@ -22,20 +22,28 @@ pub enum BearerError {
     WrongToken,
 }
 
+/// The token of an `Authorization` value (`Bearer <token>`, scheme in any case, surrounding
+/// whitespace ignored), for a caller that checks it against several.
+///
+/// # Errors
+/// [`BearerError::NotBearer`] when the value is not `Bearer <token>`.
+pub fn bearer_token(value: &[u8]) -> Result<&[u8], BearerError> {
+    value
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
+        .and_then(|_| value.get(7..))
+        .map(<[u8]>::trim_ascii)
+        .filter(|token| !token.is_empty())
+        .ok_or(BearerError::NotBearer)
+}
+
 /// Checks an `Authorization` value (`Bearer <token>`, scheme in any case, surrounding
 /// whitespace ignored) against `expected` with [`token_eq`].
 ///
 /// # Errors
 /// [`BearerError`].
 pub fn verify_bearer(value: &[u8], expected: &[u8]) -> Result<(), BearerError> {
-    let token = value
-        .get(..7)
-        .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
-        .and_then(|_| value.get(7..))
-        .map(<[u8]>::trim_ascii)
-        .filter(|token| !token.is_empty())
-        .ok_or(BearerError::NotBearer)?;
-    if token_eq(expected, token) {
+    if token_eq(expected, bearer_token(value)?) {
         Ok(())
     } else {
         Err(BearerError::WrongToken)

@@ -67,14 +67,19 @@ impl std::error::Error for InvalidRequest {}
 #[derive(Clone)]
 pub struct Postgrest {
     rest_url: String,
-    service_role_key: String,
+    /// The `apikey` header (Supabase's gateway wants the project's anon or service key;
+    /// PostgREST itself ignores it).
+    apikey: Option<String>,
+    /// The bearer token PostgREST takes the role from.
+    bearer: String,
 }
 
 impl fmt::Debug for Postgrest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Postgrest")
             .field("rest_url", &self.rest_url)
-            .field("service_role_key", &"[redacted]")
+            .field("apikey", &self.apikey.as_ref().map(|_| "[redacted]"))
+            .field("bearer", &"[redacted]")
             .finish()
     }
 }
@@ -126,7 +131,21 @@ impl Postgrest {
     pub fn new(rest_url: &str, service_role_key: &str) -> Self {
         Self {
             rest_url: rest_url.trim_end_matches('/').to_owned(),
-            service_role_key: service_role_key.to_owned(),
+            apikey: Some(service_role_key.to_owned()),
+            bearer: service_role_key.to_owned(),
+        }
+    }
+
+    /// The same endpoint as the caller whose Supabase access token is `access_token`:
+    /// PostgREST verifies it and applies RLS as its role (`authenticated`), so the function
+    /// reads no more than that caller may. `apikey` is the project's anon key, which
+    /// Supabase's gateway requires beside the token; `None` sends none (a bare PostgREST).
+    #[must_use]
+    pub fn on_behalf_of(&self, access_token: &str, apikey: Option<&str>) -> Self {
+        Self {
+            rest_url: self.rest_url.clone(),
+            apikey: apikey.map(str::to_owned),
+            bearer: access_token.to_owned(),
         }
     }
 
@@ -163,12 +182,14 @@ impl Postgrest {
         let mut builder = http::Request::builder()
             .method(method)
             .uri(format!("{}/{path_and_query}", self.rest_url))
-            .header(headers::APIKEY, &self.service_role_key)
             .header(
                 http::header::AUTHORIZATION,
-                format!("Bearer {}", self.service_role_key),
+                format!("Bearer {}", self.bearer),
             )
             .header(http::header::ACCEPT, "application/json");
+        if let Some(apikey) = &self.apikey {
+            builder = builder.header(headers::APIKEY, apikey);
+        }
         if !body.is_empty() {
             builder = builder.header(http::header::CONTENT_TYPE, "application/json");
         }
