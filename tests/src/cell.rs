@@ -102,6 +102,17 @@ impl Cell {
         self.is_edge()
     }
 
+    /// Whether oasis_events' rate limit counts a client's requests across requests here.
+    ///
+    /// The Spin build counts in Spin key-value (the edge host's store), the Workers build in
+    /// the isolate's memory, which workerd keeps (deployed with the `OASIS_RATE_LIMITER`
+    /// binding, Cloudflare's limiter counts instead; workerd has no such binding). The WASI
+    /// build has nowhere to count: the edge host and `wasmtime serve` give every request a
+    /// fresh instance, so there every request within the limit's reach is answered.
+    pub const fn counts_rate_limit(self) -> bool {
+        matches!(self, Self::EdgeSpin | Self::Workerd)
+    }
+
     /// The error code a write answers when PostgREST refuses connections. The wasi:http
     /// hosts report a refused connection as such: nothing was sent, 503 `store_unavailable`.
     /// Workers' `fetch` reports every network failure alike, so there the write's outcome is
@@ -128,23 +139,37 @@ pub enum TokenCache {
 pub struct FunctionDecl {
     /// The crate directory under `functions/` (`push_to_odoo`), the stem of its `source`.
     pub function: String,
-    /// The route without Spin's trailing `/...` wildcard (`/push_to_odoo`).
-    pub route: String,
-    /// Whether the route is a wildcard (`/push_to_odoo/...`) or exact.
-    pub wildcard: bool,
+    /// Its routes (one per `[[trigger.http]]` naming its component), in spin.toml's order.
+    pub routes: Vec<RouteDecl>,
     /// Component variable name (lower case) -> its template over application variables.
     pub bindings: BTreeMap<String, String>,
 }
 
-impl FunctionDecl {
-    /// Whether `path` (without its query) is served by this function's route, as Spin routes.
+/// One route of a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteDecl {
+    /// The route without Spin's trailing `/...` wildcard (`/push_to_odoo`).
+    pub path: String,
+    /// Whether the route is a wildcard (`/push_to_odoo/...`) or exact.
+    pub wildcard: bool,
+}
+
+impl RouteDecl {
+    /// Whether `path` (without its query) is served by this route, as Spin routes.
     pub fn serves(&self, path: &str) -> bool {
         let path = path.split('?').next().unwrap_or_default();
-        path == self.route
+        path == self.path
             || (self.wildcard
                 && path
-                    .strip_prefix(self.route.as_str())
+                    .strip_prefix(self.path.as_str())
                     .is_some_and(|rest| rest.starts_with('/')))
+    }
+}
+
+impl FunctionDecl {
+    /// Whether `path` (without its query) is served by one of this function's routes.
+    pub fn serves(&self, path: &str) -> bool {
+        self.routes.iter().any(|route| route.serves(path))
     }
 
     /// The settings this function sees, upper-case names as every runtime passes them:
@@ -173,7 +198,7 @@ impl FunctionDecl {
 /// spin.toml's functions and application variable defaults.
 #[derive(Debug, Clone)]
 pub struct Manifest {
-    /// One per `[[trigger.http]]`.
+    /// One per component with a `[[trigger.http]]` (a component may have several routes).
     pub functions: Vec<FunctionDecl>,
     /// Application variable (lower case) -> its `default`, for those that have one.
     pub defaults: BTreeMap<String, String>,
@@ -206,48 +231,50 @@ impl Manifest {
             .and_then(|t| t.get("http"))
             .and_then(toml::Value::as_array)
             .unwrap_or_else(|| panic!("{}: no [[trigger.http]]", path.display()));
-        let functions = triggers
-            .iter()
-            .map(|trigger| {
-                let text = |v: Option<&toml::Value>, what: &str| {
-                    v.and_then(toml::Value::as_str)
-                        .unwrap_or_else(|| panic!("{}: a trigger without {what}", path.display()))
-                        .to_owned()
-                };
-                let route = text(trigger.get("route"), "route");
-                let id = text(trigger.get("component"), "component");
-                let component = components
-                    .and_then(|c| c.get(&id))
-                    .unwrap_or_else(|| panic!("{}: no [component.{id}]", path.display()));
-                let source = text(component.get("source"), "source");
-                let function = Path::new(&source)
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let bindings = component
-                    .get("variables")
-                    .and_then(toml::Value::as_table)
-                    .into_iter()
-                    .flatten()
-                    .map(|(name, template)| {
-                        (
-                            name.clone(),
-                            template.as_str().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect();
-                let (route, wildcard) = match route.strip_suffix("/...") {
-                    Some(prefix) => (prefix.to_owned(), true),
-                    None => (route, false),
-                };
-                FunctionDecl {
-                    function,
-                    route,
-                    wildcard,
-                    bindings,
-                }
-            })
-            .collect();
+        let mut functions: Vec<FunctionDecl> = Vec::new();
+        for decl in triggers.iter().map(|trigger| {
+            let text = |v: Option<&toml::Value>, what: &str| {
+                v.and_then(toml::Value::as_str)
+                    .unwrap_or_else(|| panic!("{}: a trigger without {what}", path.display()))
+                    .to_owned()
+            };
+            let route = text(trigger.get("route"), "route");
+            let id = text(trigger.get("component"), "component");
+            let component = components
+                .and_then(|c| c.get(&id))
+                .unwrap_or_else(|| panic!("{}: no [component.{id}]", path.display()));
+            let source = text(component.get("source"), "source");
+            let function = Path::new(&source)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let bindings = component
+                .get("variables")
+                .and_then(toml::Value::as_table)
+                .into_iter()
+                .flatten()
+                .map(|(name, template)| {
+                    (
+                        name.clone(),
+                        template.as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            let (path, wildcard) = match route.strip_suffix("/...") {
+                Some(prefix) => (prefix.to_owned(), true),
+                None => (route, false),
+            };
+            FunctionDecl {
+                function,
+                routes: vec![RouteDecl { path, wildcard }],
+                bindings,
+            }
+        }) {
+            match functions.iter_mut().find(|f| f.function == decl.function) {
+                Some(known) => known.routes.extend(decl.routes),
+                None => functions.push(decl),
+            }
+        }
         Self {
             functions,
             defaults,
@@ -323,6 +350,23 @@ mod tests {
         ] {
             assert_eq!(routed(path), Some(function), "{path}");
         }
+        for path in [
+            "/api/v1/oasis/events",
+            "/events?vtid=X",
+            "/api/v1/devhub/feed",
+            "/api/v1/oasis/health",
+        ] {
+            assert_eq!(routed(path), Some("oasis_events"), "{path}");
+        }
+        assert_eq!(
+            manifest
+                .functions
+                .iter()
+                .filter(|f| f.function == "oasis_events")
+                .count(),
+            1,
+            "one function, however many routes"
+        );
         assert_eq!(routed("/push_to_odoox"), None);
         assert_eq!(routed("/nowhere"), None);
     }

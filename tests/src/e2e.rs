@@ -16,7 +16,7 @@ use crate::{Exchange, hmac_hex, request};
 pub const JSON: (&str, &str) = ("content-type", "application/json");
 
 /// The variables whose values are secrets: none may reach a response or a log.
-pub const SECRET_VARIABLES: [&str; 7] = [
+pub const SECRET_VARIABLES: [&str; 8] = [
     "EDGE_HMAC_SECRET",
     "ODOO_SIGNING_SECRET",
     "ODOO_API_TOKEN",
@@ -24,6 +24,7 @@ pub const SECRET_VARIABLES: [&str; 7] = [
     "SUPABASE_SERVICE_ROLE_KEY",
     "GITHUB_WEBHOOK_SECRET",
     "PULSER_WEBHOOK_SECRET",
+    "OASIS_READ_KEY",
 ];
 
 /// How a sender signs a request; each function takes one (or two) of these.

@@ -71,6 +71,7 @@ pub const RANDOM_SECRETS: &[&str] = &[
     "PUSH_WEBHOOK_TOKEN",
     "GITHUB_WEBHOOK_SECRET",
     "PULSER_WEBHOOK_SECRET",
+    "OASIS_READ_KEY",
     "PGRST_JWT_SECRET",
 ];
 
@@ -334,6 +335,8 @@ pub struct Stack {
     dir: PathBuf,
     temporary: bool,
     tools: BTreeMap<String, PathBuf>,
+    /// PostgREST's JWT secret: signs the access tokens of [`Stack::access_token`].
+    jwt_secret: String,
     // Last: runs after PostgreSQL has stopped.
     _cleanup: RemoveOnDrop,
 }
@@ -475,6 +478,7 @@ impl Stack {
             dir,
             temporary,
             tools: options.tools.clone(),
+            jwt_secret,
         };
 
         // 5. The runtime serving the functions.
@@ -715,6 +719,17 @@ impl Stack {
     /// stack keeps them; a temporary one is removed).
     pub fn keeps_logs(&self) -> bool {
         !self.temporary
+    }
+
+    /// An access token for this stack's PostgREST, as Supabase Auth issues one: HS256 over
+    /// PostgREST's JWT secret, with `role` (`authenticated` for a signed-in user), `sub`, and
+    /// `exp` `expires_in` seconds from now (negative: already expired).
+    pub fn access_token(&self, role: &str, sub: &str, expires_in: i64) -> String {
+        let now = crate::clock::unix_now();
+        mint_hs256(
+            &self.jwt_secret,
+            &serde_json::json!({"role": role, "sub": sub, "aud": "authenticated", "iat": now - 60, "exp": now + expires_in}),
+        )
     }
 
     /// The path of the tool found through the environment variable `var` (`DENO_BIN`, ...):

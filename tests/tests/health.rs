@@ -16,11 +16,12 @@ use pulser_tests::e2e::{JSON, post, send};
 use pulser_tests::stack;
 
 /// Every function's route on the shared host.
-const ROUTES: [(&str, &str); 4] = [
+const ROUTES: [(&str, &str); 5] = [
     ("odoo_event_ingest", "/odoo_event_ingest"),
     ("push_to_odoo", "/push_to_odoo"),
     ("github_webhook", "/webhooks/github"),
     ("git_ops_dispatch", "/pulser/git-ops"),
+    ("oasis_events", "/api/v1/oasis"),
 ];
 
 /// The flavour each cell runs.

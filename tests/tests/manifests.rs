@@ -20,7 +20,7 @@ struct Function {
     table: &'static [Setting],
 }
 
-const FUNCTIONS: [Function; 4] = [
+const FUNCTIONS: [Function; 5] = [
     Function {
         name: "odoo_event_ingest",
         component: "odoo-event-ingest",
@@ -44,6 +44,12 @@ const FUNCTIONS: [Function; 4] = [
         component: "git-ops-dispatch",
         spec: git_ops_dispatch::SPEC,
         table: git_ops_dispatch::settings::TABLE,
+    },
+    Function {
+        name: "oasis_events",
+        component: "oasis-events",
+        spec: oasis_events::SPEC,
+        table: oasis_events::settings::TABLE,
     },
 ];
 
@@ -313,4 +319,33 @@ fn only_push_to_odoo_has_a_cron_trigger() {
         let fields = cron.split_whitespace().count();
         assert_eq!(fields, 5, "a five-field cron expression: {crons:?}");
     }
+}
+
+/// oasis_events on Workers counts through the rate-limit binding the function names, and on
+/// Spin in the key-value store it opens; the feed's longest wait fits the edge host's deadline.
+#[test]
+fn the_read_sides_limiter_and_wait_are_where_the_function_looks() {
+    let (_, wrangler) = read("wrangler.toml");
+    let limits = get(&wrangler, &["env", "oasis_events", "ratelimits"])
+        .and_then(Value::as_array)
+        .expect("[[env.oasis_events.ratelimits]]");
+    assert!(
+        limits
+            .iter()
+            .any(|l| l.get("name").and_then(Value::as_str) == Some(oasis_events::limit::BINDING)),
+        "no ratelimits binding named {}",
+        oasis_events::limit::BINDING
+    );
+    let (_, spin) = read("spin.toml");
+    let stores = get(&spin, &["component", "oasis-events", "key_value_stores"])
+        .and_then(Value::as_array)
+        .expect("oasis-events opens a key-value store");
+    assert_eq!(stores.first().and_then(Value::as_str), Some("default"));
+    let deadline_ms = get(
+        &spin,
+        &["component", "oasis-events", "tool", "edge", "timeout_ms"],
+    )
+    .and_then(Value::as_integer)
+    .unwrap_or(30_000);
+    assert!(i64::try_from(oasis_events::settings::MAX_FEED_WAIT_MS).unwrap() + 5_000 < deadline_ms);
 }

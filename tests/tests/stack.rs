@@ -43,7 +43,8 @@ fn migrations_apply_and_are_recorded_once() {
 
 /// The bootstrap reproduces Supabase's default privileges (a new sequence in public is
 /// granted to anon), and the migrations leave anon and authenticated no privilege at all on
-/// any table, sequence or function of ours.
+/// any table, sequence or function of ours, but one: authenticated may select
+/// oasis_events (the read side's RLS policy), and nothing else on it.
 #[test]
 fn anon_and_authenticated_hold_no_privilege_on_the_schema_objects() {
     let stack = db_stack();
@@ -65,6 +66,10 @@ fn anon_and_authenticated_hold_no_privilege_on_the_schema_objects() {
                  has_table_privilege(r.oid, c.oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER'), r.rolname \
             from pg_class c join pg_namespace n on n.oid = c.relnamespace, pg_roles r \
            where n.nspname = 'public' and c.relkind = 'r' and r.rolname in ('anon', 'authenticated') \
+             and not (r.rolname = 'authenticated' and c.relname = 'oasis_events') \
+          union all \
+          select 'table', 'public.oasis_events (beyond select)', \
+                 has_table_privilege('authenticated', 'public.oasis_events', 'INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER'), 'authenticated' \
           union all \
           select 'function', p.oid::regprocedure::text, has_function_privilege(r.oid, p.oid, 'EXECUTE'), r.rolname \
             from pg_proc p join pg_namespace n on n.oid = p.pronamespace, pg_roles r \
@@ -72,6 +77,47 @@ fn anon_and_authenticated_hold_no_privilege_on_the_schema_objects() {
          join pg_roles r on r.rolname = o.rolname where o.any",
     );
     assert_eq!(leaks, "", "anon/authenticated may use: {leaks}");
+}
+
+/// The read side's grants: authenticated selects oasis_events through its RLS policy (and
+/// sees rows), anon does not, and the table is in the `supabase_realtime` publication that
+/// Realtime's `postgres_changes` follow.
+#[test]
+fn authenticated_may_read_oasis_events_and_realtime_publishes_it() {
+    let stack = db_stack();
+    assert_eq!(
+        stack.sql(
+            "select has_table_privilege('authenticated', 'public.oasis_events', 'SELECT'), \
+                    has_table_privilege('anon', 'public.oasis_events', 'SELECT')"
+        ),
+        "t|f"
+    );
+    assert_eq!(
+        stack.sql(
+            "select cmd || ' ' || array_to_string(roles, ',') from pg_policies \
+              where tablename = 'oasis_events' and policyname = 'oasis_events_authenticated_read'"
+        ),
+        "SELECT authenticated"
+    );
+    assert_eq!(
+        stack.sql(
+            "select count(*) from pg_publication_tables \
+              where pubname = 'supabase_realtime' and schemaname = 'public' and tablename = 'oasis_events'"
+        ),
+        "1"
+    );
+    // Under RLS as authenticated, a row is visible.
+    stack.sql(
+        "insert into public.oasis_events (module, kind, status, title, delivery_id) \
+         values ('WORKFLOW', 'workflow_run', 'success', 'visible', 'rls-probe')",
+    );
+    assert_eq!(
+        stack.sql(
+            "set role authenticated; \
+             select count(*) from public.oasis_events where delivery_id = 'rls-probe'"
+        ),
+        "1"
+    );
 }
 
 #[test]

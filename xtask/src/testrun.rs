@@ -23,7 +23,7 @@ use crate::{Result, cargo, describe, phases};
 /// tests, the stack's, the manifests', the runtime probe's) run once, with `PULSER_CELL`
 /// unset. So does `bench_peers`, which speaks HTTP to functions too but holds the bench's
 /// peers to them: it runs once, on the default cell, edge-wasi, where the bench measures ours.
-pub const CELL_SUITES: [(&str, &str); 7] = [
+pub const CELL_SUITES: [(&str, &str); 8] = [
     ("push_to_odoo", "push_to_odoo"),
     ("git_ops_dispatch", "git_ops_dispatch"),
     ("github_webhook", "github_webhook"),
@@ -34,6 +34,7 @@ pub const CELL_SUITES: [(&str, &str); 7] = [
     ("odoo_event_ingest", "odoo_event_ingest"),
     ("odoo_bridge", "odoo_event_ingest + push_to_odoo"),
     ("health", "every function's GET <route>/health"),
+    ("oasis_events", "oasis_events (an EventSource on the feed)"),
 ];
 
 /// One test binary: the name cargo gives it and where its package lives (the working

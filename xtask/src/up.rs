@@ -215,20 +215,57 @@ pub(crate) fn signed_example(
             let signature = format!("sha256={}", hmac("PULSER_WEBHOOK_SECRET", &body));
             (body, vec![("X-Pulser-Signature".to_owned(), signature)])
         }
+        // The read side takes no body: a GET with the read key (xtask up prints it for
+        // the first route only, the page of events).
+        "oasis_events" => (
+            String::new(),
+            vec![(
+                "Authorization".to_owned(),
+                format!("Bearer {}", first_secret(&stack.var("OASIS_READ_KEY"))),
+            )],
+        ),
         _ => return None,
     };
     Some(example)
 }
 
+/// How `function`'s example is sent: its method and the path below its first route.
+pub(crate) fn example_request(function: &str) -> (&'static str, &'static str) {
+    match function {
+        "oasis_events" => ("GET", "/events?limit=5"),
+        _ => ("POST", ""),
+    }
+}
+
+/// The first route of each function, in spin.toml's order: where its example goes.
+pub(crate) fn first_routes(routes: &[Route]) -> Vec<&Route> {
+    let mut seen = Vec::new();
+    routes
+        .iter()
+        .filter(|r| {
+            let first = !seen.contains(&r.function.as_str());
+            seen.push(r.function.as_str());
+            first
+        })
+        .collect()
+}
+
 /// A ready-to-paste signed curl for `route`, or `None` for a function this file does not know.
 fn curl(stack: &Stack, route: &Route) -> Option<String> {
-    let url = stack.url(&route.route);
+    let (method, below) = example_request(&route.function);
+    let url = stack.url(&format!("{}{below}", route.route));
     let (body, headers) = signed_example(stack, &route.function, 1)?;
-    let mut out = format!("curl -sS -i -X POST '{url}' \\\n  -H 'content-type: application/json'");
+    let mut out = if body.is_empty() {
+        format!("curl -sS -i '{url}'")
+    } else {
+        format!("curl -sS -i -X {method} '{url}' \\\n  -H 'content-type: application/json'")
+    };
     for (name, value) in headers {
         out.push_str(&format!(" \\\n  -H '{name}: {value}'"));
     }
-    out.push_str(&format!(" \\\n  --data-binary '{body}'"));
+    if !body.is_empty() {
+        out.push_str(&format!(" \\\n  --data-binary '{body}'"));
+    }
     Some(out)
 }
 
@@ -241,10 +278,15 @@ fn print_summary(stack: &Stack, routes: &[Route], dev: &Path) {
     println!("  GitHub API  {} (stand-in)", stack.github.api_url());
     println!("\nendpoints:");
     for route in routes {
-        println!("  POST {}  ({})", stack.url(&route.route), route.function);
+        let (method, _) = example_request(&route.function);
+        println!(
+            "  {method} {}  ({})",
+            stack.url(&route.route),
+            route.function
+        );
     }
     println!("\nsigned requests (dev secrets; rerun `cargo xtask up` keeps them):\n");
-    for route in routes {
+    for route in first_routes(routes) {
         if let Some(curl) = curl(stack, route) {
             let note = if route.function == "git_ops_dispatch" {
                 " (signed with the current time: good for 5 minutes; README signs at send time)"
@@ -302,15 +344,17 @@ mod tests {
         let root = pulser_tests::stack::project_root();
         let stack = Stack::builder().cell(UP_CELL).start();
         let routes = routes(&root).unwrap();
-        assert_eq!(routes.len(), 4, "{routes:?}");
-        for route in &routes {
+        let firsts = first_routes(&routes);
+        assert_eq!(firsts.len(), 5, "{routes:?}");
+        for route in firsts {
             let (body, headers) = signed_example(&stack, &route.function, 1)
                 .unwrap_or_else(|| panic!("no example for {}", route.function));
+            let (method, below) = example_request(&route.function);
+            let url = stack.url(&format!("{}{below}", route.route));
             let mut all = vec![("content-type", "application/json")];
             all.extend(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             for attempt in ["first", "repeated"] {
-                let answer =
-                    pulser_tests::request("POST", &stack.url(&route.route), &all, body.as_bytes());
+                let answer = pulser_tests::request(method, &url, &all, body.as_bytes());
                 assert!(
                     (200..300).contains(&answer.status),
                     "{} ({attempt}): {} {}",

@@ -8,6 +8,8 @@ use pulser_runtime::{Request, Response};
 
 use crate::error::OasisError;
 
+/// The methods of every read route: its `Allow`, and what a preflight allows.
+pub(crate) const METHODS: &str = "GET, HEAD, OPTIONS";
 /// What a console may send beside the simple headers.
 const ALLOW_HEADERS: &str = "authorization, last-event-id, x-correlation-id";
 /// What a console may read beside the simple headers.
@@ -57,7 +59,7 @@ pub(crate) fn preflight() -> Response {
     let headers = response.headers_mut();
     headers.insert(
         http::header::ACCESS_CONTROL_ALLOW_METHODS,
-        http::HeaderValue::from_static(pulser_runtime::pipeline::READ_METHODS),
+        http::HeaderValue::from_static(METHODS),
     );
     headers.insert(
         http::header::ACCESS_CONTROL_ALLOW_HEADERS,

@@ -9,6 +9,8 @@ use pulser_runtime::pipeline::{Details, Problem};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub(crate) enum OasisError {
+    /// Not `GET`, `HEAD` or a CORS preflight.
+    MethodNotAllowed,
     /// A query parameter this route does not take.
     UnknownParameter(String),
     /// A query parameter with a value it cannot have; says what it may be.
@@ -27,6 +29,9 @@ pub(crate) enum OasisError {
 impl fmt::Display for OasisError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::MethodNotAllowed => {
+                f.write_str("this route accepts GET, HEAD and OPTIONS (a CORS preflight) only")
+            }
             Self::UnknownParameter(name) => write!(
                 f,
                 "unknown query parameter `{name}`; this route takes {}",
@@ -55,6 +60,7 @@ impl Problem for OasisError {
                 400
             }
             Self::TokenRefused(_) => 401,
+            Self::MethodNotAllowed => 405,
             Self::OriginNotAllowed => 403,
             Self::RateLimited => 429,
         }
@@ -62,6 +68,7 @@ impl Problem for OasisError {
 
     fn code(&self) -> &'static str {
         match self {
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::UnknownParameter(_) => "unknown_parameter",
             Self::InvalidParameter(..) | Self::InvalidLastEventId => "invalid_parameter",
             Self::OriginNotAllowed => "origin_not_allowed",

@@ -8,7 +8,8 @@
 //! | `GET /api/v1/devhub/feed` | `text/event-stream`: what is new since `Last-Event-ID` ([`feed`]) |
 //! | `OPTIONS` on each | a CORS preflight ([`cors`]) |
 //!
-//! 1. `GET`, `HEAD` or `OPTIONS` only (405 naming them); the browser's `Origin`, when sent,
+//! 1. `GET`, `HEAD` or `OPTIONS` only (405 with `Allow` naming them: the pipeline leaves the
+//!    method of a read route to the flow); the browser's `Origin`, when sent,
 //!    must be one of `OASIS_CORS_ORIGINS` (403 `origin_not_allowed`); a preflight from one
 //!    is answered 204 without credentials.
 //! 2. The query string is checked first ([`query`]: 400 `unknown_parameter` or
@@ -50,7 +51,8 @@ pub const SPEC: Spec = Spec {
     route: "/api/v1/oasis",
     version: env!("CARGO_PKG_VERSION"),
     settings: settings::TABLE,
-    max_body: 0,
+    // Reads take no body; a small one (a client that sends `{}`) is read and ignored.
+    max_body: 4096,
     accepts,
 };
 
@@ -87,13 +89,20 @@ async fn serve(
         Ok(Some(_)) if request.method() == http::Method::OPTIONS => Ok(cors::preflight()),
         Ok(_) => read(request, platform, &settings).await,
     };
-    let rate_limited = matches!(&result, Err(Error::Domain(OasisError::RateLimited)));
-    let mut response = pipeline::respond(&SPEC, platform, correlation_id, result);
-    if rate_limited {
-        response.headers_mut().insert(
+    let header = match &result {
+        Err(Error::Domain(OasisError::RateLimited)) => Some((
             http::header::RETRY_AFTER,
             http::HeaderValue::from(limit::retry_after(platform.now())),
-        );
+        )),
+        Err(Error::Domain(OasisError::MethodNotAllowed)) => Some((
+            http::header::ALLOW,
+            http::HeaderValue::from_static(cors::METHODS),
+        )),
+        _ => None,
+    };
+    let mut response = pipeline::respond(&SPEC, platform, correlation_id, result);
+    if let Some((name, value)) = header {
+        response.headers_mut().insert(name, value);
     }
     Ok(cors::apply(response, allowed))
 }
@@ -105,9 +114,10 @@ async fn read(
 ) -> Result<Response, Error<OasisError>> {
     let read = read_of(pipeline::below_route(&SPEC, request.uri().path()))
         .ok_or(pipeline::Refusal::NotFound(ROUTES))?;
-    if request.method() == http::Method::OPTIONS {
-        // A preflight without `Origin` is no preflight: say what the route takes.
-        return Err(pipeline::Refusal::MethodNotAllowed(pipeline::READ_METHODS).into());
+    // The pipeline leaves the method of an `Accept::Read` route to the flow. A preflight
+    // without `Origin` is no preflight.
+    if !matches!(*request.method(), http::Method::GET | http::Method::HEAD) {
+        return Err(OasisError::MethodNotAllowed.into());
     }
     let filter = query::parse(request.uri().query(), read)?;
     let reader = auth::reader(

@@ -130,8 +130,9 @@ pub enum Accept {
     Json,
     /// Any body, or none (the body is ignored).
     Any,
-    /// A read: `GET` or `HEAD`, and `OPTIONS` for a browser's CORS preflight (the flow
-    /// answers it); no body is read.
+    /// A read route: the flow checks the method itself (`GET`, `HEAD`, a CORS preflight's
+    /// `OPTIONS`) and answers its own 405, so the components that only take `POST` carry no
+    /// code for it; no body is expected.
     Read,
     /// No such route: 404 naming the routes there are.
     NotFound(&'static str),
@@ -153,8 +154,8 @@ pub fn json_only(below: &str) -> Accept {
 pub enum Refusal {
     /// No such route under this function.
     NotFound(&'static str),
-    /// Not a method the route takes (the `Allow` value: [`POST`] or [`READ_METHODS`]).
-    MethodNotAllowed(&'static str),
+    /// Not `POST`.
+    MethodNotAllowed,
     /// Not `application/json`.
     UnsupportedMediaType,
     /// Over the body limit (bytes).
@@ -201,7 +202,7 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotFound(routes) => write!(f, "no such route; {routes}"),
-            Self::MethodNotAllowed(allow) => write!(f, "this route accepts {allow} only"),
+            Self::MethodNotAllowed => f.write_str("this endpoint accepts POST only"),
             Self::UnsupportedMediaType => f.write_str("content-type must be application/json"),
             Self::TooLarge(limit) => write!(f, "request body exceeds {limit} bytes"),
             Self::MissingConfig(name) => write!(f, "the setting {name} is not configured"),
@@ -286,7 +287,7 @@ impl Refusal {
     pub fn status(&self) -> u16 {
         match self {
             Self::NotFound(_) => 404,
-            Self::MethodNotAllowed(_) => 405,
+            Self::MethodNotAllowed => 405,
             Self::UnsupportedMediaType => 415,
             Self::TooLarge(_) => 413,
             Self::MissingConfig(_) | Self::InvalidConfig { .. } => 500,
@@ -302,7 +303,7 @@ impl Refusal {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooLarge(_) => "payload_too_large",
             Self::MissingConfig(_) => "missing_config",
@@ -393,24 +394,17 @@ impl Refusal {
     /// The HTTP answer in the one shape ([`error_body`]).
     #[must_use]
     pub fn to_response(&self) -> Response {
-        let mut response = error_body(
+        error_body(
             self.status(),
             self.code(),
             &self.to_string(),
             self.details(),
-        );
-        if let Self::MethodNotAllowed(allow) = self {
-            response
-                .headers_mut()
-                .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
-        }
-        response
+        )
     }
 }
 
-/// The one JSON error shape, with `retry-after` on 503 (a 405's `Allow` is its refusal's,
-/// [`Refusal::to_response`]). Not generic, so every refusal of a component shares one copy
-/// of it.
+/// The one JSON error shape, with `Allow` on 405 and `retry-after` on 503. Not generic, so
+/// every refusal of a component shares one copy of it.
 #[must_use]
 pub fn error_body(status: u16, code: &str, message: &str, details: Details) -> Response {
     let mut body = serde_json::Map::new();
@@ -433,11 +427,17 @@ pub fn error_body(status: u16, code: &str, message: &str, details: Details) -> R
     }
     let mut response = reply::json(status, &serde_json::Value::Object(body));
     let headers = response.headers_mut();
-    if status == 503 {
-        headers.insert(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from_static(RETRY_AFTER_SECS),
-        );
+    match status {
+        405 => {
+            headers.insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+        }
+        503 => {
+            headers.insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
+        _ => {}
     }
     response
 }
@@ -453,14 +453,9 @@ impl<D: fmt::Display> fmt::Display for Error<D> {
 
 impl<D: fmt::Debug + fmt::Display> std::error::Error for Error<D> {}
 
-/// The `Allow` value of a route that takes a body.
-pub const POST: &str = "POST";
-/// The `Allow` value of an [`Accept::Read`] route.
-pub const READ_METHODS: &str = "GET, HEAD, OPTIONS";
-
-/// The checks every function runs before its flow: a known route (404), its methods (405:
-/// `POST`, or [`READ_METHODS`] for [`Accept::Read`]), a JSON content type where the route
-/// takes one (415), the body limit (413).
+/// The checks every function runs before its flow: a known route (404), `POST` (405) unless
+/// the route is an [`Accept::Read`], a JSON content type where the route takes one (415), the
+/// body limit (413).
 ///
 /// # Errors
 /// The first [`Refusal`] that applies.
@@ -469,16 +464,8 @@ pub fn preflight(spec: &Spec, request: &Request) -> Result<(), Refusal> {
     if let Accept::NotFound(routes) = accept {
         return Err(Refusal::NotFound(routes));
     }
-    let method = request.method();
-    if accept == Accept::Read {
-        if !matches!(
-            *method,
-            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
-        ) {
-            return Err(Refusal::MethodNotAllowed(READ_METHODS));
-        }
-    } else if method != http::Method::POST {
-        return Err(Refusal::MethodNotAllowed(POST));
+    if accept != Accept::Read && request.method() != http::Method::POST {
+        return Err(Refusal::MethodNotAllowed);
     }
     if accept == Accept::Json && !reply::is_json(request) {
         return Err(Refusal::UnsupportedMediaType);
@@ -639,7 +626,7 @@ mod tests {
 
     #[test]
     fn a_405_allows_post_and_a_503_says_when_to_retry() {
-        let refused = Error::<Never>::from(Refusal::MethodNotAllowed(POST)).to_response();
+        let refused = Error::<Never>::from(Refusal::MethodNotAllowed).to_response();
         assert_eq!(refused.headers()["allow"], "POST");
         let unavailable =
             Error::<Never>::from(Refusal::StoreUnavailable("down".into())).to_response();
@@ -666,7 +653,7 @@ mod tests {
         };
         assert_eq!(
             preflight(&spec, &request("GET", "text/plain", b"12345")),
-            Err(Refusal::MethodNotAllowed(POST))
+            Err(Refusal::MethodNotAllowed)
         );
         assert_eq!(
             preflight(&spec, &request("POST", "text/plain", b"12345")),

@@ -78,8 +78,7 @@ impl fmt::Debug for Postgrest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Postgrest")
             .field("rest_url", &self.rest_url)
-            .field("apikey", &self.apikey.as_ref().map(|_| "[redacted]"))
-            .field("bearer", &"[redacted]")
+            .field("keys", &"[redacted]")
             .finish()
     }
 }
