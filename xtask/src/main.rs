@@ -6,6 +6,7 @@
 
 mod bench;
 mod build;
+mod coverage;
 mod dryrun;
 mod phases;
 mod provision;
@@ -34,6 +35,10 @@ commands:
           workspace, including the wasm runtime tests, and `wrangler deploy --dry-run` of
           every Worker (offline; prints the upload sizes), and one short round of every
           bench part
+  coverage [--update-baseline]
+          the line-coverage gate: the native tests under cargo-llvm-cov; fails below 80%
+          or more than 0.5 points below coverage-baseline.json (per-crate and per-file
+          figures in target/coverage/summary.md); --update-baseline rewrites the baseline
   up      run the whole local stack until Ctrl-C: PostgreSQL 15 + migrations, PostgREST 12,
           Odoo and GitHub stand-ins, and the edge host serving every function of spin.toml
           (state, logs and stack.env in target/dev/)
@@ -73,6 +78,10 @@ fn main() -> ExitCode {
             }
         }
         Some("test") => test(&workspace_root()),
+        Some("coverage") => match coverage::Mode::parse(args.get(1..).unwrap_or_default()) {
+            Some(mode) => coverage::coverage(&workspace_root(), mode),
+            None => Err(USAGE.to_owned()),
+        },
         Some("up") => {
             let root = workspace_root();
             tools::Tools::ensure(&root, Scope::Stack).and_then(|t| up::up(&root, &t))

@@ -69,3 +69,59 @@ pub fn table(wall: Duration) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The row of `name` in the table (the table is shared by every test of the binary).
+    fn row<'a>(table: &'a str, name: &str) -> Vec<&'a str> {
+        table
+            .lines()
+            .filter(|l| l.starts_with(&format!("| {name} ")))
+            .collect()
+    }
+
+    #[test]
+    fn phases_of_one_name_add_up_to_one_row_that_failed_if_any_did() {
+        record(
+            "phases-test flavour build",
+            Duration::from_millis(1500),
+            true,
+        );
+        record(
+            "phases-test flavour build",
+            Duration::from_millis(1000),
+            false,
+        );
+        record(
+            "phases-test flavour build",
+            Duration::from_millis(500),
+            true,
+        );
+        let table = table(Duration::from_secs(10));
+        let rows = row(&table, "phases-test flavour build");
+        assert_eq!(rows.len(), 1, "{table}");
+        assert!(rows[0].ends_with("|       3.0 | FAILED |"), "{table}");
+    }
+
+    #[test]
+    fn a_timed_phase_is_recorded_with_its_result_and_the_wall_time_closes_the_table() {
+        let ok: Result<u8, String> = time("phases-test passes", || Ok(7));
+        assert_eq!(ok, Ok(7));
+        let failed: Result<(), String> = time("phases-test fails", || Err("no".into()));
+        assert!(failed.is_err());
+        let table = table(Duration::from_millis(12_340));
+        assert!(
+            row(&table, "phases-test passes")[0].ends_with("| ok     |"),
+            "{table}"
+        );
+        assert!(
+            row(&table, "phases-test fails")[0].ends_with("| FAILED |"),
+            "{table}"
+        );
+        let last = table.lines().last().unwrap_or_default();
+        assert!(last.starts_with("| wall time "), "{table}");
+        assert!(last.ends_with("|      12.3 |        |"), "{table}");
+    }
+}

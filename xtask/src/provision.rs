@@ -108,15 +108,18 @@ fn sweep_abandoned(partial_root: &Path) {
 
 /// True when `bin --version` runs and prints `version` as a whole word.
 pub fn answers_version(bin: &Path, version: &str) -> bool {
-    Command::new(bin)
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| {
-            out.status.success()
-                && String::from_utf8_lossy(&out.stdout)
-                    .split_whitespace()
-                    .any(|word| word == version)
-        })
+    answers_version_to(bin, &["--version"], version)
+}
+
+/// [`answers_version`] for a tool that is asked its version another way (cargo-llvm-cov
+/// answers only as a cargo subcommand: `cargo-llvm-cov llvm-cov --version`).
+pub fn answers_version_to(bin: &Path, args: &[&str], version: &str) -> bool {
+    Command::new(bin).args(args).output().is_ok_and(|out| {
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .any(|word| word == version)
+    })
 }
 
 fn create(dir: &Path) -> Result {
@@ -320,5 +323,26 @@ pub(crate) mod tests {
         assert!(!answers_version(&scratch.0.join("bin/tool"), "48.0.2"));
         assert!(answers_version(&scratch.0.join("bin/tool"), "148.0.21"));
         assert!(!answers_version(&scratch.0.join("bin/absent"), "148.0.21"));
+    }
+
+    #[test]
+    fn a_tool_can_be_asked_its_version_with_other_arguments() {
+        let scratch = Scratch::new("args");
+        let bin = scratch.0.join("subcommand");
+        std::fs::create_dir_all(&scratch.0).unwrap_or_else(|e| unreachable!("{e}"));
+        // Like cargo-llvm-cov: it answers only when its subcommand comes first.
+        std::fs::write(
+            &bin,
+            "#!/bin/sh\n[ \"$1 $2\" = 'llvm-cov --version' ] || exit 2\necho cargo-llvm-cov 0.9.1\n",
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(!answers_version(&bin, "0.9.1"));
+        assert!(answers_version_to(
+            &bin,
+            &["llvm-cov", "--version"],
+            "0.9.1"
+        ));
     }
 }

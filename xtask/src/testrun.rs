@@ -259,3 +259,53 @@ fn run_one(binary: &TestBinary, env: &[(String, OsString)], capture: bool) -> Re
         Err(format!("{}: {status}", binary.label))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix_says_passed_failed_or_not_run_per_suite_and_cell() {
+        let outcomes: Vec<Outcome> = vec![
+            (("health", Cell::EdgeWasi), true),
+            (("health", Cell::Workerd), false),
+            (("push_to_odoo", Cell::EdgeSpin), true),
+        ];
+        let table = matrix(&outcomes);
+        let header = table
+            .lines()
+            .find(|l| l.starts_with("| suite |"))
+            .unwrap_or_default();
+        assert_eq!(
+            header,
+            "| suite | edge-wasi | edge-spin | wasmtime-serve | workerd |"
+        );
+        let row = |suite: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(&format!("| {suite}: ")))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(
+            row("health").ends_with("| passed | not run | not run | FAILED |"),
+            "{table}"
+        );
+        assert!(
+            row("push_to_odoo").ends_with("| not run | passed | not run | not run |"),
+            "{table}"
+        );
+        // Every suite has its row, even one with no outcome at all.
+        assert!(
+            row("odoo_bridge").ends_with("| not run | not run | not run | not run |"),
+            "{table}"
+        );
+        assert_eq!(
+            table
+                .lines()
+                .filter(|l| l.starts_with("| ") && l.contains(": "))
+                .count(),
+            CELL_SUITES.len()
+        );
+    }
+}

