@@ -37,7 +37,7 @@ pub mod store;
 
 use error::OasisError;
 use query::{Filter, Read};
-use settings::Settings;
+use settings::{Access, Settings};
 
 /// The live feed's path (outside [`SPEC`]'s route, as the seed has it).
 pub const FEED_PATH: &str = "/api/v1/devhub/feed";
@@ -81,13 +81,13 @@ async fn serve(
     platform: &impl Platform,
     correlation_id: &str,
 ) -> Result<Response, Error<OasisError>> {
-    let settings = Settings::from_platform(platform)?;
-    let origin = cors::origin(request, &settings.origins);
+    let access = Access::from_platform(platform)?;
+    let origin = cors::origin(request, &access.origins);
     let allowed = origin.as_ref().ok().copied().flatten();
     let result = match origin {
         Err(refused) => Err(refused.into()),
         Ok(Some(_)) if request.method() == http::Method::OPTIONS => Ok(cors::preflight()),
-        Ok(_) => read(request, platform, &settings).await,
+        Ok(_) => read(request, platform, &access).await,
     };
     let header = match &result {
         Err(Error::Domain(OasisError::RateLimited)) => Some((
@@ -110,7 +110,7 @@ async fn serve(
 async fn read(
     request: &Request,
     platform: &impl Platform,
-    settings: &Settings,
+    access: &Access,
 ) -> Result<Response, Error<OasisError>> {
     let read = read_of(pipeline::below_route(&SPEC, request.uri().path()))
         .ok_or(pipeline::Refusal::NotFound(ROUTES))?;
@@ -123,8 +123,9 @@ async fn read(
     let reader = auth::reader(
         request.headers(),
         filter.access_token.as_deref(),
-        &settings.read_keys,
+        &access.read_keys,
     )?;
+    let settings = &Settings::from_platform(platform)?;
     limit::admit(platform, &reader.client(), settings.rate_limit).await?;
     match read {
         Read::Events => events(platform, settings, &reader, &filter).await,

@@ -1,4 +1,6 @@
-//! Everything `oasis_events` reads from its configuration, checked once per request.
+//! Everything `oasis_events` reads from its configuration, checked once per request: what
+//! decides who may read ([`Access`]: origins and read keys) first, the rest ([`Settings`])
+//! once the caller is known, so a missing setting is named to an authenticated caller only.
 
 use core::time::Duration;
 
@@ -41,17 +43,22 @@ pub const TABLE: &[Setting] = &[
     OASIS_FEED_WAIT_MS,
 ];
 
-/// The checked configuration.
+/// Who may read: read before anything else.
+#[derive(Debug)]
+pub(crate) struct Access {
+    /// The read keys (none: access tokens only).
+    pub(crate) read_keys: Vec<String>,
+    /// Allowed browser origins.
+    pub(crate) origins: Vec<String>,
+}
+
+/// The rest, read once the caller is authenticated.
 #[derive(Debug)]
 pub(crate) struct Settings {
     /// PostgREST as the service role: used only for a caller that proved a read key.
     pub(crate) db: Postgrest,
-    /// The read keys (none: access tokens only).
-    pub(crate) read_keys: Vec<String>,
     /// `apikey` for a caller's own token.
     pub(crate) anon_key: Option<String>,
-    /// Allowed browser origins.
-    pub(crate) origins: Vec<String>,
     /// Requests per client per minute (0: off).
     pub(crate) rate_limit: u64,
     /// The feed's wait for something new.
@@ -67,11 +74,11 @@ fn list(value: &str) -> Vec<String> {
         .collect()
 }
 
-impl Settings {
-    /// Reads and checks every setting.
+impl Access {
+    /// Reads and checks the read keys and origins.
     ///
     /// # Errors
-    /// [`Refusal`] naming the first setting that is missing or unusable.
+    /// [`Refusal::InvalidConfig`] naming OASIS_CORS_ORIGINS when an entry is no origin.
     pub(crate) fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
         let origins = list(&OASIS_CORS_ORIGINS.read(platform)?);
         if let Some(bad) = origins.iter().find(|o| !crate::cors::is_origin(o)) {
@@ -83,10 +90,21 @@ impl Settings {
             return Err(OASIS_CORS_ORIGINS.invalid(&reason));
         }
         Ok(Self {
-            db: Postgrest::from_platform(platform)?,
             read_keys: list(&OASIS_READ_KEY.read(platform)?),
-            anon_key: SUPABASE_ANON_KEY.optional(platform),
             origins,
+        })
+    }
+}
+
+impl Settings {
+    /// Reads and checks every other setting.
+    ///
+    /// # Errors
+    /// [`Refusal`] naming the first setting that is missing or unusable.
+    pub(crate) fn from_platform(platform: &impl Platform) -> Result<Self, Refusal> {
+        Ok(Self {
+            db: Postgrest::from_platform(platform)?,
+            anon_key: SUPABASE_ANON_KEY.optional(platform),
             rate_limit: OASIS_RATE_LIMIT.number(platform, 0..=1_000_000)?,
             feed_wait: Duration::from_millis(
                 OASIS_FEED_WAIT_MS.number(platform, 0..=MAX_FEED_WAIT_MS)?,

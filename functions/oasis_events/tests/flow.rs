@@ -322,3 +322,13 @@ fn health_names_the_settings() {
     assert_eq!(body["settings"]["OASIS_READ_KEY"], "set");
     assert!(!String::from_utf8_lossy(response.body()).contains(READ_KEY));
 }
+
+#[test]
+fn a_missing_setting_is_named_to_an_authenticated_caller_only() {
+    let platform = FakePlatform::new(NOW).with_config("OASIS_READ_KEY", READ_KEY);
+    let anonymous = block_on(handle(get("/events", &[]), &platform));
+    assert_eq!(anonymous.status(), 401);
+    let known = block_on(handle(get("/events", &[READ]), &platform));
+    assert_eq!(known.status(), 500);
+    assert_eq!(json_of(&known)["name"], "SUPABASE_URL");
+}
