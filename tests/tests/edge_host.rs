@@ -312,7 +312,7 @@ fn readiness_follows_postgrest() {
     );
     assert_eq!(
         body["components"].as_array().map(Vec::len),
-        Some(4),
+        Some(5),
         "{body}"
     );
 }
