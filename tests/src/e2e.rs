@@ -167,3 +167,25 @@ pub fn assert_response_clean(stack: &Stack, exchange: &Exchange) {
 pub fn assert_logs_clean(stack: &Stack) {
     assert_no_secret(stack, "the runtime's log", &stack.logs());
 }
+
+/// The code block (```` ```<language> ````) that follows `<!-- <marker>` in README.md: what a
+/// test runs so the README's examples cannot rot.
+///
+/// # Panics
+/// When the README has no such marker or block.
+pub fn readme_block(marker: &str, language: &str) -> String {
+    let readme =
+        std::fs::read_to_string(crate::stack::project_root().join("README.md")).expect("README.md");
+    let after = readme
+        .split_once(&format!("<!-- {marker}"))
+        .unwrap_or_else(|| panic!("README.md has no {marker} marker"))
+        .1;
+    let code = after
+        .split_once(&format!("```{language}\n"))
+        .unwrap_or_else(|| panic!("no {language} block follows the {marker} marker"))
+        .1;
+    code.split_once("```")
+        .unwrap_or_else(|| panic!("the block after {marker} is not closed"))
+        .0
+        .to_owned()
+}

@@ -14,7 +14,7 @@ use pulser_tests::Exchange;
 use pulser_tests::cell::{Cell, TokenCache};
 use pulser_tests::clock::unix_now;
 use pulser_tests::e2e::{JSON, Scheme, pairs, post_signed, send, signed_headers, unique};
-use pulser_tests::stack::{self, GithubMode, Stack};
+use pulser_tests::stack::{GithubMode, Stack};
 use serde_json::{Value, json};
 
 const ROUTE: &str = "/pulser/git-ops";
@@ -620,29 +620,15 @@ fn the_installation_token_lives_as_long_as_the_runtime_keeps_state() {
 
 // ---- the README's signed curl ----------------------------------------------------------
 
-/// The sh block that follows the `git-ops-curl-example` marker in README.md.
-fn readme_curl_example() -> String {
-    let readme = std::fs::read_to_string(stack::project_root().join("README.md")).unwrap();
-    let after = readme
-        .split_once("<!-- git-ops-curl-example")
-        .expect("README.md has the git-ops-curl-example marker")
-        .1;
-    let code = after
-        .split_once("```sh\n")
-        .expect("an sh block follows the marker")
-        .1;
-    code.split_once("```")
-        .expect("the block is closed")
-        .0
-        .to_owned()
-}
-
 #[test]
 fn readme_curl_example_is_dispatched() {
     let stack = Stack::builder().start();
     let output = std::process::Command::new("sh")
         .arg("-c")
-        .arg(readme_curl_example())
+        .arg(pulser_tests::e2e::readme_block(
+            "git-ops-curl-example",
+            "sh",
+        ))
         .env("EDGE_URL", stack.origin(ROUTE))
         .env("PULSER_WEBHOOK_SECRET", secret(&stack))
         .output()

@@ -375,30 +375,13 @@ fn a_client_over_its_limit_is_refused_where_the_runtime_can_count() {
     }
 }
 
-/// The sh block that follows the `oasis-curl-example` marker in README.md.
-fn readme_curl_example() -> String {
-    let readme = std::fs::read_to_string(stack::project_root().join("README.md")).unwrap();
-    let after = readme
-        .split_once("<!-- oasis-curl-example")
-        .expect("README.md has the oasis-curl-example marker")
-        .1;
-    let code = after
-        .split_once("```sh\n")
-        .expect("an sh block follows the marker")
-        .1;
-    code.split_once("```")
-        .expect("the block is closed")
-        .0
-        .to_owned()
-}
-
 #[test]
 fn readme_curl_example_reads_a_page_and_the_feed() {
     let stack = stack::shared();
     let id = insert(&stack, "DEV-CICDL-0031", 1);
     let output = Command::new("sh")
         .arg("-c")
-        .arg(readme_curl_example())
+        .arg(pulser_tests::e2e::readme_block("oasis-curl-example", "sh"))
         .env("EDGE_URL", stack.origin("/events"))
         .env("OASIS_READ_KEY", stack.var("OASIS_READ_KEY"))
         .output()

@@ -555,30 +555,16 @@ fn ingest_with_postgrest_down_is_503_and_stores_nothing() {
 
 // ---- the README's signing example -------------------------------------------------------
 
-/// The Python block that follows the `odoo-signing-example` marker in README.md.
-fn readme_signing_example() -> String {
-    let readme = std::fs::read_to_string(stack::project_root().join("README.md")).unwrap();
-    let after = readme
-        .split_once("<!-- odoo-signing-example")
-        .expect("README.md has the odoo-signing-example marker")
-        .1;
-    let code = after
-        .split_once("```python\n")
-        .expect("a python block follows the marker")
-        .1;
-    code.split_once("```")
-        .expect("the block is closed")
-        .0
-        .to_owned()
-}
-
 #[test]
 fn readme_signing_example_is_accepted() {
     let stack = stack::shared();
     let event_id = unique("readme");
     let output = std::process::Command::new("python3")
         .arg("-c")
-        .arg(readme_signing_example())
+        .arg(pulser_tests::e2e::readme_block(
+            "odoo-signing-example",
+            "python",
+        ))
         .env("EDGE_URL", stack.origin(INGEST))
         .env("EDGE_HMAC_SECRET", stack.var("EDGE_HMAC_SECRET"))
         .env("EVENT_ID", &event_id)

@@ -176,17 +176,21 @@ mod tests {
             .and_then(toml::Value::as_array)
             .cloned()
             .unwrap_or_default();
-        triggers
-            .iter()
-            .filter_map(|t| {
-                let route = t.get("route").and_then(toml::Value::as_str)?;
-                let component = t.get("component").and_then(toml::Value::as_str)?;
-                Some((
-                    component.to_owned(),
-                    route.trim_end_matches("/...").to_owned(),
-                ))
-            })
-            .collect()
+        // A component's first route is the one its health check lives under
+        // (oasis_events: /api/v1/oasis, before /events and /api/v1/devhub/feed).
+        let mut routes = BTreeMap::new();
+        for t in &triggers {
+            let (Some(route), Some(component)) = (
+                t.get("route").and_then(toml::Value::as_str),
+                t.get("component").and_then(toml::Value::as_str),
+            ) else {
+                continue;
+            };
+            routes
+                .entry(component.to_owned())
+                .or_insert_with(|| route.trim_end_matches("/...").to_owned());
+        }
+        routes
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub const OASIS_READ_KEY: Setting = Setting {
     secret: true,
 };
 /// The project's anon key, sent as `apikey` beside a caller's own access token (Supabase's
-/// gateway requires one; a bare PostgREST ignores it). Empty: no `apikey`.
+/// gateway requires it; a bare PostgREST ignores the header). Empty: the token itself.
 pub const SUPABASE_ANON_KEY: Setting = Setting::default("SUPABASE_ANON_KEY", "");
 /// Browser origins allowed to read (comma-separated, exact `scheme://host[:port]`). Empty:
 /// no cross-origin reads; never a wildcard, since answers depend on credentials.

@@ -69,7 +69,7 @@ pub struct Postgrest {
     rest_url: String,
     /// The `apikey` header (Supabase's gateway wants the project's anon or service key;
     /// PostgREST itself ignores it).
-    apikey: Option<String>,
+    apikey: String,
     /// The bearer token PostgREST takes the role from.
     bearer: String,
 }
@@ -130,7 +130,7 @@ impl Postgrest {
     pub fn new(rest_url: &str, service_role_key: &str) -> Self {
         Self {
             rest_url: rest_url.trim_end_matches('/').to_owned(),
-            apikey: Some(service_role_key.to_owned()),
+            apikey: service_role_key.to_owned(),
             bearer: service_role_key.to_owned(),
         }
     }
@@ -138,12 +138,13 @@ impl Postgrest {
     /// The same endpoint as the caller whose Supabase access token is `access_token`:
     /// PostgREST verifies it and applies RLS as its role (`authenticated`), so the function
     /// reads no more than that caller may. `apikey` is the project's anon key, which
-    /// Supabase's gateway requires beside the token; `None` sends none (a bare PostgREST).
+    /// Supabase's gateway requires beside the token; `None` sends the token there too (a bare
+    /// PostgREST ignores the header).
     #[must_use]
     pub fn on_behalf_of(&self, access_token: &str, apikey: Option<&str>) -> Self {
         Self {
             rest_url: self.rest_url.clone(),
-            apikey: apikey.map(str::to_owned),
+            apikey: apikey.unwrap_or(access_token).to_owned(),
             bearer: access_token.to_owned(),
         }
     }
@@ -181,14 +182,12 @@ impl Postgrest {
         let mut builder = http::Request::builder()
             .method(method)
             .uri(format!("{}/{path_and_query}", self.rest_url))
+            .header(headers::APIKEY, &self.apikey)
             .header(
                 http::header::AUTHORIZATION,
                 format!("Bearer {}", self.bearer),
             )
             .header(http::header::ACCEPT, "application/json");
-        if let Some(apikey) = &self.apikey {
-            builder = builder.header(headers::APIKEY, apikey);
-        }
         if !body.is_empty() {
             builder = builder.header(http::header::CONTENT_TYPE, "application/json");
         }
