@@ -30,11 +30,11 @@
 //!   `-C instrument-coverage` links only for native targets (none for wasm32-wasip2 or
 //!   wasm32-unknown-unknown). Their native unit tests are measured. For the same reason the
 //!   suites' other two cells (wasmtime-serve, workerd: no native code of ours runs there
-//!   but the harness) and the suites that only check data or wasm files (manifests,
-//!   dist_imports, runtime_probe, workers_scheduled, bench_peers) are not run here, nor the
-//!   stack's own suite (PostgreSQL, PostgREST and the stand-ins) and odoo_python (the Python
-//!   helper against the same edge paths the cell suites take); `cargo xtask test` runs them
-//!   all.
+//!   but the harness) are not run here, nor the suites that check data or wasm files
+//!   (manifests, dist_imports), run other runtimes (runtime_probe, workers_scheduled) or the
+//!   stack alone (stack), or hold something else to the functions over the edge paths the
+//!   cell suites take (bench_peers: the bench's Deno and Node peers; odoo_python: the Odoo
+//!   side's Python helper); `cargo xtask test` runs them all.
 //! - `pulser-probe` (tests/probe) and `pulser-bench-empty` (bench/empty): wasm fixtures with
 //!   no tests; natively nothing of theirs runs (the empty component is all
 //!   `cfg(target_os = "wasi")`).
