@@ -128,7 +128,9 @@ impl Service {
 
 impl Service {
     /// On drop, sends SIGINT and waits up to 10 s for a clean exit before killing (for
-    /// servers with state on disk, like PostgreSQL's fast shutdown).
+    /// servers with state on disk, like PostgreSQL's fast shutdown, and for the edge host,
+    /// whose graceful shutdown is how production stops it, and which, built instrumented by
+    /// `cargo xtask coverage`, writes its coverage profile only when it exits by itself).
     #[must_use]
     pub fn with_interrupt_on_drop(mut self) -> Self {
         self.interrupt = true;

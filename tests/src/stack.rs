@@ -573,6 +573,7 @@ impl Stack {
             self.dir.join("logs/edge.log"),
             !self.temporary,
         )
+        .with_interrupt_on_drop()
     }
 
     /// The cell the functions run on.

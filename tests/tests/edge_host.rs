@@ -103,7 +103,7 @@ impl App {
         let port = free_port();
         let mut cmd = self.command(port);
         configure(&mut cmd);
-        let service = Service::start(cmd, port, "edge");
+        let service = Service::start(cmd, port, "edge").with_interrupt_on_drop();
         assert!(
             wait_for(|| service
                 .logs()
@@ -1571,7 +1571,7 @@ fn spin_builds_edge(stack: &Stack) -> Service {
     for (name, value) in stack.vars() {
         cmd.env(format!("SPIN_VARIABLE_{name}"), value);
     }
-    let edge = Service::start(cmd, port, "edge-spin");
+    let edge = Service::start(cmd, port, "edge-spin").with_interrupt_on_drop();
     assert!(
         wait_for(|| edge.logs().contains("edge: listening on http://127.0.0.1:")),
         "no listening line:\n{}",

@@ -1,23 +1,40 @@
 //! `cargo xtask coverage`: the line-coverage gate.
 //!
 //! cargo-llvm-cov builds the workspace with `-C instrument-coverage` (its own target dir,
-//! `target/llvm-cov-target`; only the workspace's crates are instrumented) and runs the
-//! native tests: the unit and integration tests of shared/*, functions/*, edge, bench/core
-//! and xtask. The total line coverage must be at least [`FLOOR`] percent and at most
-//! [`TOLERANCE`] points below the committed [`BASELINE`]; `--update-baseline` writes the
-//! measured figures there instead of comparing. The per-crate and per-file figures go to
-//! `target/coverage/summary.md`, cargo-llvm-cov's own JSON summary beside it.
+//! `target/llvm-cov-target`; only the workspace's crates are instrumented), and its runs
+//! ([`RUNS`], each `cargo llvm-cov --no-report`) add their profiles up into one report:
+//! - the native tests: the unit and integration tests of shared/*, functions/*, edge,
+//!   bench/core and xtask (xtask's test of `cargo xtask up` starts a real stack);
+//! - the end-to-end suites that drive the edge host: tests/tests/edge_host.rs, and every
+//!   suite of [`CELL_SUITES`] on the two edge cells, edge-wasi and edge-spin.
 //!
-//! Not measured, each for a reason ([`EXCLUDED_PACKAGES`], [`SKIPPED_TESTS`]):
-//! - the end-to-end crate, tests/ (`pulser-tests`): its suites drive the functions as wasm
-//!   components on wasmtime, workerd and the edge host. Rust ships the profiler runtime that
+//! Those suites start the edge host as a child process (`PULSER_EDGE_BIN`), here the
+//! instrumented binary cargo-llvm-cov built; it inherits `LLVM_PROFILE_FILE`, and writes its
+//! profile when it exits, which it does cleanly because the harness stops it with SIGINT
+//! (its graceful shutdown) before ever killing it. So the host's serving path (serve.rs,
+//! startup.rs, pipeline.rs, invoke.rs, host.rs) counts for what the suites run of it. The
+//! set-up is `cargo xtask test`'s for those cells: the tools of [`Scope::Stack`], dist/'s
+//! wasi and spin builds and the probe's (incremental, like the test's), PostgreSQL 15 and
+//! PostgREST (started by the suites). The total line coverage must be at least [`FLOOR`]
+//! percent and at most [`TOLERANCE`] points below the committed [`BASELINE`];
+//! `--update-baseline` writes the measured figures there instead of comparing. The
+//! per-crate and per-file figures go to `target/coverage/summary.md`, cargo-llvm-cov's own
+//! JSON summary beside it.
+//!
+//! Not measured, each for a reason ([`EXCLUDED_PACKAGES`]):
+//! - the end-to-end crate's own code, tests/ (`pulser-tests`): the harness (the stack, the
+//!   stand-ins, the HTTP client), not the product. cargo-llvm-cov leaves every file under a
+//!   `tests/` directory out of its reports; its suites are run only as listed above.
+//! - what the functions do inside the suites: they run as wasm components (on the edge
+//!   host, wasmtime and workerd), and Rust ships the profiler runtime that
 //!   `-C instrument-coverage` links only for native targets (none for wasm32-wasip2 or
-//!   wasm32-unknown-unknown), so no line of a function runs instrumented there; what is
-//!   native in them is the harness itself (the stack, the stand-ins), and they need the
-//!   whole `cargo xtask test` set-up (the wasm builds, PostgreSQL, PostgREST, workerd). Its
-//!   one native-only suite, `manifests`, checks spin.toml and wrangler.toml against the
-//!   functions' settings tables, which are data. cargo-llvm-cov leaves every file under a
-//!   `tests/` directory out of its reports anyway.
+//!   wasm32-unknown-unknown). Their native unit tests are measured. For the same reason the
+//!   suites' other two cells (wasmtime-serve, workerd: no native code of ours runs there
+//!   but the harness) are not run here, nor the suites that check data or wasm files
+//!   (manifests, dist_imports), run other runtimes (runtime_probe, workers_scheduled) or the
+//!   stack alone (stack), or hold something else to the functions over the edge paths the
+//!   cell suites take (bench_peers: the bench's Deno and Node peers; odoo_python: the Odoo
+//!   side's Python helper); `cargo xtask test` runs them all.
 //! - `pulser-probe` (tests/probe) and `pulser-bench-empty` (bench/empty): wasm fixtures with
 //!   no tests; natively nothing of theirs runs (the empty component is all
 //!   `cfg(target_os = "wasi")`).
@@ -26,16 +43,19 @@
 //!   `cfg(target_arch = "wasm32")`) and each function's wasm entry points: not compiled
 //!   natively, so they are in no report, neither covered nor uncovered. The end-to-end
 //!   suites of `cargo xtask test` run them on every runtime.
-//! - xtask's `up::tests::every_printed_example_is_accepted_by_the_stack`: it starts the
-//!   local stack (the Spin builds, PostgreSQL, PostgREST); `cargo xtask test` runs it.
 //! - doctests: cargo-llvm-cov measures them only on a nightly toolchain (`--doctests` is
 //!   unstable); `cargo xtask test` runs them.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{Result, phases, run, tools};
+use pulser_tests::cell::{CELL_VAR, Cell};
+
+use crate::testrun::CELL_SUITES;
+use crate::tools::{Scope, Tools};
+use crate::{Result, build, phases, run, tools};
 
 /// The least total line coverage, in percent, whatever the baseline says.
 pub const FLOOR: f64 = 80.0;
@@ -50,11 +70,13 @@ pub const TOLERANCE: f64 = 0.5;
 /// The committed baseline, at the workspace root.
 pub const BASELINE: &str = "coverage-baseline.json";
 
-/// Workspace packages neither tested nor reported, with why (see the module docs).
+/// Workspace packages left out of the native-test run and out of the report, with why (see
+/// the module docs). The end-to-end suites of `pulser-tests` that drive the edge host run
+/// on their own ([`RUNS`]).
 const EXCLUDED_PACKAGES: [(&str, &str); 3] = [
     (
         "pulser-tests",
-        "end-to-end suites: they run the functions as wasm components, which cannot be instrumented",
+        "the end-to-end harness: its edge suites run on their own, its code is not measured",
     ),
     ("pulser-probe", "a wasm test fixture with no native tests"),
     (
@@ -63,11 +85,62 @@ const EXCLUDED_PACKAGES: [(&str, &str); 3] = [
     ),
 ];
 
-/// Tests of measured crates that need what only `cargo xtask test` sets up.
-const SKIPPED_TESTS: [(&str, &str); 1] = [(
-    "up::tests::every_printed_example_is_accepted_by_the_stack",
-    "starts the local stack (Spin builds, PostgreSQL, PostgREST)",
-)];
+/// The cells whose runtime is native code of ours: the edge host, serving the WASI and the
+/// Spin builds.
+const EDGE_CELLS: [Cell; 2] = [Cell::EdgeWasi, Cell::EdgeSpin];
+
+/// What one `cargo llvm-cov --no-report` run tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// The native tests of every package but [`EXCLUDED_PACKAGES`].
+    Native,
+    /// tests/tests/edge_host.rs, once (it picks its apps itself).
+    EdgeHost,
+    /// Every suite of [`CELL_SUITES`] on one edge cell.
+    CellSuites(Cell),
+}
+
+/// The runs, in order: the first builds the instrumented edge host the others start.
+const RUNS: [Run; 4] = [
+    Run::Native,
+    Run::EdgeHost,
+    Run::CellSuites(EDGE_CELLS[0]),
+    Run::CellSuites(EDGE_CELLS[1]),
+];
+
+impl Run {
+    /// Its row in the phase table.
+    fn phase(self) -> String {
+        match self {
+            Self::Native => "instrumented build + native tests (cargo llvm-cov)".to_owned(),
+            Self::EdgeHost => "edge_host suite on the instrumented edge host".to_owned(),
+            Self::CellSuites(cell) => format!("cell suites [{}]", cell.name()),
+        }
+    }
+
+    /// Its package and test selection, after `cargo llvm-cov --no-report`.
+    fn args(self) -> Vec<String> {
+        let mut args: Vec<String> = Vec::new();
+        match self {
+            Self::Native => {
+                args.push("--workspace".into());
+                for (package, _) in EXCLUDED_PACKAGES {
+                    args.extend(["--exclude".into(), package.into()]);
+                }
+            }
+            Self::EdgeHost => {
+                args.extend(["-p", "pulser-tests", "--test", "edge_host"].map(String::from));
+            }
+            Self::CellSuites(_) => {
+                args.extend(["-p".into(), "pulser-tests".into()]);
+                for (suite, _) in CELL_SUITES {
+                    args.extend(["--test".into(), suite.into()]);
+                }
+            }
+        }
+        args
+    }
+}
 
 /// What the command line asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,11 +177,41 @@ pub fn coverage(root: &Path, mode: Mode) -> Result {
 
 fn measure_and_judge(root: &Path, mode: Mode) -> Result {
     let llvm_cov = phases::time("tool install", || tools::coverage_tools(root))?;
+    let tools = phases::time("tool install", || Tools::ensure(root, Scope::Stack))?;
+    // What the edge cells serve, built as `cargo xtask test` builds it (incremental).
+    let flavours = &["wasi", "spin"];
+    let probe = build::build_probe_flavours(root, &tools, flavours)?;
+    build::build_dist_flavours(root, &tools, flavours)?;
     let out_dir = target_dir(root).join("coverage");
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let json_path = out_dir.join("llvm-cov.json");
-    phases::time("instrumented build + native tests (cargo llvm-cov)", || {
-        run(&mut llvm_cov_command(&llvm_cov, root, &json_path))
+    // The runs below keep what the others built and add up their profiles: start from none.
+    phases::time("clean (profiles, workspace crates)", || {
+        run(Command::new(&llvm_cov)
+            .current_dir(root)
+            .args(["llvm-cov", "clean", "--workspace"]))
+    })?;
+    let mut env = tools.env();
+    env.push(("PULSER_PROBE_DIST".into(), probe.into()));
+    env.push(("PULSER_EDGE_BIN".into(), instrumented_edge(root).into()));
+    // A failing test fails the gate, but only after the report: the figures of what ran
+    // still show, and a failure in one run does not hide what the others measure.
+    let mut failed = Vec::new();
+    for test_run in RUNS {
+        if let Err(error) = phases::time(&test_run.phase(), || {
+            run(&mut run_command(&llvm_cov, root, test_run, &env))
+        }) {
+            failed.push(error);
+        }
+        if test_run == Run::Native && !instrumented_edge(root).is_file() {
+            return Err(format!(
+                "the native run built no instrumented edge host at {}",
+                instrumented_edge(root).display()
+            ));
+        }
+    }
+    phases::time("report (cargo llvm-cov report)", || {
+        run(&mut report_command(&llvm_cov, root, &json_path))
     })?;
     let json =
         std::fs::read_to_string(&json_path).map_err(|e| format!("{}: {e}", json_path.display()))?;
@@ -133,6 +236,13 @@ fn measure_and_judge(root: &Path, mode: Mode) -> Result {
         total.count,
         summary_path.display()
     );
+    if !failed.is_empty() {
+        return Err(format!(
+            "tests failed, so the gate fails and no baseline is written (the figures above \
+             count what ran):\n  {}",
+            failed.join("\n  ")
+        ));
+    }
     match mode {
         Mode::UpdateBaseline => {
             let previous = std::fs::read_to_string(&baseline_path)
@@ -209,22 +319,37 @@ fn below_floor(percent: f64) -> String {
     )
 }
 
-/// `cargo llvm-cov` over the native tests, its JSON summary into `json_path`.
-fn llvm_cov_command(llvm_cov: &Path, root: &Path, json_path: &Path) -> Command {
+/// `cargo llvm-cov --no-report` for one run (which implies `--no-clean`: what earlier runs
+/// built and measured stays), its profiles left in cargo-llvm-cov's target dir for
+/// [`report_command`].
+fn run_command(llvm_cov: &Path, root: &Path, test_run: Run, env: &[(String, OsString)]) -> Command {
     let mut cmd = Command::new(llvm_cov);
     cmd.current_dir(root)
-        .args(["llvm-cov", "--workspace"])
+        .args(["llvm-cov", "--no-report"])
+        .args(test_run.args())
+        // Every test binary of the run, whatever fails first.
+        .arg("--no-fail-fast")
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    if let Run::CellSuites(cell) = test_run {
+        cmd.env(CELL_VAR, cell.name());
+    }
+    cmd
+}
+
+/// `cargo llvm-cov report`: every run's profiles, as a JSON summary into `json_path`.
+fn report_command(llvm_cov: &Path, root: &Path, json_path: &Path) -> Command {
+    let mut cmd = Command::new(llvm_cov);
+    cmd.current_dir(root)
+        .args(["llvm-cov", "report"])
         // Line counts per file, no per-function or per-line detail.
         .args(["--json", "--summary-only", "--output-path"])
         .arg(json_path);
-    for (package, _) in EXCLUDED_PACKAGES {
-        cmd.args(["--exclude", package]);
-    }
-    cmd.arg("--");
-    for (test, _) in SKIPPED_TESTS {
-        cmd.args(["--skip", test]);
-    }
     cmd
+}
+
+/// The edge host cargo-llvm-cov builds for the edge crate's tests, instrumented.
+fn instrumented_edge(root: &Path) -> PathBuf {
+    target_dir(root).join("llvm-cov-target/debug/edge")
 }
 
 /// `cargo-llvm-cov <version>, rustc <version> (...)`: what the baseline was measured with.
@@ -661,6 +786,44 @@ mod tests {
         assert!(parse_baseline(r#"{"line_percent": "84"}"#).is_err());
         assert!(parse_baseline(r#"{"line_percent": 140}"#).is_err());
         assert!(parse_baseline("84").is_err());
+    }
+
+    #[test]
+    fn the_runs_are_the_native_tests_then_the_edge_suites_on_both_edge_cells() {
+        let pair = |args: &[String], flag: &str, value: &str| {
+            args.windows(2).any(|w| w[0] == flag && w[1] == value)
+        };
+        // The first builds the instrumented edge host the others start.
+        assert_eq!(RUNS[0], Run::Native);
+        let native = Run::Native.args();
+        assert!(native.contains(&"--workspace".to_owned()), "{native:?}");
+        for (package, _) in EXCLUDED_PACKAGES {
+            assert!(pair(&native, "--exclude", package), "{native:?}");
+        }
+        assert_eq!(
+            Run::EdgeHost.args(),
+            ["-p", "pulser-tests", "--test", "edge_host"]
+        );
+        for cell in EDGE_CELLS {
+            assert!(RUNS.contains(&Run::CellSuites(cell)), "{}", cell.name());
+            let args = Run::CellSuites(cell).args();
+            for (suite, _) in CELL_SUITES {
+                assert!(pair(&args, "--test", suite), "{suite} on {}", cell.name());
+            }
+            let cmd = run_command(
+                Path::new("cargo-llvm-cov"),
+                Path::new("/ws"),
+                Run::CellSuites(cell),
+                &[],
+            );
+            let cell_var = cmd
+                .get_envs()
+                .find(|(k, _)| *k == CELL_VAR)
+                .and_then(|(_, v)| v);
+            assert_eq!(cell_var, Some(std::ffi::OsStr::new(cell.name())));
+            let args: Vec<_> = cmd.get_args().collect();
+            assert_eq!(args[..2], ["llvm-cov", "--no-report"]);
+        }
     }
 
     #[test]

@@ -36,9 +36,11 @@ commands:
           every Worker (offline; prints the upload sizes), and one short round of every
           bench part
   coverage [--update-baseline]
-          the line-coverage gate: the native tests under cargo-llvm-cov; fails below 80%
-          or more than 0.5 points below coverage-baseline.json (per-crate and per-file
-          figures in target/coverage/summary.md); --update-baseline rewrites the baseline
+          the line-coverage gate: the native tests, then the edge_host suite and the cell
+          suites on edge-wasi and edge-spin against the instrumented edge host, under
+          cargo-llvm-cov (builds dist/'s wasi and spin flavours; needs PostgreSQL 15); fails
+          below 80% or more than 0.5 points below coverage-baseline.json (per-crate and
+          per-file figures in target/coverage/summary.md); --update-baseline rewrites it
   up      run the whole local stack until Ctrl-C: PostgreSQL 15 + migrations, PostgREST 12,
           Odoo and GitHub stand-ins, and the edge host serving every function of spin.toml
           (state, logs and stack.env in target/dev/)
