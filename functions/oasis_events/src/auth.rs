@@ -41,9 +41,12 @@ fn refused(reason: &str) -> Refusal {
 
 /// Whether `token` has a JWT's shape: three base64url segments.
 fn jwt_shaped(token: &str) -> bool {
-    let segments: Vec<&str> = token.split('.').collect();
-    segments.len() == 3
-        && segments.iter().take(2).all(|s| !s.is_empty())
+    let mut segments = token.split('.');
+    let (header, payload) = (segments.next(), segments.next());
+    header.is_some_and(|h| !h.is_empty())
+        && payload.is_some_and(|p| !p.is_empty())
+        && segments.next().is_some()
+        && segments.next().is_none()
         && token
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
