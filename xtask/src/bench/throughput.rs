@@ -156,26 +156,42 @@ impl<'a> Fleet<'a> {
             .map(CellKey)
             .filter(|key| only.is_none_or(|cell| key.cell() == cell))
             .collect();
-        let mut stacks = Vec::new();
-        for key in &cells {
-            let cell = &key.cell();
-            for mode in [Mode::Stack, Mode::Sink] {
-                let stack = std::panic::catch_unwind(|| {
-                    let mut builder = Stack::builder().cell(*cell);
-                    for (var, path) in &binaries.tools {
-                        builder = builder.tool(var, path);
-                    }
-                    if mode == Mode::Sink {
-                        builder = builder
-                            .variable("SUPABASE_URL", &sink_url)
-                            .variable("SUPABASE_REST_URL", &sink_url);
-                    }
-                    builder.start()
+        // The stacks start side by side: most of a start is waiting (PostgreSQL, PostgREST's
+        // schema cache, the runtime's readiness), which overlaps well even on two cores.
+        let plans: Vec<(CellKey, Mode)> = cells
+            .iter()
+            .flat_map(|key| [(*key, Mode::Stack), (*key, Mode::Sink)])
+            .collect();
+        let stacks = std::thread::scope(|scope| {
+            let starting: Vec<_> = plans
+                .iter()
+                .map(|&(key, mode)| {
+                    let sink_url = &sink_url;
+                    scope.spawn(move || {
+                        let mut builder = Stack::builder().cell(key.cell());
+                        for (var, path) in &binaries.tools {
+                            builder = builder.tool(var, path);
+                        }
+                        if mode == Mode::Sink {
+                            builder = builder
+                                .variable("SUPABASE_URL", sink_url)
+                                .variable("SUPABASE_REST_URL", sink_url);
+                        }
+                        (key, mode, builder.start())
+                    })
                 })
-                .map_err(|_| format!("the {} stack did not start", cell.name()))?;
-                stacks.push((*key, mode, stack));
-            }
-        }
+                .collect();
+            starting
+                .into_iter()
+                .zip(&plans)
+                .map(|(handle, (key, _))| {
+                    // A stack that cannot start panics with its failing service's log.
+                    handle
+                        .join()
+                        .map_err(|_| format!("the {} stack did not start", key.cell().name()))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
         let mut empties = Vec::new();
         for key in &cells {
             empties.push((*key, super::empty::serve(root, key.cell(), binaries)?));
