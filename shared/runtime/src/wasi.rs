@@ -17,8 +17,7 @@ impl Platform for WasiPlatform {
         // without libc's environ machinery in the component. Asked once per instance (which
         // serves one request, and whose environment never changes): every `get-environment`
         // copies each variable across the boundary, and a request reads several settings.
-        static ENVIRONMENT: std::sync::OnceLock<Vec<(String, String)>> =
-            std::sync::OnceLock::new();
+        static ENVIRONMENT: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
         ENVIRONMENT
             .get_or_init(wasip2::cli::environment::get_environment)
             .iter()
