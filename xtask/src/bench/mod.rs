@@ -221,8 +221,10 @@ impl Phases {
             md.push_str(&format!("| {name} | {seconds:.0} |\n"));
         }
         md.push_str(
-            "\nThe rest of the total is building (every flavour, the edge host with \
-             `--profile native`), which is near nothing on a warm target.\n",
+            "\nThe rest of the total is building every flavour and the edge host with \
+             `--profile native` (about a minute and a half on a warm target: worker-build and \
+             the size checks run each time); core cost includes building its native and wasm \
+             binaries (minutes on a cold target).\n",
         );
         Part {
             key: "bench_time",
