@@ -222,8 +222,8 @@ impl Phases {
         }
         md.push_str(
             "\nThe rest of the total is building every flavour and the edge host with \
-             `--profile native` (about a minute and a half on a warm target: worker-build and \
-             the size checks run each time); core cost includes building its native and wasm \
+             `--profile native` (about a minute and a half on a warm target: worker-build, with \
+             its wasm-bindgen, wasm-opt and esbuild, runs again for every Worker); core cost includes building its native and wasm \
              binaries (minutes on a cold target).\n",
         );
         Part {
