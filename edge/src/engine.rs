@@ -2,13 +2,13 @@
 //! epoch interruption driven by a ticker thread (each request's store turns ticks into its
 //! deadline, see `invoke`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use wasmtime::component::Component;
-use wasmtime::{
-    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::cache::{Cache, Source};
 
 /// How often the epoch advances: the granularity of CPU deadlines and of yielding a busy
 /// guest back to the executor.
@@ -21,8 +21,6 @@ pub struct EngineSettings {
     pub max_instances: u32,
     /// Largest linear memory an instance may grow to.
     pub max_memory_bytes: usize,
-    /// Where compiled components are cached, if anywhere.
-    pub cache_dir: Option<PathBuf>,
 }
 
 /// Core instances, memories and tables a component instance may need: a wasm32-wasip2 Rust
@@ -57,7 +55,7 @@ pub enum EngineError {
     Cache {
         /// The directory given.
         dir: String,
-        /// Wasmtime's reason.
+        /// The OS reason.
         reason: String,
     },
     /// A component file could not be read or compiled.
@@ -70,11 +68,10 @@ pub enum EngineError {
     },
 }
 
-/// An engine with the pooling allocator, epoch interruption and, if asked for, the
-/// compilation cache.
+/// An engine with the pooling allocator and epoch interruption.
 ///
 /// # Errors
-/// [`EngineError::Engine`] when the pool cannot be reserved or the cache directory not used.
+/// [`EngineError::Engine`] when the pool cannot be reserved.
 pub fn new(settings: &EngineSettings) -> Result<Engine, EngineError> {
     let n = settings.max_instances.max(1);
     let mut pooling = PoolingAllocationConfig::new();
@@ -96,21 +93,6 @@ pub fn new(settings: &EngineSettings) -> Result<Engine, EngineError> {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
-    if let Some(dir) = &settings.cache_dir {
-        // Wasmtime's cache takes absolute directories only; a relative one is the user's
-        // working directory's, as for every other path on the command line.
-        let dir = std::path::absolute(dir).map_err(|e| EngineError::Cache {
-            dir: dir.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let mut cache = CacheConfig::new();
-        cache.with_directory(&dir);
-        let cache = Cache::new(cache).map_err(|e| EngineError::Cache {
-            dir: dir.display().to_string(),
-            reason: format!("{e:#}"),
-        })?;
-        config.cache(Some(cache));
-    }
     Engine::new(&config).map_err(|e| EngineError::Engine(format!("{e:#}")))
 }
 
@@ -137,11 +119,15 @@ pub fn start_epoch_ticker(engine: &Engine) {
     }
 }
 
-/// Compiles one component file.
+/// Compiles one component file, through `cache` when there is one.
 ///
 /// # Errors
 /// [`EngineError::Compile`] naming the file.
-pub fn compile(engine: &Engine, path: &Path) -> Result<Component, EngineError> {
+pub fn compile(
+    engine: &Engine,
+    path: &Path,
+    cache: Option<&Cache>,
+) -> Result<(Component, Source), EngineError> {
     let bytes = std::fs::read(path).map_err(|e| EngineError::Compile {
         path: path.display().to_string(),
         reason: if e.kind() == std::io::ErrorKind::NotFound {
@@ -150,26 +136,18 @@ pub fn compile(engine: &Engine, path: &Path) -> Result<Component, EngineError> {
             e.to_string()
         },
     })?;
-    Component::new(engine, &bytes).map_err(|e| EngineError::Compile {
-        path: path.display().to_string(),
-        reason: format!("{e:#}"),
-    })
+    match cache {
+        Some(cache) => cache.load_or_compile(engine, path, &bytes),
+        None => Component::new(engine, &bytes)
+            .map(|component| (component, Source::Uncached))
+            .map_err(|e| compile_error(path, &e)),
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn a_relative_cache_dir_is_taken_from_the_working_directory() {
-        // Wasmtime alone refuses it ("cache directory ... must be absolute").
-        let settings = EngineSettings {
-            max_instances: 1,
-            max_memory_bytes: 1 << 20,
-            cache_dir: Some(PathBuf::from("target/edge-cache-relative")),
-        };
-        new(&settings).unwrap();
+/// [`EngineError::Compile`] for `path` from Wasmtime's `error`.
+pub(crate) fn compile_error(path: &Path, error: &wasmtime::Error) -> EngineError {
+    EngineError::Compile {
+        path: path.display().to_string(),
+        reason: format!("{error:#}"),
     }
 }

@@ -6,6 +6,7 @@
 mod admission;
 mod app;
 mod body;
+mod cache;
 mod cli;
 mod engine;
 mod guest;

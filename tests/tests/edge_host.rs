@@ -1367,18 +1367,29 @@ fn keep_alive_get(stream: &mut TcpStream, path: &str) -> u16 {
 fn the_cache_dir_keeps_compiled_components_for_the_next_start() {
     let app = App::new(TWO_ROUTES, &["alpha", "beta"]);
     let cache = app.dir.join("cache");
+    let mut sources = Vec::new();
     for start in ["first", "second"] {
         let edge = app.start(|cmd| {
             cmd.arg("--cache-dir").arg(&cache);
         });
         assert_eq!(get(&edge, "/alpha").status, 200, "{start} start");
+        for component in ["alpha", "beta"] {
+            sources.push(ready_line(&edge, component)["cache"].clone());
+        }
     }
-    let cached = walk_files(&cache);
-    assert!(
-        !cached.is_empty(),
-        "nothing was cached in {}",
-        cache.display()
+    // Compiled and stored once, then mapped from the cache on the next start.
+    assert_eq!(
+        sources,
+        ["stored", "stored", "hit", "hit"].map(serde_json::Value::from),
     );
+    let cached = walk_files(&cache);
+    assert_eq!(
+        cached.len(),
+        1,
+        "the two routes share one component file, so one compiled file and no temporaries: {cached:?}"
+    );
+    let without = app.start(|_| {});
+    assert_eq!(ready_line(&without, "alpha")["cache"], "off");
 }
 
 fn walk_files(dir: &std::path::Path) -> Vec<PathBuf> {

@@ -1,0 +1,265 @@
+//! The compiled-component cache behind `--cache-dir`: one file per component build and engine
+//! configuration, mapped straight into memory on the next start.
+//!
+//! Wasmtime's own cache (its `cache` feature) stores the same artifact zstd-compressed, so every
+//! hit is a read, a decompression and a copy into fresh executable memory, plus a statistics
+//! file written behind it. A start of the edge host loads every component before it answers,
+//! so those costs add up in the first request's latency. Here a hit is an `mmap` of the
+//! precompiled file (what `wasmtime compile` writes and `wasmtime run --allow-precompiled`
+//! loads), and the page cache shares it between processes.
+//!
+//! A file is named after the SHA-256 of the component's bytes and a hash of everything in the
+//! engine that changes the compiled code (Wasmtime's version, target, cranelift settings,
+//! tunables), so a rebuilt component or a different host build misses rather than loading
+//! something stale. Files are written under a temporary name and renamed into place, never
+//! changed where they are, which is what makes mapping them and sharing the directory between
+//! processes sound.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use crate::engine::{EngineError, compile_error};
+
+/// How a component was obtained, for its start-up line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Mapped from the cache.
+    Hit,
+    /// Compiled, then written to the cache for the next start.
+    Stored,
+    /// Compiled; the cache could not take it (the reason was logged).
+    NotStored,
+    /// Compiled; no cache directory was given.
+    Uncached,
+}
+
+impl Source {
+    /// The word in the start-up line.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Stored => "stored",
+            Self::NotStored => "not-stored",
+            Self::Uncached => "off",
+        }
+    }
+}
+
+/// A cache directory, opened for one engine.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: PathBuf,
+    /// The engine's part of every file name.
+    engine_key: String,
+}
+
+impl Cache {
+    /// Opens (creating it if need be) `dir` as the cache for `engine`'s builds. A relative
+    /// `dir` is the working directory's, as for every other path on the command line.
+    ///
+    /// # Errors
+    /// [`EngineError::Cache`] when the directory cannot be created.
+    pub fn open(dir: &Path, engine: &Engine) -> Result<Self, EngineError> {
+        let cache_error = |reason: String| EngineError::Cache {
+            dir: dir.display().to_string(),
+            reason,
+        };
+        let dir = std::path::absolute(dir).map_err(|e| cache_error(e.to_string()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| cache_error(e.to_string()))?;
+        // The hasher only has to agree with itself within one host build: another build
+        // whose hash came out differently only misses.
+        let mut hasher = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Ok(Self {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+        })
+    }
+
+    /// Where `wasm`'s compiled form lives.
+    fn file_for(&self, wasm: &[u8]) -> PathBuf {
+        let digest = Sha256::digest(wasm);
+        let mut name = String::with_capacity(64 + 1 + 16 + 6);
+        for byte in digest {
+            name.push_str(&format!("{byte:02x}"));
+        }
+        name.push('-');
+        name.push_str(&self.engine_key);
+        name.push_str(".cwasm");
+        self.dir.join(name)
+    }
+
+    /// `wasm` (read from `path`) compiled for `engine`: mapped from the cache when an earlier
+    /// start stored it, else compiled and stored.
+    ///
+    /// # Errors
+    /// [`EngineError::Compile`] when `wasm` does not compile.
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        path: &Path,
+        wasm: &[u8],
+    ) -> Result<(Component, Source), EngineError> {
+        let file = self.file_for(wasm);
+        if file.is_file() {
+            // SAFETY: the file was written by `store` below from `Engine::precompile_component`
+            // under a temporary name and renamed into place, and is never modified after, so
+            // the mapping stays what Wasmtime wrote. Wasmtime checks its header against this
+            // engine (version, target, settings) and refuses a mismatch. Whoever can write the
+            // cache directory can run code in this process, as with Wasmtime's own cache; the
+            // directory is the operator's, like the binary.
+            #[allow(unsafe_code)]
+            let mapped = unsafe { Component::deserialize_file(engine, &file) };
+            match mapped {
+                Ok(component) => return Ok((component, Source::Hit)),
+                // A truncated or foreign file: compile and replace it.
+                Err(error) => crate::log::event(
+                    crate::log::Level::Warn,
+                    "cached component unusable; compiling it again",
+                    &[
+                        ("file", &file.display().to_string()),
+                        ("error", &format!("{error:#}")),
+                    ],
+                ),
+            }
+        }
+        let compiled = engine
+            .precompile_component(wasm)
+            .map_err(|e| compile_error(path, &e))?;
+        let source = match self.store(&file, &compiled) {
+            Ok(()) => Source::Stored,
+            Err(reason) => {
+                crate::log::event(
+                    crate::log::Level::Warn,
+                    "cannot write to the compilation cache; the next start compiles again",
+                    &[("file", &file.display().to_string()), ("error", &reason)],
+                );
+                Source::NotStored
+            }
+        };
+        // SAFETY: `compiled` came from `Engine::precompile_component` on this engine just now.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(engine, &compiled) }
+            .map_err(|e| compile_error(path, &e))?;
+        Ok((component, source))
+    }
+
+    /// Writes `bytes` to `file` atomically: a temporary file in the same directory, renamed.
+    fn store(&self, file: &Path, bytes: &[u8]) -> Result<(), String> {
+        // Unique per write: two components with the same bytes compile side by side, and
+        // other processes may share the directory.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let temporary = self.dir.join(format!(
+            ".{}.{}.{}.tmp",
+            file.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            std::process::id(),
+            WRITES.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&temporary, bytes)
+            .and_then(|()| std::fs::rename(&temporary, file))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&temporary);
+                e.to_string()
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The smallest component: no imports, no exports.
+    const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
+
+    fn engine() -> Engine {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        Engine::new(&config).unwrap()
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("edge-cache-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_component_is_stored_on_the_first_load_and_mapped_on_the_second() {
+        let dir = scratch("store-then-hit");
+        let engine = engine();
+        let cache = Cache::open(&dir, &engine).unwrap();
+        let path = Path::new("empty.wasm");
+        let (_, first) = cache
+            .load_or_compile(&engine, path, EMPTY_COMPONENT)
+            .unwrap();
+        let (_, second) = cache
+            .load_or_compile(&engine, path, EMPTY_COMPONENT)
+            .unwrap();
+        assert_eq!((first, second), (Source::Stored, Source::Hit));
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 1, "one file, no temporary left: {names:?}");
+        assert!(names[0].ends_with(".cwasm"), "{names:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_file_is_compiled_again_and_replaced() {
+        let dir = scratch("damaged");
+        let engine = engine();
+        let cache = Cache::open(&dir, &engine).unwrap();
+        let file = cache.file_for(EMPTY_COMPONENT);
+        std::fs::write(&file, b"not a precompiled component").unwrap();
+        let path = Path::new("empty.wasm");
+        let (_, source) = cache
+            .load_or_compile(&engine, path, EMPTY_COMPONENT)
+            .unwrap();
+        assert_eq!(source, Source::Stored);
+        let (_, again) = cache
+            .load_or_compile(&engine, path, EMPTY_COMPONENT)
+            .unwrap();
+        assert_eq!(again, Source::Hit);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn another_build_of_a_component_does_not_load_the_old_one() {
+        let engine = engine();
+        let cache = Cache::open(&scratch("keys"), &engine).unwrap();
+        let mut other = EMPTY_COMPONENT.to_vec();
+        // A custom section: the same component to Wasmtime, other bytes to the cache.
+        other.extend_from_slice(b"\0\x02\x01x");
+        assert_ne!(cache.file_for(EMPTY_COMPONENT), cache.file_for(&other));
+    }
+
+    #[test]
+    fn an_engine_with_other_settings_has_other_files() {
+        let dir = scratch("engines");
+        let plain = engine();
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        let interruptible = Engine::new(&config).unwrap();
+        let a = Cache::open(&dir, &plain).unwrap();
+        let b = Cache::open(&dir, &interruptible).unwrap();
+        assert_ne!(a.file_for(EMPTY_COMPONENT), b.file_for(EMPTY_COMPONENT));
+    }
+
+    #[test]
+    fn a_relative_cache_dir_is_taken_from_the_working_directory() {
+        let engine = engine();
+        let cache = Cache::open(Path::new("target/edge-cache-relative"), &engine).unwrap();
+        assert!(cache.dir.is_absolute(), "{}", cache.dir.display());
+    }
+}
