@@ -85,10 +85,17 @@ pub struct Args {
     #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_memory_mb: u32,
 
-    /// Keep compiled components in this directory and reuse them on the next start (Wasmtime's
-    /// compilation cache; safe to share between processes). Without it every start compiles.
+    /// Keep compiled components in this directory and map them on the next start (one
+    /// precompiled file per component build; safe to share between processes). Without it
+    /// every start compiles.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+
+    /// Write /tmp/perf-<pid>.map as guest code is loaded, so `perf record` / `perf report`
+    /// name each component's own functions instead of showing them as unknown JIT addresses
+    /// (as `wasmtime serve --profile perfmap`). For profiling; off by default.
+    #[arg(long)]
+    pub perf_map: bool,
 
     /// What `GET /health/ready` asks (say PostgREST, `http://127.0.0.1:54321/rest/v1/`): ready
     /// while it answers below 500 within 2 s. Without it, readiness is liveness.
@@ -253,6 +260,7 @@ mod tests {
             "--max-memory-mb",
             "--shutdown-grace",
             "--cache-dir",
+            "--perf-map",
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");
         }

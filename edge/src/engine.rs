@@ -21,6 +21,8 @@ pub struct EngineSettings {
     pub max_instances: u32,
     /// Largest linear memory an instance may grow to.
     pub max_memory_bytes: usize,
+    /// Whether to write a perf map of the guests' code (`--perf-map`).
+    pub perf_map: bool,
 }
 
 /// Core instances, memories and tables a component instance may need: a wasm32-wasip2 Rust
@@ -93,6 +95,9 @@ pub fn new(settings: &EngineSettings) -> Result<Engine, EngineError> {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    if settings.perf_map {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Engine::new(&config).map_err(|e| EngineError::Engine(format!("{e:#}")))
 }
 

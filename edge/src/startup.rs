@@ -149,6 +149,7 @@ pub fn load(args: &Args, runtime: &tokio::runtime::Handle) -> Result<Edge, Start
         max_memory_bytes: usize::try_from(args.max_memory_mb)
             .unwrap_or(usize::MAX)
             .saturating_mul(1024 * 1024),
+        perf_map: args.perf_map,
     })
     .map_err(StartupError::Engine)?;
     engine::start_epoch_ticker(&engine);
