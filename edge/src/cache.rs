@@ -14,16 +14,31 @@
 //! something stale. Files are written under a temporary name and renamed into place, never
 //! changed where they are, which is what makes mapping them and sharing the directory between
 //! processes sound.
+//!
+//! Every rebuild leaves its old file behind, so opening the cache removes the files no start
+//! has used for [`UNUSED_FOR`] (a hit moves its file's modification time forward, at most
+//! once a day) and temporary files a killed process abandoned.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::engine::{EngineError, compile_error};
+
+/// A compiled file no start has used for this long is removed when a host opens the cache:
+/// every rebuild of a component (and every host upgrade) leaves a file behind, and nothing
+/// else would ever delete them.
+pub const UNUSED_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// A hit moves its file's modification time forward at most this often, so a start that
+/// maps every component writes nothing in the common case.
+const MARK_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+/// A temporary file this old was left by a write that never finished (a killed process).
+const ABANDONED_AFTER: Duration = Duration::from_secs(60 * 60);
 
 /// How a component was obtained, for its start-up line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +91,7 @@ impl Cache {
         // whose hash came out differently only misses.
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
+        prune(&dir, SystemTime::now());
         Ok(Self {
             dir,
             engine_key: format!("{:016x}", hasher.finish()),
@@ -117,7 +133,10 @@ impl Cache {
             #[allow(unsafe_code)]
             let mapped = unsafe { Component::deserialize_file(engine, &file) };
             match mapped {
-                Ok(component) => return Ok((component, Source::Hit)),
+                Ok(component) => {
+                    mark_used(&file, SystemTime::now());
+                    return Ok((component, Source::Hit));
+                }
                 // A truncated or foreign file: compile and replace it.
                 Err(error) => crate::log::event(
                     crate::log::Level::Warn,
@@ -168,6 +187,45 @@ impl Cache {
                 let _ = std::fs::remove_file(&temporary);
                 e.to_string()
             })
+    }
+}
+
+/// Removes from `dir` the compiled files unused for [`UNUSED_FOR`] and temporary files
+/// abandoned for [`ABANDONED_AFTER`] as of `now`. Best effort: a file that cannot be read or
+/// removed (another process took it first, say) is left alone.
+fn prune(dir: &Path, now: SystemTime) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let limit = if name.ends_with(".cwasm") {
+            UNUSED_FOR
+        } else if name.starts_with('.') && name.ends_with(".tmp") {
+            ABANDONED_AFTER
+        } else {
+            continue;
+        };
+        let modified = entry.metadata().and_then(|m| m.modified());
+        let idle = modified.ok().and_then(|m| now.duration_since(m).ok());
+        if idle.is_some_and(|idle| idle > limit) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Moves `file`'s modification time to `now` if it is more than [`MARK_EVERY`] behind: the
+/// "last used" that [`prune`] reads. The contents are not touched.
+fn mark_used(file: &Path, now: SystemTime) {
+    let behind = std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|m| now.duration_since(m).ok());
+    if behind.is_some_and(|behind| behind > MARK_EVERY)
+        && let Ok(handle) = std::fs::File::options().append(true).open(file)
+    {
+        let _ = handle.set_modified(now);
     }
 }
 
@@ -254,6 +312,68 @@ mod tests {
         let a = Cache::open(&dir, &plain).unwrap();
         let b = Cache::open(&dir, &interruptible).unwrap();
         assert_ne!(a.file_for(EMPTY_COMPONENT), b.file_for(EMPTY_COMPONENT));
+    }
+
+    fn age(file: &Path, by: Duration) {
+        let then = SystemTime::now() - by;
+        std::fs::File::options()
+            .append(true)
+            .open(file)
+            .unwrap()
+            .set_modified(then)
+            .unwrap();
+    }
+
+    #[test]
+    fn files_unused_for_a_month_and_abandoned_temporaries_are_removed_on_open() {
+        let dir = scratch("prune");
+        std::fs::create_dir_all(&dir).unwrap();
+        let day = Duration::from_secs(24 * 60 * 60);
+        let files = [
+            ("old-build.cwasm", 31 * day, false),
+            ("recent-build.cwasm", 29 * day, true),
+            (".half-written.cwasm.1.0.tmp", day, false),
+            (
+                ".being-written.cwasm.2.0.tmp",
+                Duration::from_secs(60),
+                true,
+            ),
+            ("someone-elses-file", 365 * day, true),
+        ];
+        for (name, idle, _) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, b"x").unwrap();
+            age(&path, idle);
+        }
+        Cache::open(&dir, &engine()).unwrap();
+        for (name, _, kept) in files {
+            assert_eq!(dir.join(name).exists(), kept, "{name}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_hit_marks_its_file_used_so_it_is_not_pruned() {
+        let dir = scratch("mark");
+        let engine = engine();
+        let cache = Cache::open(&dir, &engine).unwrap();
+        let path = Path::new("empty.wasm");
+        cache
+            .load_or_compile(&engine, path, EMPTY_COMPONENT)
+            .unwrap();
+        let file = cache.file_for(EMPTY_COMPONENT);
+        age(&file, UNUSED_FOR - Duration::from_secs(60));
+        let (_, source) = cache
+            .load_or_compile(&engine, path, EMPTY_COMPONENT)
+            .unwrap();
+        assert_eq!(source, Source::Hit);
+        let idle = SystemTime::now()
+            .duration_since(std::fs::metadata(&file).unwrap().modified().unwrap())
+            .unwrap();
+        assert!(idle < Duration::from_secs(60), "still {idle:?} old");
+        Cache::open(&dir, &engine).unwrap();
+        assert!(file.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
