@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -67,7 +66,7 @@ impl Source {
 }
 
 /// A cache directory, opened for one engine.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Cache {
     dir: PathBuf,
     /// The engine's part of every file name.
@@ -100,15 +99,9 @@ impl Cache {
 
     /// Where `wasm`'s compiled form lives.
     fn file_for(&self, wasm: &[u8]) -> PathBuf {
-        let digest = Sha256::digest(wasm);
-        let mut name = String::with_capacity(64 + 1 + 16 + 6);
-        for byte in digest {
-            name.push_str(&format!("{byte:02x}"));
-        }
-        name.push('-');
-        name.push_str(&self.engine_key);
-        name.push_str(".cwasm");
-        self.dir.join(name)
+        let digest = pulser_signing::sha256_hex(wasm);
+        self.dir
+            .join(format!("{}-{}.cwasm", digest.as_str(), self.engine_key))
     }
 
     /// `wasm` (read from `path`) compiled for `engine`: mapped from the cache when an earlier
@@ -123,7 +116,11 @@ impl Cache {
         wasm: &[u8],
     ) -> Result<(Component, Source), EngineError> {
         let file = self.file_for(wasm);
-        if file.is_file() {
+        // One look at the file answers both whether it is there and when it was last used.
+        let found = std::fs::metadata(&file)
+            .ok()
+            .filter(std::fs::Metadata::is_file);
+        if let Some(found) = found {
             // SAFETY: the file was written by `store` below from `Engine::precompile_component`
             // under a temporary name and renamed into place, and is never modified after, so
             // the mapping stays what Wasmtime wrote. Wasmtime checks its header against this
@@ -134,7 +131,9 @@ impl Cache {
             let mapped = unsafe { Component::deserialize_file(engine, &file) };
             match mapped {
                 Ok(component) => {
-                    mark_used(&file, SystemTime::now());
+                    if let Ok(last_used) = found.modified() {
+                        mark_used(&file, last_used, SystemTime::now());
+                    }
                     return Ok((component, Source::Hit));
                 }
                 // A truncated or foreign file: compile and replace it.
@@ -215,13 +214,10 @@ fn prune(dir: &Path, now: SystemTime) {
     }
 }
 
-/// Moves `file`'s modification time to `now` if it is more than [`MARK_EVERY`] behind: the
-/// "last used" that [`prune`] reads. The contents are not touched.
-fn mark_used(file: &Path, now: SystemTime) {
-    let behind = std::fs::metadata(file)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|m| now.duration_since(m).ok());
+/// Moves `file`'s modification time (`last_used`) to `now` if it is more than
+/// [`MARK_EVERY`] behind: the "last used" that [`prune`] reads. The contents are not touched.
+fn mark_used(file: &Path, last_used: SystemTime, now: SystemTime) {
+    let behind = now.duration_since(last_used).ok();
     if behind.is_some_and(|behind| behind > MARK_EVERY)
         && let Ok(handle) = std::fs::File::options().append(true).open(file)
     {
@@ -244,6 +240,14 @@ mod tests {
         Engine::new(&config).unwrap()
     }
 
+    /// Loads the empty component through `cache`: how it was obtained.
+    fn load(cache: &Cache, engine: &Engine) -> Source {
+        let (_, source) = cache
+            .load_or_compile(engine, Path::new("empty.wasm"), EMPTY_COMPONENT)
+            .unwrap();
+        source
+    }
+
     fn scratch(name: &str) -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("edge-cache-test-{name}-{}", std::process::id()));
@@ -256,13 +260,8 @@ mod tests {
         let dir = scratch("store-then-hit");
         let engine = engine();
         let cache = Cache::open(&dir, &engine).unwrap();
-        let path = Path::new("empty.wasm");
-        let (_, first) = cache
-            .load_or_compile(&engine, path, EMPTY_COMPONENT)
-            .unwrap();
-        let (_, second) = cache
-            .load_or_compile(&engine, path, EMPTY_COMPONENT)
-            .unwrap();
+        let first = load(&cache, &engine);
+        let second = load(&cache, &engine);
         assert_eq!((first, second), (Source::Stored, Source::Hit));
         let names: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
@@ -280,15 +279,8 @@ mod tests {
         let cache = Cache::open(&dir, &engine).unwrap();
         let file = cache.file_for(EMPTY_COMPONENT);
         std::fs::write(&file, b"not a precompiled component").unwrap();
-        let path = Path::new("empty.wasm");
-        let (_, source) = cache
-            .load_or_compile(&engine, path, EMPTY_COMPONENT)
-            .unwrap();
-        assert_eq!(source, Source::Stored);
-        let (_, again) = cache
-            .load_or_compile(&engine, path, EMPTY_COMPONENT)
-            .unwrap();
-        assert_eq!(again, Source::Hit);
+        assert_eq!(load(&cache, &engine), Source::Stored);
+        assert_eq!(load(&cache, &engine), Source::Hit);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -357,16 +349,10 @@ mod tests {
         let dir = scratch("mark");
         let engine = engine();
         let cache = Cache::open(&dir, &engine).unwrap();
-        let path = Path::new("empty.wasm");
-        cache
-            .load_or_compile(&engine, path, EMPTY_COMPONENT)
-            .unwrap();
+        load(&cache, &engine);
         let file = cache.file_for(EMPTY_COMPONENT);
         age(&file, UNUSED_FOR - Duration::from_secs(60));
-        let (_, source) = cache
-            .load_or_compile(&engine, path, EMPTY_COMPONENT)
-            .unwrap();
-        assert_eq!(source, Source::Hit);
+        assert_eq!(load(&cache, &engine), Source::Hit);
         let idle = SystemTime::now()
             .duration_since(std::fs::metadata(&file).unwrap().modified().unwrap())
             .unwrap();
