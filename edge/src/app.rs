@@ -40,6 +40,8 @@ pub struct ComponentPlan {
     pub max_body_bytes: u64,
     /// Requests running longer get 504.
     pub timeout: Duration,
+    /// Requests one instance may serve in turn (1: a fresh instance for each).
+    pub reuse: u32,
 }
 
 /// The whole application.
@@ -171,6 +173,7 @@ fn plan_component(
             .edge
             .timeout_ms
             .map_or(defaults.timeout, Duration::from_millis),
+        reuse: component.edge.reuse.unwrap_or(1),
     })
 }
 

@@ -91,6 +91,11 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 
+    /// Serve every request with a fresh instance, whatever a component's `tool.edge.reuse`
+    /// says (to rule out state carried between requests, or to measure what reuse saves).
+    #[arg(long)]
+    pub no_reuse: bool,
+
     /// Write /tmp/perf-<pid>.map as guest code is loaded, so `perf record` / `perf report`
     /// name each component's own functions instead of showing them as unknown JIT addresses
     /// (as `wasmtime serve --profile perfmap`). For profiling; off by default.

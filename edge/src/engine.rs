@@ -19,6 +19,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct EngineSettings {
     /// Concurrent instances (one per in-flight request).
     pub max_instances: u32,
+    /// Instances kept between requests at most, beside those in flight (`reuse`).
+    pub kept_instances: u32,
     /// Largest linear memory an instance may grow to.
     pub max_memory_bytes: usize,
     /// Whether to write a perf map of the guests' code (`--perf-map`).
@@ -75,7 +77,10 @@ pub enum EngineError {
 /// # Errors
 /// [`EngineError::Engine`] when the pool cannot be reserved.
 pub fn new(settings: &EngineSettings) -> Result<Engine, EngineError> {
-    let n = settings.max_instances.max(1);
+    let n = settings
+        .max_instances
+        .max(1)
+        .saturating_add(settings.kept_instances);
     let mut pooling = PoolingAllocationConfig::new();
     pooling
         .total_component_instances(n)

@@ -1,11 +1,13 @@
-//! What one request's instance sees of the host, assembled in one place: its WASI context
+//! What one instance sees of the host, assembled in one place: its WASI context
 //! (environment, line-buffered stdout/stderr, no sockets), wasi:http with the outbound hook,
 //! and for a Spin-flavour component its Spin state. The parts live where their question is
 //! answered: guest output in `log::guest_output`, the outbound check in `outbound`, Spin's
 //! interfaces in `spin`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -15,13 +17,51 @@ use crate::log::guest_output::{LineWriter, Output};
 use crate::outbound::{self, AllowedHosts};
 use crate::spin::{SpinCtx, SpinHostView, SpinView};
 
-/// The `T` of each request's `Store<T>`.
+/// The `T` of each instance's `Store<T>`.
 pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
     outbound: outbound::Hook,
     spin: SpinCtx,
+    /// When the current request's time is up (the epoch callback checks it; an instance
+    /// kept for another request gets that request's deadline).
+    pub deadline: Instant,
+    /// The instance's linear memory, as the guest grew it.
+    pub memory: MemoryGauge,
+}
+
+/// Records how large the guest's linear memory has grown (Wasmtime asks before each growth),
+/// so a kept instance that grew large can be let go (`reuse`). It refuses nothing Wasmtime's
+/// own maximum would allow.
+#[derive(Debug, Default)]
+pub struct MemoryGauge {
+    /// The largest memory size allowed so far, in bytes.
+    pub bytes: usize,
+}
+
+impl ResourceLimiter for MemoryGauge {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = maximum.is_none_or(|maximum| desired <= maximum);
+        if allowed {
+            self.bytes = self.bytes.max(desired);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|maximum| desired <= maximum))
+    }
 }
 
 impl HostState {
@@ -44,6 +84,8 @@ impl HostState {
             table: ResourceTable::new(),
             outbound: outbound::Hook::new(Arc::clone(&component), allowed_hosts),
             spin: SpinCtx::new(component, guest.spin.clone()),
+            deadline: Instant::now(),
+            memory: MemoryGauge::default(),
         }
     }
 }

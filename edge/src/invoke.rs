@@ -1,4 +1,5 @@
-//! One request through one fresh instance, under a deadline.
+//! One request through one instance (fresh, or kept from an earlier request when the
+//! component allows it: `reuse`), under a deadline.
 //!
 //! The deadline is enforced twice: while guest code runs, the epoch callback interrupts it
 //! once the deadline has passed (and yields to the executor every tick so a busy guest cannot
@@ -14,8 +15,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView as _;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::guest::Guest;
@@ -23,6 +24,7 @@ use crate::host::HostState;
 use crate::log;
 use crate::outbound::AllowedHosts;
 use crate::reply::Refusal;
+use crate::reuse::{Instance, Kept, Used};
 
 /// A component compiled, linked and ready to instantiate.
 pub struct Served {
@@ -38,23 +40,24 @@ pub struct Served {
     pub timeout: Duration,
     /// The pre-linked component.
     pub pre: ProxyPre<HostState>,
+    /// Its instances waiting for a request (none unless its `reuse` is above 1).
+    pub kept: Arc<Kept>,
 }
 
 impl Served {
-    /// A store for one instance: the component's WASI context, and an epoch callback that
-    /// interrupts guest code once `deadline` has passed and yields to the executor every tick
-    /// before that.
-    fn new_store(&self, engine: &Engine, deadline: Instant) -> Store<HostState> {
+    /// A store for one instance: the component's WASI context, its memory gauge, and an
+    /// epoch callback that interrupts guest code once the request's deadline (in the store,
+    /// set per request) has passed and yields to the executor every tick before that.
+    fn new_store(&self, engine: &Engine) -> Store<HostState> {
         let state = HostState::new(
             Arc::clone(&self.id),
             &self.guest,
             Arc::clone(&self.allowed_hosts),
         );
         let mut store = Store::new(engine, state);
-        let cpu_deadline = deadline.into_std();
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if std::time::Instant::now() >= cpu_deadline {
+        store.limiter(|state| &mut state.memory);
+        store.epoch_deadline_callback(|store| {
+            if std::time::Instant::now() >= store.data().deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::Yield(1))
@@ -63,16 +66,46 @@ impl Served {
         store
     }
 
+    /// A kept instance, or a store for a fresh one, set to `deadline`.
+    fn instance_for(
+        &self,
+        engine: &Engine,
+        deadline: Instant,
+    ) -> (Store<HostState>, Option<(Proxy, u32)>) {
+        let (mut store, kept) = match self.kept.take(std::time::Instant::now()) {
+            Some(kept) => (kept.store, Some((kept.proxy, kept.requests))),
+            None => (self.new_store(engine), None),
+        };
+        store.data_mut().deadline = deadline.into_std();
+        store.set_epoch_deadline(1);
+        (store, kept)
+    }
+
     /// Instantiates the component once without handling a request, so that a component the
     /// instance pool cannot hold fails at start-up rather than on every request.
     ///
     /// # Errors
     /// Wasmtime's reason, or a timeout after the component's deadline.
+    /// A component that reuses instances keeps this one for its first request.
     pub async fn check_instantiation(&self, engine: &Engine) -> Result<(), String> {
         let deadline = Instant::now() + self.timeout;
-        let mut store = self.new_store(engine, deadline);
+        let (mut store, _) = self.instance_for(engine, deadline);
         match tokio::time::timeout_at(deadline, self.pre.instantiate_async(&mut store)).await {
-            Ok(Ok(_proxy)) => Ok(()),
+            Ok(Ok(proxy)) => {
+                let used = Used {
+                    requests: 0,
+                    memory_bytes: store.data().memory.bytes,
+                    ended_normally: true,
+                };
+                let instance = Instance {
+                    store,
+                    proxy,
+                    requests: 0,
+                };
+                self.kept
+                    .put_back(instance, used, std::time::Instant::now());
+                Ok(())
+            }
             Ok(Err(error)) => Err(format!("{error:#}")),
             Err(_elapsed) => Err(format!(
                 "instantiation took longer than {} ms",
@@ -88,8 +121,8 @@ enum Failure {
     Guest(wasmtime::Error),
 }
 
-/// Runs `request` through a fresh instance of `served`, holding `held` (its instance slot and
-/// the budget room of its body) until the instance is gone.
+/// Runs `request` through an instance of `served`, holding `held` (its instance slot and the
+/// budget room of its body) until the instance is gone or kept.
 ///
 /// # Errors
 /// The [`Refusal`] to answer with when the component gave no response.
@@ -100,7 +133,7 @@ pub async fn invoke(
     deadline: Instant,
     held: impl Send + 'static,
 ) -> Result<hyper::Response<HyperOutgoingBody>, Refusal> {
-    let mut store = served.new_store(engine, deadline);
+    let (mut store, kept) = served.instance_for(engine, deadline);
     let (sender, receiver) = oneshot::channel();
     let setup = store
         .data_mut()
@@ -119,26 +152,52 @@ pub async fn invoke(
     };
 
     let pre = served.pre.clone();
+    let shelf = Arc::clone(&served.kept);
     let task = tokio::spawn(async move {
+        let earlier = kept.as_ref().map_or(0, |(_, requests)| *requests);
         let call = async {
-            let proxy = pre.instantiate_async(&mut store).await?;
+            let proxy = match kept {
+                Some((proxy, _)) => proxy,
+                None => pre.instantiate_async(&mut store).await?,
+            };
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
                 .await
+                .map(|()| proxy)
         };
         let outcome = match tokio::time::timeout_at(deadline, call).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(proxy)) => Ok(proxy),
             Ok(Err(error)) if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
                 Err(Failure::Timeout)
             }
             Ok(Err(error)) => Err(Failure::Guest(error)),
             Err(_elapsed) => Err(Failure::Timeout),
         };
-        // Dropping the store drops the response sender (if unused), the request body and
-        // returns the instance to the pool; only then may another request take the slot and
-        // the body's room.
-        drop(store);
+        // The instance is kept or dropped (dropping the store drops the response sender if
+        // unused and the request body, and returns the instance to the pool) before the slot
+        // and the body's room are released for another request.
+        let outcome = match outcome {
+            Ok(proxy) => {
+                let requests = earlier.saturating_add(1);
+                let used = Used {
+                    requests,
+                    memory_bytes: store.data().memory.bytes,
+                    ended_normally: true,
+                };
+                let instance = Instance {
+                    store,
+                    proxy,
+                    requests,
+                };
+                shelf.put_back(instance, used, std::time::Instant::now());
+                Ok(())
+            }
+            Err(failure) => {
+                drop(store);
+                Err(failure)
+            }
+        };
         drop(held);
         outcome
     });

@@ -20,6 +20,7 @@ mod outbound;
 mod pipeline;
 mod pool;
 mod reply;
+mod reuse;
 mod routes;
 mod serve;
 mod spin;

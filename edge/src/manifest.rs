@@ -80,6 +80,9 @@ pub struct EdgeSettings {
     pub max_body_bytes: Option<u64>,
     /// `timeout_ms`: per-request deadline; `None` uses `--request-timeout`.
     pub timeout_ms: Option<u64>,
+    /// `reuse`: how many requests one instance may serve, one after another; `None` is 1,
+    /// a fresh instance per request (see `reuse`).
+    pub reuse: Option<u32>,
 }
 
 /// Why a manifest cannot be served.
@@ -207,14 +210,20 @@ fn parse_edge_settings(id: &str, table: &toml::Table) -> Result<EdgeSettings, Ma
     let settings: wire::EdgeTool = table.clone().try_into().map_err(|e: toml::de::Error| {
         ManifestError::Syntax(format!("[component.{id}.tool.edge]: {}", e.message()))
     })?;
-    if settings.timeout_ms == Some(0) {
-        return Err(ManifestError::Syntax(format!(
-            "[component.{id}.tool.edge] timeout_ms must be above 0"
-        )));
+    for (key, value) in [
+        ("timeout_ms", settings.timeout_ms),
+        ("reuse", settings.reuse.map(u64::from)),
+    ] {
+        if value == Some(0) {
+            return Err(ManifestError::Syntax(format!(
+                "[component.{id}.tool.edge] {key} must be above 0"
+            )));
+        }
     }
     Ok(EdgeSettings {
         max_body_bytes: settings.max_body_bytes,
         timeout_ms: settings.timeout_ms,
+        reuse: settings.reuse,
     })
 }
 
@@ -307,6 +316,8 @@ mod wire {
         pub max_body_bytes: Option<u64>,
         #[serde(default)]
         pub timeout_ms: Option<u64>,
+        #[serde(default)]
+        pub reuse: Option<u32>,
     }
 }
 
@@ -350,6 +361,7 @@ edge_hmac_secret = "{{ edge_hmac_secret }}"
 [component.odoo-event-ingest.tool.edge]
 max_body_bytes = 2097152
 timeout_ms = 5000
+reuse = 64
 
 [component.push-to-odoo]
 source = "dist/spin/push_to_odoo.wasm"
@@ -398,7 +410,8 @@ command = "cargo xtask build"
             ingest.edge,
             EdgeSettings {
                 max_body_bytes: Some(2_097_152),
-                timeout_ms: Some(5000)
+                timeout_ms: Some(5000),
+                reuse: Some(64),
             }
         );
         let push = &manifest.components["push-to-odoo"];
@@ -489,6 +502,15 @@ command = "cargo xtask build"
         )
         .unwrap_err();
         assert!(err.to_string().contains("timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn rejects_a_zero_reuse() {
+        let err = parse(
+            "spin_manifest_version = 2\n[component.a]\nsource = \"a.wasm\"\n[component.a.tool.edge]\nreuse = 0\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("reuse must be above 0"), "{err}");
     }
 
     #[test]

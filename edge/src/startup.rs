@@ -21,6 +21,7 @@ use crate::link::{self, LinkError};
 use crate::log;
 use crate::manifest::{self, ManifestError};
 use crate::pipeline::Edge;
+use crate::reuse::{self, Kept};
 use crate::spin::stores::{MAX_STORE_BYTES, Stores};
 use crate::variables::{AppValues, ValueSources, VariableError};
 
@@ -144,8 +145,18 @@ pub fn load(args: &Args, runtime: &tokio::runtime::Handle) -> Result<Edge, Start
     let admission = Admission::new(args.max_buffered_bytes(), args.max_instances, &claims)
         .map_err(StartupError::Admission)?;
 
+    let reuse_of = |component: &app::ComponentPlan| {
+        if args.no_reuse { 1 } else { component.reuse }
+    };
+    let kept_instances = plan
+        .components
+        .iter()
+        .filter(|c| reuse_of(c) > 1)
+        .map(|_| reuse::KEPT_PER_COMPONENT)
+        .sum();
     let engine = engine::new(&EngineSettings {
         max_instances: args.max_instances,
+        kept_instances,
         max_memory_bytes: usize::try_from(args.max_memory_mb)
             .unwrap_or(usize::MAX)
             .saturating_mul(1024 * 1024),
@@ -207,12 +218,14 @@ pub fn load(args: &Args, runtime: &tokio::runtime::Handle) -> Result<Edge, Start
         };
         // The error names the component already.
         let guest = Guest::new(flavour, declared, &mut stores).map_err(StartupError::Variables)?;
+        let reuse = reuse_of(&component);
         ready.push([
             ("component", component.id.clone()),
             ("file", component.wasm.display().to_string()),
             ("flavour", flavour.to_string()),
             ("cache", source.as_str().to_owned()),
             ("compile_ms", took.as_millis().to_string()),
+            ("reuse", reuse.to_string()),
             ("environment", comma_list(guest.environment.names())),
             ("variables", comma_list(guest.spin.variables.names())),
             ("key_value_stores", comma_list(guest.spin.stores.labels())),
@@ -224,6 +237,7 @@ pub fn load(args: &Args, runtime: &tokio::runtime::Handle) -> Result<Edge, Start
             max_body_bytes: component.max_body_bytes,
             timeout: component.timeout,
             pre,
+            kept: Arc::new(Kept::new(reuse)),
         };
         runtime
             .block_on(ready_to_serve.check_instantiation(&engine))

@@ -80,8 +80,9 @@ impl Cell {
     ///
     /// The Spin build keeps it in Spin key-value (the edge host's in-process store), the
     /// Workers build in the isolate's memory, which workerd keeps across requests. The WASI
-    /// build has no store: the edge host and `wasmtime serve` give every request a fresh
-    /// instance, so each dispatch mints its own token.
+    /// build has no store, and the edge host and `wasmtime serve` give every git_ops_dispatch
+    /// request a fresh instance (spin.toml sets no `reuse` for it), so each dispatch mints
+    /// its own token.
     pub const fn token_cache(self) -> TokenCache {
         match self {
             Self::EdgeSpin | Self::Workerd => TokenCache::AcrossRequests,
@@ -107,8 +108,9 @@ impl Cell {
     /// The Spin build counts in Spin key-value (the edge host's store), the Workers build in
     /// the isolate's memory, which workerd keeps (deployed with the `OASIS_RATE_LIMITER`
     /// binding, Cloudflare's limiter counts instead; workerd has no such binding). The WASI
-    /// build has nowhere to count: the edge host and `wasmtime serve` give every request a
-    /// fresh instance, so there every request within the limit's reach is answered.
+    /// build has nowhere to count: no store, and it never counts in an instance's memory
+    /// (the edge host may keep one for several requests, `wasmtime serve` does not), so
+    /// there every request within the limit's reach is answered.
     pub const fn counts_rate_limit(self) -> bool {
         matches!(self, Self::EdgeSpin | Self::Workerd)
     }

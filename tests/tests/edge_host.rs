@@ -481,6 +481,7 @@ fn the_request_timeout_flag_applies_to_components_without_their_own() {
         cmd.args(["--request-timeout", "0.5"]);
     });
     assert_json_error(&get(&edge, "/alpha/busy"), 504, "timeout");
+    thread::sleep(Duration::from_millis(50));
     assert_eq!(get(&edge, "/alpha").status, 200);
 }
 
@@ -654,6 +655,137 @@ fn a_trapping_component_gets_500_and_the_next_request_succeeds() {
         "{}",
         edge.logs()
     );
+}
+
+/// `alpha` may serve `reuse` requests per instance (and has a 500 ms deadline); `beta`
+/// keeps the default, a fresh instance per request.
+fn reusing(reuse: u32) -> String {
+    TWO_ROUTES
+        .replace("route = \"/alpha\"", "route = \"/alpha/...\"")
+        .replace(
+            "[component.beta]",
+            &format!(
+                "[component.alpha.tool.edge]\nreuse = {reuse}\ntimeout_ms = 500\n\n[component.beta]"
+            ),
+        )
+}
+
+/// The probe's count of requests its instance has served, this one included. An instance is
+/// put back a moment after its response has gone out (when its handler returns), so the
+/// next request waits for that moment: these tests are about which instance serves, not how
+/// soon.
+fn instance_requests(edge: &Service, path: &str) -> u64 {
+    let exchange = get(edge, path);
+    assert_eq!(exchange.status, 200, "{path}: {}", body_text(&exchange));
+    thread::sleep(Duration::from_millis(50));
+    exchange.json()["instance_requests"].as_u64().unwrap()
+}
+
+#[test]
+fn a_component_with_reuse_serves_that_many_requests_per_instance_and_the_others_fresh_ones() {
+    let app = App::new(&reusing(3), &["alpha", "beta"]);
+    let edge = app.start(|_| {});
+
+    let alpha: Vec<u64> = (0..7).map(|_| instance_requests(&edge, "/alpha")).collect();
+    assert_eq!(
+        alpha,
+        [1, 2, 3, 1, 2, 3, 1],
+        "one instance, then the next, in turn"
+    );
+    let beta: Vec<u64> = (0..3).map(|_| instance_requests(&edge, "/beta")).collect();
+    assert_eq!(beta, [1, 1, 1], "no reuse set: a fresh instance every time");
+    let ready = edge.logs();
+    assert!(
+        ready
+            .lines()
+            .any(|l| l.contains(r#""msg":"component ready""#)
+                && l.contains(r#""component":"alpha""#)
+                && l.contains(r#""reuse":"3""#)),
+        "{ready}"
+    );
+}
+
+#[test]
+fn a_kept_instance_is_let_go_after_a_trap_a_deadline_or_a_large_body_of_memory() {
+    let app = App::new(&reusing(64), &["alpha", "beta"]);
+    let edge = app.start(|_| {});
+
+    assert_eq!(instance_requests(&edge, "/alpha"), 1);
+    assert_eq!(instance_requests(&edge, "/alpha"), 2);
+    assert_json_error(&get(&edge, "/alpha/trap"), 500, "component_failed");
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        instance_requests(&edge, "/alpha"),
+        1,
+        "after a trap: a fresh instance"
+    );
+
+    assert_eq!(instance_requests(&edge, "/alpha"), 2);
+    assert_json_error(&get(&edge, "/alpha/busy"), 504, "timeout");
+    assert_eq!(
+        instance_requests(&edge, "/alpha"),
+        1,
+        "after the deadline: a fresh instance (a kept one still gets each request's own deadline)"
+    );
+
+    assert_eq!(instance_requests(&edge, "/alpha"), 2);
+    assert_eq!(instance_requests(&edge, "/alpha/grow"), 3);
+    assert_eq!(
+        instance_requests(&edge, "/alpha"),
+        1,
+        "an instance grown by 16 MiB gives its memory back instead of waiting"
+    );
+}
+
+#[test]
+fn concurrent_requests_to_a_reusing_component_each_get_an_instance_of_their_own() {
+    let app = App::new(&reusing(1000), &["alpha", "beta"]);
+    let edge = app.start(|_| {});
+    let url = edge.url("/alpha");
+    let counts: Vec<u64> = thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..25)
+                        .map(|_| {
+                            let exchange = request("GET", &url, &[], b"");
+                            assert_eq!(
+                                exchange.status,
+                                200,
+                                "{}",
+                                String::from_utf8_lossy(&exchange.body)
+                            );
+                            exchange.json()["instance_requests"].as_u64().unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert_eq!(counts.len(), 200);
+    // Each instance reports 1, 2, .., n, one request at a time, so no count is reported more
+    // often than the one below it; and most requests found an instance kept for them.
+    let mut seen = std::collections::BTreeMap::<u64, usize>::new();
+    for count in &counts {
+        *seen.entry(*count).or_default() += 1;
+    }
+    let mut previous = usize::MAX;
+    for (count, times) in &seen {
+        assert!(
+            *times <= previous,
+            "count {count} reported more often than the one below: {seen:?}"
+        );
+        previous = *times;
+    }
+    assert!(
+        seen[&1] <= 100,
+        "fresh instances for most requests: {seen:?}"
+    );
+    assert_eq!(seen.values().sum::<usize>(), 200);
 }
 
 const VARIABLES: &str = r#"

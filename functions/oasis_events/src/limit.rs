@@ -6,7 +6,7 @@
 //! | Workers with the `OASIS_RATE_LIMITER` binding | Cloudflare's rate limiter (every isolate, every location) |
 //! | Workers without it | the isolate's memory (each isolate counts alone) |
 //! | Spin | Spin's default key-value store (every instance of the app) |
-//! | WASI | nowhere: the instance lives for one request; the edge host limits each client address instead (`[component.oasis-events.tool.edge] rate_limit_per_minute`) |
+//! | WASI | nowhere: no store, and an instance's memory is no count of a client (limit in front, or serve the Spin build) |
 //!
 //! The counters are a fixed window per client and minute: [`next`] decides, the store keeps
 //! `"<minute> <count>"` under one key per client. Two instances counting the same client at

@@ -4,8 +4,11 @@
 //!
 //! For the edge host's tests it also misbehaves on request: a path ending in `/trap` traps,
 //! one ending in `/busy` spins on the CPU until the host interrupts it, and `?config=NAME`
-//! adds `"config": <value of NAME>` to the report.
+//! adds `"config": <value of NAME>` to the report. `instance_requests` counts the requests
+//! this instance has served, this one included (1 on a host that instantiates per request),
+//! and a path ending in `/grow` first grows the heap by 16 MiB, which the instance keeps.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use pulser_runtime::{Level, Platform, Request, Response};
@@ -14,6 +17,8 @@ pulser_runtime::export!(handle);
 
 /// The probe's handler.
 pub async fn handle<P: Platform>(request: Request, platform: &P) -> Response {
+    static INSTANCE_REQUESTS: AtomicU64 = AtomicU64::new(0);
+    let instance_requests = INSTANCE_REQUESTS.fetch_add(1, Ordering::Relaxed) + 1;
     let path = request.uri().path();
     if path.ends_with("/trap") {
         // A trap (wasm `unreachable`), not a panic: the host must survive it.
@@ -21,6 +26,11 @@ pub async fn handle<P: Platform>(request: Request, platform: &P) -> Response {
     }
     if path.ends_with("/busy") {
         spin_until_interrupted();
+    }
+    if path.ends_with("/grow") {
+        // Touched, so the allocation cannot be elided; freed, but linear memory never shrinks.
+        let grown = core::hint::black_box(vec![1u8; 16 << 20]);
+        drop(grown);
     }
     let mut random = [0u8; 16];
     let random_ok = platform.fill_random(&mut random).is_ok();
@@ -58,6 +68,7 @@ pub async fn handle<P: Platform>(request: Request, platform: &P) -> Response {
         "body_len": request.body().len(),
         "upstream": upstream,
         "config": config_query(&request).and_then(|name| platform.config(name)),
+        "instance_requests": instance_requests,
     });
     let mut response = http::Response::new(report.to_string().into_bytes());
     response.headers_mut().insert(

@@ -28,7 +28,9 @@ const EMPTY_WORKER_JS: &str = "export default { fetch() { return new Response(nu
 /// which the empty Worker never imports.
 const EMPTY_MODULE: &[u8] = b"\0asm\x01\0\0\0";
 
-/// The manifest the edge host serves the empty component under: every path.
+/// The manifest the edge host serves the empty component under: every path, its instances
+/// kept between requests as spin.toml keeps the endpoints' (`reuse`), so it stays their
+/// ceiling.
 const EMPTY_MANIFEST: &str = r#"spin_manifest_version = 2
 [application]
 name = "bench-empty"
@@ -37,6 +39,8 @@ route = "/..."
 component = "empty"
 [component.empty]
 source = "empty.wasm"
+[component.empty.tool.edge]
+reuse = 128
 "#;
 
 fn tool(binaries: &Binaries, var: &str) -> Result<PathBuf> {
