@@ -51,7 +51,8 @@ pub struct Used {
 /// and how many of its instances already wait.
 #[must_use]
 pub fn keep(reuse: u32, used: Used, waiting: usize) -> bool {
-    used.ended_normally
+    reuse > 1
+        && used.ended_normally
         && used.requests < reuse
         && used.memory_bytes <= KEEP_MEMORY_BYTES
         && waiting < KEPT_PER_COMPONENT as usize
@@ -157,6 +158,15 @@ mod tests {
     #[test]
     fn an_instance_that_served_its_reuse_is_dropped() {
         assert!(!keep(1, NORMAL, 0), "reuse 1: a fresh instance per request");
+        let unused = Used {
+            requests: 0,
+            ..NORMAL
+        };
+        assert!(
+            !keep(1, unused, 0),
+            "reuse 1 keeps not even the instance checked at start-up"
+        );
+        assert!(keep(2, unused, 0));
         let third = Used {
             requests: 3,
             ..NORMAL
