@@ -34,11 +34,12 @@ const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 4;
 
 /// Bytes of a returning instance's linear memory put back in place rather than unmapped.
-/// Every request gets a fresh instance, and resetting its slot with `madvise` costs a system
-/// call, TLB-shootdown interrupts on the other cores and, for the next request, a page fault
-/// on each page it touches again. With Linux's `PAGEMAP_SCAN` (6.7 and later) Wasmtime finds
-/// the pages a request dirtied and rewrites just those, up to this many bytes (a request
-/// here dirties a few hundred KB), so the common request takes no fault and no `madvise`.
+/// Most requests get a fresh instance (`reuse` keeps some), and resetting a returned slot with
+/// `madvise` costs a system call, TLB-shootdown interrupts on the other cores and, for the
+/// next request, a page fault on each page it touches again. With Linux's `PAGEMAP_SCAN`
+/// (6.7 and later) Wasmtime finds the pages a request dirtied and rewrites just those, up to
+/// this many bytes (a request here dirties a few hundred KB), so the common request takes no
+/// fault and no `madvise`.
 /// Without the scan this would `memset` the lowest bytes of every memory whether touched or
 /// not, which costs more than it saves, so it is then left off.
 const KEEP_RESIDENT_BYTES: usize = 1 << 20;

@@ -136,7 +136,7 @@ impl Flavour {
     }
 }
 
-/// Links `component` as `flavour` once, ready for a fresh instance per request.
+/// Links `component` as `flavour` once, ready to instantiate for any request.
 ///
 /// # Errors
 /// [`LinkError`] when the component needs imports the flavour lacks (naming a Spin interface

@@ -194,8 +194,8 @@ pub trait Platform {
 
     /// A value an earlier request stored under `key`, where the runtime keeps one: Spin's
     /// default key-value store (shared by every instance of the app), a Worker isolate's
-    /// memory, a WASI instance's memory (the edge host and `wasmtime serve` start a fresh
-    /// instance per request, so there it never outlives the request). Best effort: a store
+    /// memory, a WASI instance's memory (`wasmtime serve` starts a fresh instance per request,
+    /// the edge host too unless the component sets `reuse`). Best effort: a store
     /// that fails reads as a miss. The default is [`memory_cache`].
     fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
         memory_cache::get(key)

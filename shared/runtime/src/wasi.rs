@@ -14,9 +14,10 @@ pub struct WasiPlatform;
 impl Platform for WasiPlatform {
     fn config(&self, name: &str) -> Option<String> {
         // wasi:cli/environment directly: the same values `std::env::var` reads through libc,
-        // without libc's environ machinery in the component. Asked once per instance (which
-        // serves one request, and whose environment never changes): every `get-environment`
-        // copies each variable across the boundary, and a request reads several settings.
+        // without libc's environ machinery in the component. Asked once per instance (whose
+        // environment never changes, however many requests it serves): every
+        // `get-environment` copies each variable across the boundary, and a request reads
+        // several settings.
         static ENVIRONMENT: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
         ENVIRONMENT
             .get_or_init(wasip2::cli::environment::get_environment)
