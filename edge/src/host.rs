@@ -27,7 +27,8 @@ pub struct HostState {
     /// When the current request's time is up (the epoch callback checks it; an instance
     /// kept for another request gets that request's deadline).
     pub deadline: Instant,
-    /// The instance's linear memory, as the guest grew it.
+    /// The instance's linear memory, as the guest grew it (counted only for a component
+    /// that reuses instances, whose store installs the gauge).
     pub memory: MemoryGauge,
 }
 

@@ -24,7 +24,7 @@ use crate::host::HostState;
 use crate::log;
 use crate::outbound::AllowedHosts;
 use crate::reply::Refusal;
-use crate::reuse::{Instance, Kept, Used};
+use crate::reuse::{Instance, Kept};
 
 /// A component compiled, linked and ready to instantiate.
 pub struct Served {
@@ -45,9 +45,10 @@ pub struct Served {
 }
 
 impl Served {
-    /// A store for one instance: the component's WASI context, its memory gauge, and an
-    /// epoch callback that interrupts guest code once the request's deadline (in the store,
-    /// set per request) has passed and yields to the executor every tick before that.
+    /// A store for one instance: the component's WASI context, an epoch callback that
+    /// interrupts guest code once the request's deadline (in the store, set per request) has
+    /// passed and yields to the executor every tick before that, and for a component that
+    /// reuses instances the memory gauge that decides whether one is kept.
     fn new_store(&self, engine: &Engine) -> Store<HostState> {
         let state = HostState::new(
             Arc::clone(&self.id),
@@ -55,7 +56,9 @@ impl Served {
             Arc::clone(&self.allowed_hosts),
         );
         let mut store = Store::new(engine, state);
-        store.limiter(|state| &mut state.memory);
+        if self.kept.reuses() {
+            store.limiter(|state| &mut state.memory);
+        }
         store.epoch_deadline_callback(|store| {
             if std::time::Instant::now() >= store.data().deadline {
                 Ok(UpdateDeadline::Interrupt)
@@ -82,28 +85,23 @@ impl Served {
     }
 
     /// Instantiates the component once without handling a request, so that a component the
-    /// instance pool cannot hold fails at start-up rather than on every request.
+    /// instance pool cannot hold fails at start-up rather than on every request. A component
+    /// that reuses instances keeps this one for its first request.
     ///
     /// # Errors
     /// Wasmtime's reason, or a timeout after the component's deadline.
-    /// A component that reuses instances keeps this one for its first request.
     pub async fn check_instantiation(&self, engine: &Engine) -> Result<(), String> {
         let deadline = Instant::now() + self.timeout;
         let (mut store, _) = self.instance_for(engine, deadline);
         match tokio::time::timeout_at(deadline, self.pre.instantiate_async(&mut store)).await {
             Ok(Ok(proxy)) => {
-                let used = Used {
-                    requests: 0,
-                    memory_bytes: store.data().memory.bytes,
-                    ended_normally: true,
-                };
                 let instance = Instance {
                     store,
                     proxy,
                     requests: 0,
                 };
                 self.kept
-                    .put_back(instance, used, std::time::Instant::now());
+                    .put_back_served(instance, std::time::Instant::now());
                 Ok(())
             }
             Ok(Err(error)) => Err(format!("{error:#}")),
@@ -179,18 +177,12 @@ pub async fn invoke(
         // and the body's room are released for another request.
         let outcome = match outcome {
             Ok(proxy) => {
-                let requests = earlier.saturating_add(1);
-                let used = Used {
-                    requests,
-                    memory_bytes: store.data().memory.bytes,
-                    ended_normally: true,
-                };
                 let instance = Instance {
                     store,
                     proxy,
-                    requests,
+                    requests: earlier.saturating_add(1),
                 };
-                shelf.put_back(instance, used, std::time::Instant::now());
+                shelf.put_back_served(instance, std::time::Instant::now());
                 Ok(())
             }
             Err(failure) => {

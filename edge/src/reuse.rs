@@ -71,6 +71,19 @@ pub struct Instance {
 /// The instances of one component waiting for a request, newest last.
 pub type Kept = Shelf<Instance>;
 
+impl Kept {
+    /// Keeps `instance`, whose handler has just returned normally (a failed one is dropped
+    /// where it failed), if [`keep`] says so.
+    pub fn put_back_served(&self, instance: Instance, now: Instant) {
+        let used = Used {
+            requests: instance.requests,
+            memory_bytes: instance.store.data().memory.bytes,
+            ended_normally: true,
+        };
+        self.put_back(instance, used, now);
+    }
+}
+
 /// Items waiting since a time: [`Kept`], generic so its rules are tested without Wasmtime.
 #[derive(Debug)]
 pub struct Shelf<T> {
