@@ -80,13 +80,14 @@ impl Cell {
     ///
     /// The Spin build keeps it in Spin key-value (the edge host's in-process store), the
     /// Workers build in the isolate's memory, which workerd keeps across requests. The WASI
-    /// build has no store, and the edge host and `wasmtime serve` give every git_ops_dispatch
-    /// request a fresh instance (spin.toml sets no `reuse` for it), so each dispatch mints
-    /// its own token.
+    /// build has no store and keeps it in instance memory: the edge host keeps an instance
+    /// for later requests (spin.toml's `reuse`), `wasmtime serve` gives every request a fresh
+    /// one, so there each dispatch mints its own token.
     pub const fn token_cache(self) -> TokenCache {
         match self {
             Self::EdgeSpin | Self::Workerd => TokenCache::AcrossRequests,
-            Self::EdgeWasi | Self::WasmtimeServe => TokenCache::PerRequest,
+            Self::EdgeWasi => TokenCache::PerInstance,
+            Self::WasmtimeServe => TokenCache::PerRequest,
         }
     }
 
@@ -132,6 +133,9 @@ impl Cell {
 pub enum TokenCache {
     /// One token serves every request until it nears expiry.
     AcrossRequests,
+    /// One token per kept instance: requests one after another share it once the instance
+    /// that served the first is back on the host's shelf (a moment after its answer).
+    PerInstance,
     /// Every request mints (and exchanges) its own token.
     PerRequest,
 }

@@ -95,7 +95,8 @@ impl AppKey {
 }
 
 /// Tokens live in the platform's cache (Spin: the default key-value store; Workers: isolate
-/// memory; WASI: instance memory, fresh per request under the edge host and `wasmtime serve`).
+/// memory; WASI: instance memory, kept for later requests by the edge host's `reuse`, fresh
+/// per request under `wasmtime serve`).
 /// The store key names the installation; the value repeats the full cache key (API URL, app,
 /// installation, repository) and is ignored unless it matches, so two apps, two API URLs or
 /// two repositories never share a token. Value: `cache_key \n expires_at \n minted_at \n token`.
