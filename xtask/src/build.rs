@@ -210,15 +210,22 @@ pub fn build_probe_flavours(
     Ok(out)
 }
 
-/// Builds the bench's empty wasi:http component (`bench/empty`) as a WASI function is built,
-/// into `target/bench/dist/wasi/empty.wasm`.
+/// Builds one of the bench's wasi:http fixtures (`bench/empty`, `bench/relay`) as a WASI
+/// function is built, into `target/bench/dist/wasi/<name>.wasm`.
 ///
 /// # Errors
 /// When the build fails.
-pub fn build_bench_empty(root: &Path, tools: &Tools) -> Result<PathBuf> {
+pub fn build_bench_fixture(root: &Path, tools: &Tools, name: &str) -> Result<PathBuf> {
     let out = root.join("target/bench/dist");
-    let krate = Crate::read(&root.join("bench/empty"))?;
-    build_flavours(root, tools, &krate, &out, &["wasi"], "build bench empty")?;
+    let krate = Crate::read(&root.join("bench").join(name))?;
+    build_flavours(
+        root,
+        tools,
+        &krate,
+        &out,
+        &["wasi"],
+        &format!("build bench {name}"),
+    )?;
     Ok(out.join("wasi").join(format!("{}.wasm", krate.name())))
 }
 

@@ -35,9 +35,9 @@
 //!   stack alone (stack), or hold something else to the functions over the edge paths the
 //!   cell suites take (bench_peers: the bench's Deno and Node peers; odoo_python: the Odoo
 //!   side's Python helper); `cargo xtask test` runs them all.
-//! - `pulser-probe` (tests/probe) and `pulser-bench-empty` (bench/empty): wasm fixtures with
-//!   no tests; natively nothing of theirs runs (the empty component is all
-//!   `cfg(target_os = "wasi")`).
+//! - `pulser-probe` (tests/probe), `pulser-bench-empty` (bench/empty) and
+//!   `pulser-bench-relay` (bench/relay): wasm fixtures with no tests; natively nothing of
+//!   theirs runs (the empty and relay components are all `cfg(target_os = "wasi")`).
 //! - the runtime adapters for Spin, Workers and wasi:http (shared/runtime/src/spin.rs,
 //!   workers.rs, wasi.rs, wasi_http.rs, behind `cfg(target_os = "wasi")` or
 //!   `cfg(target_arch = "wasm32")`) and each function's wasm entry points: not compiled
@@ -73,7 +73,7 @@ pub const BASELINE: &str = "coverage-baseline.json";
 /// Workspace packages left out of the native-test run and out of the report, with why (see
 /// the module docs). The end-to-end suites of `pulser-tests` that drive the edge host run
 /// on their own ([`RUNS`]).
-const EXCLUDED_PACKAGES: [(&str, &str); 3] = [
+const EXCLUDED_PACKAGES: [(&str, &str); 4] = [
     (
         "pulser-tests",
         "the end-to-end harness: its edge suites run on their own, its code is not measured",
@@ -81,6 +81,10 @@ const EXCLUDED_PACKAGES: [(&str, &str); 3] = [
     ("pulser-probe", "a wasm test fixture with no native tests"),
     (
         "pulser-bench-empty",
+        "a wasm bench fixture, all cfg(target_os = \"wasi\")",
+    ),
+    (
+        "pulser-bench-relay",
         "a wasm bench fixture, all cfg(target_os = \"wasi\")",
     ),
 ];

@@ -162,14 +162,14 @@ pub fn load_only(root: &Path, tools: &Tools, cell: &str) -> Result {
 }
 
 fn binaries(root: &Path, tools: &Tools, edge: &Path) -> Result<throughput::Binaries> {
-    let empty_component = empty::build(root, tools)?;
+    let ceilings = empty::build(root, tools)?;
     let mut binaries = throughput::Binaries {
         tools: tools
             .env()
             .into_iter()
             .map(|(k, v)| (k, PathBuf::from(v)))
             .collect::<BTreeMap<_, _>>(),
-        empty_component,
+        ceilings,
     };
     binaries
         .tools

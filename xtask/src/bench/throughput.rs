@@ -12,6 +12,7 @@ use std::time::Duration;
 use pulser_tests::cell::Cell;
 use pulser_tests::stack::Stack;
 
+use super::empty::{Ceiling, Components};
 use super::load::{self, Measured, Pool};
 use super::workload::{self, ENDPOINTS, Endpoint};
 use super::{Part, Plan, spread};
@@ -80,13 +81,37 @@ impl Server {
     }
 }
 
-/// What one subject is: a server, an endpoint (or the empty component) and a mode.
+/// What one subject is: a server, what it serves (an endpoint or a ceiling) and a mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Subject {
     pub server: Server,
-    /// `None`: the empty component (or, for workerd, the empty Worker).
-    pub endpoint: Option<EndpointKey>,
+    pub what: What,
     pub mode: Mode,
+}
+
+/// An endpoint, or one of the ceilings it is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum What {
+    /// The empty or the relay component (on workerd, Worker); always through the sink.
+    Ceiling(Ceiling),
+    Endpoint(EndpointKey),
+}
+
+impl What {
+    /// `odoo_event_ingest`, `empty component`, `relay component`.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Ceiling(ceiling) => ceiling.label(),
+            Self::Endpoint(key) => key.endpoint().function(),
+        }
+    }
+
+    fn endpoint(self) -> Option<Endpoint> {
+        match self {
+            Self::Ceiling(_) => None,
+            Self::Endpoint(key) => Some(key.endpoint()),
+        }
+    }
 }
 
 impl Subject {
@@ -95,8 +120,7 @@ impl Subject {
         format!(
             "{} {} {}",
             self.server.name(),
-            self.endpoint
-                .map_or("empty component", |e| e.endpoint().function()),
+            self.what.name(),
             self.mode.name()
         )
     }
@@ -125,13 +149,13 @@ pub struct Run {
 }
 
 /// Everything the load part needs running: a stack per cell and mode, the peers, the
-/// empty component per cell.
+/// ceilings per cell.
 pub struct Fleet<'a> {
     root: &'a Path,
     /// The cells measured (all of them, unless `cargo xtask bench --cell` picked one).
     cells: Vec<CellKey>,
     stacks: Vec<(CellKey, Mode, Stack)>,
-    empties: Vec<(CellKey, pulser_tests::Service)>,
+    ceilings: Vec<(CellKey, Ceiling, pulser_tests::Service)>,
     peers: Vec<(Server, Mode, pulser_tests::Service)>,
     /// Held for the sink stacks' lifetime.
     _sink: pulser_tests::server::HttpServer,
@@ -140,12 +164,12 @@ pub struct Fleet<'a> {
 /// Tool paths for the stacks.
 pub struct Binaries {
     pub tools: BTreeMap<String, PathBuf>,
-    pub empty_component: PathBuf,
+    pub ceilings: Components,
 }
 
 impl<'a> Fleet<'a> {
     /// Starts a stack per cell for the real and the sink modes (the forged mode uses the
-    /// real one), the empty component on each cell, and the peers.
+    /// real one), the ceilings on each cell, and the peers.
     ///
     /// # Errors
     /// When a stack does not start (its reason is printed above).
@@ -192,9 +216,12 @@ impl<'a> Fleet<'a> {
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
-        let mut empties = Vec::new();
+        let mut ceilings = Vec::new();
         for key in &cells {
-            empties.push((*key, super::empty::serve(root, key.cell(), binaries)?));
+            for ceiling in Ceiling::ALL {
+                let service = super::empty::serve(root, key.cell(), ceiling, binaries, &sink_url)?;
+                ceilings.push((*key, ceiling, service));
+            }
         }
         let mut peers = Vec::new();
         for (key, mode, stack) in &stacks {
@@ -215,7 +242,7 @@ impl<'a> Fleet<'a> {
             root,
             cells,
             stacks,
-            empties,
+            ceilings,
             peers,
             _sink: sink,
         })
@@ -226,11 +253,13 @@ impl<'a> Fleet<'a> {
         let mut subjects = Vec::new();
         for key in &self.cells {
             let server = Server::Cell(*key);
-            subjects.push(Subject {
-                server,
-                endpoint: None,
-                mode: Mode::Sink,
-            });
+            for ceiling in Ceiling::ALL {
+                subjects.push(Subject {
+                    server,
+                    what: What::Ceiling(ceiling),
+                    mode: Mode::Sink,
+                });
+            }
             for endpoint in ENDPOINTS {
                 for mode in [Mode::Stack, Mode::Sink, Mode::Forged] {
                     if mode == Mode::Sink && !sink_can_play(*endpoint) {
@@ -238,7 +267,7 @@ impl<'a> Fleet<'a> {
                     }
                     subjects.push(Subject {
                         server,
-                        endpoint: Some(EndpointKey::of(*endpoint)),
+                        what: What::Endpoint(EndpointKey::of(*endpoint)),
                         mode,
                     });
                 }
@@ -255,7 +284,7 @@ impl<'a> Fleet<'a> {
             for mode in [Mode::Stack, Mode::Sink, Mode::Forged] {
                 subjects.push(Subject {
                     server,
-                    endpoint: Some(EndpointKey::of(endpoint)),
+                    what: What::Endpoint(EndpointKey::of(endpoint)),
                     mode,
                 });
             }
@@ -285,7 +314,7 @@ impl<'a> Fleet<'a> {
         let warm = Duration::from_millis(300).min(duration);
         let tag = format!("r{round}-{}", super::clock_tag());
         let pool = |stack: &Stack, count: usize, run: &str| -> Result<Pool> {
-            let Some(endpoint) = subject.endpoint else {
+            let Some(endpoint) = subject.what.endpoint() else {
                 return Ok(Pool::cycling(vec![load::post(
                     &addr.to_string(),
                     "/",
@@ -293,7 +322,6 @@ impl<'a> Fleet<'a> {
                     b"",
                 )]));
             };
-            let endpoint = endpoint.endpoint();
             if subject.mode == Mode::Forged {
                 workload::forged(self.root, stack, endpoint, &addr.to_string())
             } else {
@@ -330,14 +358,14 @@ impl<'a> Fleet<'a> {
                 service.pid(),
             )
         };
-        match (subject.server, subject.endpoint) {
-            (Server::Cell(key), None) => self
-                .empties
+        match (subject.server, subject.what) {
+            (Server::Cell(key), What::Ceiling(ceiling)) => self
+                .ceilings
                 .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, s)| service_addr(s))
-                .ok_or_else(|| "no empty component".to_owned()),
-            (Server::Cell(key), Some(endpoint)) => {
+                .find(|(k, c, _)| *k == key && *c == ceiling)
+                .map(|(_, _, s)| service_addr(s))
+                .ok_or_else(|| format!("no {}", ceiling.label())),
+            (Server::Cell(key), What::Endpoint(endpoint)) => {
                 let stack = self
                     .stack(key, subject.mode)
                     .ok_or_else(|| "no stack".to_owned())?;
@@ -378,7 +406,7 @@ const fn sink_can_play(endpoint: Endpoint) -> bool {
 /// Requests to prepare for one run: more than the fastest subject answers in `duration`,
 /// bounded by memory (a GitHub delivery is 7 KB).
 fn pool_size(subject: Subject, duration: Duration) -> usize {
-    let per_second = match (subject.mode, subject.endpoint.map(EndpointKey::endpoint)) {
+    let per_second = match (subject.mode, subject.what.endpoint()) {
         (Mode::Forged, _) | (_, None) => return 1,
         (Mode::Stack, Some(Endpoint::Github)) => 4_000,
         (Mode::Sink, Some(Endpoint::Github)) => 8_000,
@@ -444,9 +472,7 @@ pub fn measure(fleet: &Fleet<'_>, plan: &Plan) -> Result<Part> {
                 "bench: round {} {:<14} {:<18} {:<16} {:>9.0} req/s p99 {:>7.2} ms errors {}",
                 round + 1,
                 subject.server.name(),
-                subject
-                    .endpoint
-                    .map_or("empty component", |e| e.endpoint().function()),
+                subject.what.name(),
                 subject.mode.name(),
                 run.measured.per_second(),
                 run.measured.quantile_ms(0.99),
@@ -487,9 +513,7 @@ fn report(runs: &BTreeMap<Subject, Vec<Run>>, duration: Duration, plan: &Plan) -
             .map(|r| r.measured.errors_expecting(subject.mode.expected_status()))
             .sum();
         let rss = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
-        let endpoint = subject
-            .endpoint
-            .map_or("empty component", |e| e.endpoint().function());
+        let endpoint = subject.what.name();
         md.push_str(&format!(
             "| {} | {endpoint} | {} | {median:.0} ({min:.0}-{max:.0}) | {p50:.2} | {p99:.2} | {errors} | {:.1} |\n",
             subject.server.name(),
@@ -529,13 +553,7 @@ fn report(runs: &BTreeMap<Subject, Vec<Run>>, duration: Duration, plan: &Plan) -
 /// The ratios the goals are stated in, each per round (the same round's runs), then
 /// median (min-max) over rounds.
 fn ratios(runs: &BTreeMap<Subject, Vec<Run>>) -> (String, Vec<serde_json::Value>) {
-    let find = |server: Server, endpoint: Option<Endpoint>, mode: Mode| {
-        runs.get(&Subject {
-            server,
-            endpoint: endpoint.map(EndpointKey::of),
-            mode,
-        })
-    };
+    let find = |server: Server, what: What, mode: Mode| runs.get(&Subject { server, what, mode });
     let per_round = |a: Option<&Vec<Run>>, b: Option<&Vec<Run>>, f: &dyn Fn(&Run) -> f64| {
         let (Some(a), Some(b)) = (a, b) else {
             return None;
@@ -602,8 +620,8 @@ fn ratios(runs: &BTreeMap<Subject, Vec<Run>>) -> (String, Vec<serde_json::Value>
                 Mode::Sink,
             ),
         ] {
-            let ours = find(server, Some(endpoint), mode);
-            let theirs = find(peer, Some(endpoint), mode);
+            let what = What::Endpoint(EndpointKey::of(endpoint));
+            let (ours, theirs) = (find(server, what, mode), find(peer, what, mode));
             let (rps_ratio, p99_ratio) =
                 (per_round(ours, theirs, &rps), per_round(ours, theirs, &p99));
             md.push_str(&format!(
@@ -617,13 +635,26 @@ fn ratios(runs: &BTreeMap<Subject, Vec<Run>>) -> (String, Vec<serde_json::Value>
                 "req_per_s_ratio": as_json(rps_ratio), "p99_ratio": as_json(p99_ratio),
             }));
         }
-        let empty = find(server, None, Mode::Sink);
-        for endpoint in ENDPOINTS {
-            if !sink_can_play(*endpoint) {
-                continue;
-            }
-            let fraction = per_round(find(server, Some(*endpoint), Mode::Sink), empty, &rps);
-            let label = format!("{} no-op sinks / empty component", endpoint.function());
+        // Each endpoint through the sinks against each ceiling, and the relay against the
+        // empty component: what one outbound exchange costs on this cell.
+        let ceiling = |c: Ceiling| find(server, What::Ceiling(c), Mode::Sink);
+        let fractions = Ceiling::ALL.into_iter().flat_map(|c| {
+            ENDPOINTS
+                .iter()
+                .filter(|e| sink_can_play(**e))
+                .map(move |e| {
+                    let what = What::Endpoint(EndpointKey::of(*e));
+                    (format!("{} no-op sinks", e.function()), what, c)
+                })
+        });
+        let relay_vs_empty = (
+            Ceiling::Relay.label().to_owned(),
+            What::Ceiling(Ceiling::Relay),
+            Ceiling::Empty,
+        );
+        for (name, what, of) in fractions.chain([relay_vs_empty]) {
+            let fraction = per_round(find(server, what, Mode::Sink), ceiling(of), &rps);
+            let label = format!("{name} / {}", of.label());
             md.push_str(&format!(
                 "| {label} | {} | {} | - |\n",
                 cell.name(),
