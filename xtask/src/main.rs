@@ -169,7 +169,14 @@ pub(crate) fn describe(cmd: &Command) -> String {
 }
 
 pub(crate) fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    // `cargo xtask` runs under `cargo run`, which sets CARGO_MANIFEST_DIR to xtask's directory.
+    // ring's build script tracks that variable (`rerun-if-env-changed`), so a build started
+    // from here and the same `cargo build` typed in a shell each found the other's ring stale
+    // and rebuilt it and everything above it (rustls, wasmtime-wasi-http, the edge host: about
+    // 10 minutes on 2 cores). Builds started from here see the environment a shell gives.
+    cargo.env_remove("CARGO_MANIFEST_DIR");
+    cargo
 }
 
 fn test(root: &Path) -> Result {
