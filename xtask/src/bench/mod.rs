@@ -3,13 +3,14 @@
 //! One run measures, side by side and interleaved over rounds (so the machine's noise hits
 //! every subject alike): the sizes of every build, each function's core cost natively and
 //! in Wasmtime, load on every runtime cell (real stack, no-op sinks, forged signatures) with
-//! the empty component as the ceiling and the Deno and Node peers on the same payloads, cold
+//! two ceilings (the empty component, and the relay that makes only the one outbound call an
+//! endpoint through the sinks makes) and the Deno and Node peers on the same payloads, cold
 //! starts, and the RS256 mint on Workers. It prints every table and writes
 //! `target/bench/report.json` and `BENCHMARKS.md`. `cargo xtask test` runs one short round
 //! of every part ([`Plan::smoke`]), so no part can rot; its figures mean nothing.
 
+mod ceiling;
 mod cold;
-mod empty;
 mod goals;
 mod load;
 mod mint;
@@ -162,7 +163,7 @@ pub fn load_only(root: &Path, tools: &Tools, cell: &str) -> Result {
 }
 
 fn binaries(root: &Path, tools: &Tools, edge: &Path) -> Result<throughput::Binaries> {
-    let ceilings = empty::build(root, tools)?;
+    let ceilings = ceiling::build(root, tools)?;
     let mut binaries = throughput::Binaries {
         tools: tools
             .env()

@@ -12,7 +12,7 @@ use std::time::Duration;
 use pulser_tests::cell::Cell;
 use pulser_tests::stack::Stack;
 
-use super::empty::{Ceiling, Components};
+use super::ceiling::{Ceiling, Components};
 use super::load::{self, Measured, Pool};
 use super::workload::{self, ENDPOINTS, Endpoint};
 use super::{Part, Plan, spread};
@@ -219,7 +219,8 @@ impl<'a> Fleet<'a> {
         let mut ceilings = Vec::new();
         for key in &cells {
             for ceiling in Ceiling::ALL {
-                let service = super::empty::serve(root, key.cell(), ceiling, binaries, &sink_url)?;
+                let service =
+                    super::ceiling::serve(root, key.cell(), ceiling, binaries, &sink_url)?;
                 ceilings.push((*key, ceiling, service));
             }
         }
