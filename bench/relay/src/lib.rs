@@ -31,14 +31,26 @@ mod component {
         }
     }
 
-    /// One call to `RELAY_URL` (`http://host:port/path`), answered and read to the end.
+    /// `RELAY_URL` (`http://host:port/path`) as authority and path, read once per instance
+    /// as the functions read their settings (an instance serves many requests under `reuse`).
+    fn target() -> Option<&'static (String, String)> {
+        static TARGET: std::sync::OnceLock<Option<(String, String)>> = std::sync::OnceLock::new();
+        TARGET
+            .get_or_init(|| {
+                let url = wasip2::cli::environment::get_environment()
+                    .into_iter()
+                    .find_map(|(name, value)| (name == "RELAY_URL").then_some(value))?;
+                let rest = url.strip_prefix("http://")?;
+                let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                let path = if path.is_empty() { "/" } else { path };
+                Some((authority.to_owned(), path.to_owned()))
+            })
+            .as_ref()
+    }
+
+    /// One call to [`target`], answered and read to the end.
     fn relay() -> Option<()> {
-        let url = wasip2::cli::environment::get_environment()
-            .into_iter()
-            .find_map(|(name, value)| (name == "RELAY_URL").then_some(value))?;
-        let rest = url.strip_prefix("http://")?;
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let path = if path.is_empty() { "/" } else { path };
+        let (authority, path) = target()?;
         let body = b"{}";
         let headers = Fields::from_list(&[
             ("content-type".to_owned(), b"application/json".to_vec()),

@@ -9,6 +9,7 @@
 //! first), since a Worker's own floor is JavaScript, not wasm. An endpoint's no-op-sink
 //! throughput is reported as a fraction of each.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -49,32 +50,24 @@ impl Ceiling {
     }
 }
 
-/// Builds both ceilings' components (the WASI flavour's build, as for a function).
+/// Builds every ceiling's component (the WASI flavour's build, as for a function).
 ///
 /// # Errors
 /// When cargo or the componentizing step fails.
 pub fn build(root: &Path, tools: &Tools) -> Result<Components> {
-    Ok(Components {
-        empty: build::build_bench_fixture(root, tools, Ceiling::Empty.name())?,
-        relay: build::build_bench_fixture(root, tools, Ceiling::Relay.name())?,
-    })
+    Ceiling::ALL
+        .into_iter()
+        .map(|ceiling| {
+            Ok((
+                ceiling,
+                build::build_bench_fixture(root, tools, ceiling.name())?,
+            ))
+        })
+        .collect()
 }
 
-/// The built ceiling components.
-#[derive(Debug, Clone)]
-pub struct Components {
-    pub empty: PathBuf,
-    pub relay: PathBuf,
-}
-
-impl Components {
-    fn of(&self, ceiling: Ceiling) -> &Path {
-        match ceiling {
-            Ceiling::Empty => &self.empty,
-            Ceiling::Relay => &self.relay,
-        }
-    }
-}
+/// Each ceiling's built component.
+pub type Components = BTreeMap<Ceiling, PathBuf>;
 
 /// The empty Worker.
 const EMPTY_WORKER_JS: &str = "export default { fetch() { return new Response(null); } };\n";
@@ -144,7 +137,10 @@ pub fn serve(
     let write = |file: &str, bytes: &[u8]| {
         std::fs::write(dir.join(file), bytes).map_err(|e| format!("{}: {e}", dir.display()))
     };
-    let component = binaries.ceilings.of(ceiling);
+    let component = binaries
+        .ceilings
+        .get(&ceiling)
+        .ok_or_else(|| format!("the {} was not built", ceiling.label()))?;
     let service = format!("edge-{name}-{}", cell.name());
     Ok(match cell {
         Cell::EdgeWasi | Cell::EdgeSpin => {
